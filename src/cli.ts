@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import process from 'node:process';
+import { main } from './main.ts';
+
+// The one place that touches the real process: argv, env, streams, signals, exit.
+let signals = 0;
+const handlers: ((signal: string) => void)[] = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (++signals > 1) {
+      process.stderr.write(`Received ${sig} again: exiting at once\n`);
+      process.exit(1);
+    }
+    for (const h of handlers) h(sig);
+  });
+}
+const fatal = (kind: string) => (err: unknown) => {
+  process.stderr.write(`[${new Date().toISOString()}] [SCHEDULER] ${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', fatal('Uncaught exception'));
+process.on('unhandledRejection', fatal('Unhandled rejection'));
+
+const code = await main(process.argv.slice(2), {
+  env: process.env,
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  isTTY: Boolean(process.stdout.isTTY),
+  onSignal: (h) => handlers.push(h),
+  pid: process.pid,
+});
+// Let buffered output reach a pipe before exiting.
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,61 @@
+import pc from 'picocolors';
+import type { LogFormat, LogLevel } from './config.ts';
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogFields = Record<string, unknown>;
+
+/** Levelled logging for one component; pretty lines or one JSON object per line. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields, err?: unknown): void;
+  error(msg: string, fields?: LogFields, err?: unknown): void;
+  /** The same logger under another `[COMPONENT]` tag. */
+  child(component: string): Logger;
+}
+
+/** Where lines go: info and debug to `out`, warnings and errors to `err`. */
+export interface LogSink {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export interface LoggerOptions {
+  format: LogFormat;
+  level: LogLevel;
+  colors: boolean;
+  now: () => number;
+  /** Applied to every finished line, so no secret reaches a log whatever a message holds. */
+  redact: (text: string) => string;
+  sink: LogSink;
+  component?: string;
+}
+
+/** Creates the logger every module receives; nothing else writes to stdout or stderr. */
+export function createLogger(opts: LoggerOptions): Logger {
+  const c = pc.createColors(opts.colors);
+  const paint: Record<LogLevel, (s: string) => string> = { debug: c.gray, info: (s) => s, warn: c.yellow, error: c.red };
+  const component = opts.component ?? 'SCHEDULER';
+
+  const write = (level: LogLevel, msg: string, fields?: LogFields, err?: unknown) => {
+    if (RANK[level] < RANK[opts.level]) return;
+    const time = new Date(opts.now()).toISOString();
+    const stack = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : err === undefined ? undefined : String(err);
+    const line =
+      opts.format === 'json'
+        ? JSON.stringify({ time, level, component: component.toLowerCase(), msg, ...fields, ...(stack ? { stack } : {}) })
+        : `${c.dim(`[${time}]`)} ${c.cyan(`[${component}]`)} ${paint[level](msg)}${stack ? `\n${c.dim(stack)}` : ''}`;
+    const safe = opts.redact(line);
+    if (RANK[level] >= RANK.warn) opts.sink.err(safe);
+    else opts.sink.out(safe);
+  };
+
+  return {
+    debug: (msg, fields) => write('debug', msg, fields),
+    info: (msg, fields) => write('info', msg, fields),
+    warn: (msg, fields, err) => write('warn', msg, fields, err),
+    error: (msg, fields, err) => write('error', msg, fields, err),
+    child: (name) => createLogger({ ...opts, component: name }),
+  };
+}

@@ -1,0 +1,72 @@
+import type { Clock } from './clock.ts';
+import type { CronPattern } from './cron-pattern.ts';
+
+/** Longest single sleep: a long wait re-reads the wall clock at least this often, so clock changes are noticed. */
+export const MAX_SLEEP_MS = 30_000;
+/** Past this many overdue slots we stop counting one by one (a huge forward jump on a fast pattern). */
+const MAX_COUNTED = 10_000;
+
+/** What to do on waking: fire the newest due slot only, and report how many older ones were passed over. */
+export interface WakePlan {
+  fire: number;
+  missed: number;
+}
+
+/**
+ * Missed-run policy (pure): of all slots due in [first, now], fire only the newest; the older ones are not
+ * backfilled (a stale analysis is worthless) but counted, so the gap can be logged.
+ */
+export function planWake(cron: CronPattern, first: number, now: number): WakePlan {
+  let fire = first;
+  let missed = 0;
+  for (let next = cron.next(fire); next <= now; next = cron.next(fire)) {
+    if (missed === MAX_COUNTED) {
+      const latest = cron.latest(now);
+      return { fire: latest, missed: missed + 1 }; // "at least": exact counting would take too long
+    }
+    fire = next;
+    missed++;
+  }
+  return { fire, missed };
+}
+
+export interface ScheduleOptions {
+  cron: CronPattern;
+  clock: Clock;
+  /** Slots strictly after this time are due (normally the start time). */
+  after: number;
+  signal: AbortSignal;
+  /** Called once per slot, synchronously, never awaited: the loop must not wait for a cycle. */
+  onSlot(slot: number): void;
+  /** Older due slots that were passed over (a late wake-up or a forward clock jump). */
+  onMissed(count: number, firstMissed: number, fired: number): void;
+  /** The wall clock went back behind the last slot fired. */
+  onClockBack?(now: number, lastFired: number): void;
+}
+
+/**
+ * The timing loop. Each slot is computed from the last slot fired, never from "now", and a timer that wakes
+ * before its slot re-arms instead of firing: that is what keeps a slot from firing twice (cron-schedule's
+ * TimerBasedCronScheduler fires one second twice when Node wakes ~1 ms early).
+ */
+export async function runSchedule(o: ScheduleOptions): Promise<void> {
+  let last = o.after;
+  while (!o.signal.aborted) {
+    const slot = o.cron.next(last);
+    let now = o.clock.now();
+    let warnedBack = false;
+    while (now < slot) {
+      if (now < last && !warnedBack) {
+        o.onClockBack?.(now, last);
+        warnedBack = true;
+      }
+      await o.clock.sleep(Math.min(slot - now, MAX_SLEEP_MS), o.signal);
+      if (o.signal.aborted) return;
+      now = o.clock.now();
+    }
+    const plan = planWake(o.cron, slot, now);
+    if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire);
+    last = plan.fire;
+    o.onSlot(plan.fire);
+  }
+}

@@ -1,0 +1,51 @@
+import type { ColumnType, Generated } from 'kysely';
+
+export type CycleStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted';
+export type Trigger = 'schedule' | 'startup';
+export type AttemptOutcome = 'ok' | 'http_error' | 'timeout' | 'network_error' | 'invalid_response' | 'rejected' | 'aborted';
+
+/** One row per (symbol, slot). Times are epoch milliseconds, so the same queries serve SQLite and PostgreSQL. */
+export interface CyclesTable {
+  id: Generated<number>;
+  symbol: string;
+  timeframe: string;
+  trigger: Trigger;
+  scheduled_at: number;
+  /** The next slot: no attempt starts after it, and no live agent runs a cycle much past it. */
+  deadline_at: number;
+  started_at: number;
+  finished_at: number | null;
+  status: CycleStatus;
+  attempts: ColumnType<number, number | undefined, number>;
+  /** Why the cycle ended as it did, as a kind (`deadline`, `overlap`, `timeout`, …); the text is in `error`. */
+  reason: string | null;
+  error: string | null;
+  http_status: number | null;
+  /** One-line summary of Diego's answer (signal, execution). */
+  summary: string | null;
+  /** 1 when Diego's answer says an order was placed. */
+  executed: ColumnType<number, number | undefined, number>;
+  idempotency_key: string;
+  /** `host:pid` of the agent that claimed the slot. */
+  owner: string;
+}
+
+/** One row per HTTP attempt; `outcome` is null while the attempt is in flight. */
+export interface AttemptsTable {
+  id: Generated<number>;
+  cycle_id: number;
+  number: number;
+  request_id: string;
+  started_at: number;
+  finished_at: number | null;
+  duration_ms: number | null;
+  outcome: AttemptOutcome | null;
+  http_status: number | null;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+export interface Schema {
+  cycles: CyclesTable;
+  attempts: AttemptsTable;
+}
