@@ -1,0 +1,69 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request as the stub received it. */
+export interface Received {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+  at: number;
+}
+
+/** How the stub answers one request: a status, headers and body, or a custom handler (hang, reset, trickle…). */
+export type Reply =
+  | { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number }
+  | ((req: IncomingMessage, res: ServerResponse) => void);
+
+export interface DiegoStub {
+  url: string;
+  /** Requests to /analyze, in order. */
+  received: Received[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 that answers POST /analyze from a script of replies (the last one repeats)
+ * and GET /health with 200. Nothing is mocked: the agent's real client talks to it over TCP.
+ */
+export async function startDiegoStub(script: Reply[]): Promise<DiegoStub> {
+  const received: Received[] = [];
+  let n = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+        return;
+      }
+      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      const reply = script[Math.min(n++, script.length - 1)]!;
+      if (typeof reply === 'function') return reply(req, res);
+      const send = () => {
+        const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? { success: true });
+        res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(text);
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A plausible successful Diego answer. */
+export const analysisOk = (signal = 'BUY') => ({
+  success: true,
+  analysis: { signal, confidence: 0.8, price: 97000 },
+  execution: signal === 'HOLD' ? { placed: false, reason: 'signal HOLD' } : { placed: true, orderId: 'o-1', side: 'buy', quantity: 0.001 },
+});
