@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
+import { startUpkeep, type Upkeep } from './agent-upkeep.ts';
 import type { Clock } from './clock.ts';
 import { describeConfig, type Config } from './config.ts';
-import { runCycle, type CycleDeps } from './cycle.ts';
+import { runCycle, type CycleDeps, type CycleJob, type Release } from './cycle.ts';
 import type { DiegoClient } from './diego-client.ts';
 import type { Logger } from './log.ts';
 import { waitForReady, type ReadyTarget } from './readiness.ts';
@@ -35,6 +36,23 @@ export type AgentExit = 0 | 1;
  * symbol, log stats every STATS_INTERVAL_MS, and on stop let in-flight cycles finish for SHUTDOWN_GRACE_MS.
  */
 export async function runAgent(d: AgentDeps): Promise<AgentExit> {
+  // One shutdown budget, SHUTDOWN_GRACE_MS from the stop signal, covers draining in-flight cycles and then the last
+  // flush of writes queued during a database outage (what is still unwritten after it goes to stderr).
+  let stoppedAt: number | undefined;
+  const noteStop = () => (stoppedAt ??= d.clock.now());
+  if (d.stop.aborted) noteStop();
+  else d.stop.addEventListener('abort', noteStop, { once: true });
+  // Heartbeat, retention and the metrics file run for the agent's whole life; closing marks the agent stopped.
+  const upkeep = await startUpkeep({ db: d.db, config: d.config, clock: d.clock, log: d.log, identity: d.identity });
+  try {
+    return await runUntilStopped(d, upkeep);
+  } finally {
+    await d.store.settle?.(Math.max(0, (stoppedAt ?? d.clock.now()) + d.config.shutdownGraceMs - d.clock.now()));
+    await upkeep.close();
+  }
+}
+
+async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit> {
   const { config, clock, log } = d;
   const startedAt = clock.now();
   log.info(`pmf-scheduler ${VERSION} starting (owner ${ownerOf(d.identity)})`, { version: VERSION });
@@ -60,7 +78,11 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
 
   // Aborted only when the shutdown grace runs out: in-flight attempts become `aborted`, their cycles `interrupted`.
   const abortCycles = new AbortController();
+  // The cycle each symbol is running (the overlap guard looks here), and every cycle not yet closed (drained at stop).
   const inFlight = new Map<string, Promise<unknown>>();
+  const running = new Set<Promise<unknown>>();
+  // Cycles claimed ahead of their slot (runSchedule's onPrepare), each waiting for its release at the boundary.
+  const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
   const cycleDeps: CycleDeps = {
     clock,
     client: d.client,
@@ -75,9 +97,45 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     label: '',
   };
 
+  const start = (job: CycleJob, release?: Promise<Release>) => {
+    const { symbol } = job;
+    const label = config.symbols.length > 1 ? ` (${symbol})` : '';
+    const run: Promise<unknown> = runCycle(job, { ...cycleDeps, label }, abortCycles.signal, release)
+      .then((result) => upkeep.cycleEnded(result))
+      .catch((err) => log.error(`Cycle for ${symbol} at ${new Date(job.slot).toISOString()} crashed`, { symbol }, err))
+      .finally(() => {
+        running.delete(run);
+        if (inFlight.get(symbol) === run) inFlight.delete(symbol);
+      });
+    running.add(run);
+    inFlight.set(symbol, run);
+  };
+
+  // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
+  // request is left to send. A symbol whose previous cycle still runs is decided at the slot, as before.
+  const prepare = (slot: number) => {
+    for (const symbol of config.symbols) {
+      if (inFlight.has(symbol)) continue;
+      let release!: (r: Release) => void;
+      const gate = new Promise<Release>((resolve) => (release = resolve));
+      prepared.set(symbol, { slot, release });
+      start({ symbol, trigger: 'schedule', slot, deadline: config.cron.next(slot) }, gate);
+    }
+  };
+
   const fire = (slot: number, trigger: Trigger, deadline: number) => {
     for (const symbol of config.symbols) {
-      const label = config.symbols.length > 1 ? ` (${symbol})` : '';
+      const ready = prepared.get(symbol);
+      prepared.delete(symbol);
+      if (ready?.slot === slot) {
+        ready.release('fire');
+        continue;
+      }
+      if (ready) {
+        // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
+        ready.release('missed');
+        inFlight.delete(symbol);
+      }
       if (inFlight.has(symbol)) {
         // Overlap policy: skip. The deadline normally ends a cycle by its next slot; this is the safety net.
         log.warn(`Previous cycle for ${symbol} still running at slot ${new Date(slot).toISOString()}: slot skipped (overlap)`);
@@ -86,13 +144,10 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
           'overlap',
           'previous cycle still running',
         );
-        skipped.catch((err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
+        skipped.then((recorded) => recorded && upkeep.slotSkipped(), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
         continue;
       }
-      const run = runCycle({ symbol, trigger, slot, deadline }, { ...cycleDeps, label }, abortCycles.signal)
-        .catch((err) => log.error(`Cycle for ${symbol} at ${new Date(slot).toISOString()} crashed`, { symbol }, err))
-        .finally(() => inFlight.delete(symbol));
-      inFlight.set(symbol, run);
+      start({ symbol, trigger, slot, deadline });
     }
   };
 
@@ -106,6 +161,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     clock,
     after: clock.now(),
     signal: d.stop,
+    onPrepare: prepare,
     onSlot: (slot) => fire(slot, 'schedule', config.cron.next(slot)),
     onMissed: (count, first, fired) =>
       log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
@@ -113,8 +169,11 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
       log.warn(`Wall clock went back to ${new Date(now).toISOString()}, before the last slot fired (${new Date(lastFired).toISOString()}); waiting, no slot fires twice`),
   });
 
-  log.info(`Stopping: no new cycles; ${inFlight.size} in flight`);
-  await drain([...inFlight.values()], clock, config.shutdownGraceMs, abortCycles, log);
+  // Only a clock that went back after a slot was prepared leaves one here: it closes as interrupted, unsent.
+  for (const { release } of prepared.values()) release('shutdown');
+  prepared.clear();
+  log.info(`Stopping: no new cycles; ${running.size} in flight`);
+  await drain([...running], clock, config.shutdownGraceMs, abortCycles, log);
   await statsLoop;
   log.info('Stopped');
   return 0;
@@ -141,8 +200,9 @@ async function logStatsEvery(d: AgentDeps, startedAt: number): Promise<void> {
     if (d.stop.aborted) return;
     const now = d.clock.now();
     try {
-      log.info(formatSummary(`Last ${Math.round(every / 1000)} s`, await queryStats(d.db, { since: now - every })));
-      log.info(formatSummary('Since start', await queryStats(d.db, { since: startedAt })));
+      const expected = { now, cron: d.config.cron, symbols: d.config.symbols };
+      log.info(formatSummary(`Last ${Math.round(every / 1000)} s`, await queryStats(d.db, { since: now - every, ...expected })));
+      log.info(formatSummary('Since start', await queryStats(d.db, { since: startedAt, ...expected })));
     } catch (err) {
       log.warn('Could not compute stats', {}, err);
     }

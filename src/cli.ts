@@ -21,13 +21,15 @@ const fatal = (kind: string) => (err: unknown) => {
 process.on('uncaughtException', fatal('Uncaught exception'));
 process.on('unhandledRejection', fatal('Unhandled rejection'));
 
-const code = await main(process.argv.slice(2), {
+// A promise chain, not top-level await: the single binary's bundle is CommonJS, which has none.
+void main(process.argv.slice(2), {
   env: process.env,
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   isTTY: Boolean(process.stdout.isTTY),
   onSignal: (h) => handlers.push(h),
   pid: process.pid,
+}).then((code) => {
+  // Let buffered output reach a pipe before exiting.
+  process.stdout.write('', () => process.exit(code));
 });
-// Let buffered output reach a pipe before exiting.
-process.stdout.write('', () => process.exit(code));

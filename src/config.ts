@@ -27,6 +27,10 @@ export interface Config {
   statsIntervalMs: number;
   shutdownGraceMs: number;
   maxResponseBytes: number;
+  /** 0 keeps everything. */
+  historyRetentionDays: number;
+  /** Prometheus textfile rewritten after every cycle; undefined: off. */
+  metricsFile: string | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -71,7 +75,7 @@ const boolean: Parser<boolean> = (raw) => {
 const oneOf =
   <T extends string>(...values: T[]): Parser<T> =>
   (raw) =>
-    (values as string[]).includes(raw) ? { value: raw as T } : { expected: `one of ${values.join(', ')}` };
+    (values as string[]).includes(raw.toLowerCase()) ? { value: raw.toLowerCase() as T } : { expected: `one of ${values.join(', ')} (any case)` };
 
 const httpUrl =
   (optional: boolean): Parser<string | undefined> =>
@@ -113,13 +117,19 @@ const timeframe: Parser<string> = (raw) =>
 
 const token: Parser<string | undefined> = (raw) => {
   if (raw === '') return { value: undefined };
-  return /^[\x21-\x7e]+$/.test(raw) ? { value: raw } : { expected: 'a token of printable characters without spaces' };
+  // At least 8 characters: a shorter "token" could not be redacted from log lines without mangling them.
+  return /^[\x21-\x7e]{8,}$/.test(raw) ? { value: raw } : { expected: 'a token of at least 8 printable characters without spaces' };
 };
 
 const database: Parser<DatabaseTarget> = (raw) => {
   if (/^postgres(ql)?:\/\//i.test(raw)) return { expected: 'a SQLite file path (PostgreSQL is not supported yet)' };
   const path = raw.replace(/^(sqlite|file):(\/\/)?/i, '');
   return path === '' || path.endsWith('/') ? { expected: 'a SQLite file path such as ./data/pmf-scheduler.db' } : { value: { kind: 'sqlite', path } };
+};
+
+const optionalFile: Parser<string | undefined> = (raw) => {
+  if (raw === '') return { value: undefined };
+  return raw.endsWith('/') ? { expected: 'a file path such as /var/lib/node_exporter/pmf-scheduler.prom, or empty to disable' } : { value: raw };
 };
 
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */
@@ -142,6 +152,8 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', default: '600000', parse: integer(0), help: 'how often the stats summary is logged; 0 disables it' },
   shutdownGraceMs: { env: 'SHUTDOWN_GRACE_MS', default: '8000', parse: integer(0), help: 'how long SIGTERM waits for an in-flight cycle' },
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '1048576', parse: integer(1024, 256 * 1024 * 1024), help: "largest Diego body read; beyond it the attempt is invalid_response" },
+  historyRetentionDays: { env: 'HISTORY_RETENTION_DAYS', default: '90', parse: integer(0, 36_500), help: 'the agent deletes older cycles once a day; 0 keeps everything' },
+  metricsFile: { env: 'METRICS_FILE', default: '', parse: optionalFile, help: 'Prometheus textfile rewritten after every cycle; unset: off' },
   logFormat: { env: 'LOG_FORMAT', default: 'pretty', parse: oneOf('pretty', 'json'), help: 'pretty or json (one object per line)' },
   logLevel: { env: 'LOG_LEVEL', default: 'info', parse: oneOf('debug', 'info', 'warn', 'error'), help: 'debug, info, warn or error' },
 };

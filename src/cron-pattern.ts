@@ -22,12 +22,25 @@ export function parseCronPattern(text: string): { pattern: CronPattern } | { err
     const why = err instanceof Error ? err.message : String(err);
     return { error: why === 'No valid next date was found.' ? 'a pattern that never fires' : why };
   }
+  // cron-schedule computes in local wall time and turns a wall time back into an instant by its first occurrence. In
+  // the hour repeated when clocks go back, that instant can lie before the one asked about (`next` went back an hour):
+  // step on from it, so the schedule passes through that hour once (its second pass is silent) and never goes back.
+  const next = (after: number): number => {
+    let slot = cron.getNextDate(new Date(after)).getTime();
+    while (slot <= after) slot = cron.getNextDate(new Date(slot)).getTime();
+    return slot;
+  };
   return {
     pattern: {
       text: trimmed,
-      next: (after) => cron.getNextDate(new Date(after)).getTime(),
-      // getPrevDate excludes the second it is given, so ask from the start of the following second.
-      latest: (at) => cron.getPrevDate(new Date(Math.floor(at / 1000) * 1000 + 1000)).getTime(),
+      next,
+      latest: (at) => {
+        // getPrevDate excludes the second it is given, so ask from the start of the following second; in the repeated
+        // hour it can answer a slot older than the newest one `next` gives, hence the step forward.
+        let slot = cron.getPrevDate(new Date(Math.floor(at / 1000) * 1000 + 1000)).getTime();
+        for (let later = next(slot); later <= at; later = next(slot)) slot = later;
+        return slot;
+      },
     },
   };
 }

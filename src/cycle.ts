@@ -2,7 +2,7 @@ import type { Clock } from './clock.ts';
 import type { AttemptResult, DiegoClient } from './diego-client.ts';
 import type { Logger } from './log.ts';
 import { nextStep, type RetryPolicy } from './retry-policy.ts';
-import type { HistoryStore } from './store/history-store.ts';
+import { recordLabel, type HistoryStore } from './store/history-store.ts';
 import type { CycleStatus, Trigger } from './store/schema.ts';
 
 /** One symbol's cycle for one slot. */
@@ -37,11 +37,18 @@ export interface CycleResult {
   attempts: number;
 }
 
-type StopReason = 'deadline' | 'aborted' | 'not_retryable' | 'exhausted';
+type StopReason = 'deadline' | 'aborted' | 'not_retryable' | 'exhausted' | 'missed';
+
+/**
+ * What a cycle prepared ahead of its slot is told at the boundary: `fire`; `missed` (a later slot was already due
+ * when the agent woke, so this one is passed over); `shutdown` (the agent stopped before the slot came).
+ */
+export type Release = 'fire' | 'missed' | 'shutdown';
 
 /** How a cycle that did not succeed is recorded: status, reason kind and the line an operator reads. */
-export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined): { status: 'failed' | 'interrupted'; reason: string } {
+export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined): { status: 'failed' | 'interrupted' | 'skipped'; reason: string } {
   if (stop === 'aborted') return { status: 'interrupted', reason: 'shutdown' };
+  if (stop === 'missed') return { status: 'skipped', reason: 'missed' };
   if (stop === 'deadline') return { status: 'failed', reason: 'deadline' };
   return { status: 'failed', reason: last?.outcome ?? 'unknown' };
 }
@@ -49,8 +56,10 @@ export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined):
 /**
  * Runs one cycle: claims the slot, sends up to `retry.attempts` POSTs sharing one Idempotency-Key, and records
  * the cycle and every attempt as it starts and ends, so a crash leaves evidence. `abort` cuts it at shutdown.
+ * Given `release`, the cycle is prepared ahead of its slot: the claim and the first attempt's row are written at
+ * once, and the first POST leaves as soon as `release` says `fire` (at the boundary), no database write between.
  */
-export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal): Promise<CycleResult> {
+export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Promise<Release>): Promise<CycleResult> {
   const idempotencyKey = d.newId();
   const claimed = await d.store.claimCycle({
     symbol: job.symbol,
@@ -58,7 +67,8 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal):
     trigger: job.trigger,
     scheduledAt: job.slot,
     deadlineAt: job.deadline,
-    startedAt: d.clock.now(),
+    // Claimed ahead of its slot, a cycle still starts at the slot: that is when its request leaves, never before.
+    startedAt: Math.max(job.slot, d.clock.now()),
     idempotencyKey,
     owner: d.owner,
   });
@@ -68,26 +78,41 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal):
   }
   const id = claimed;
   const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString() };
-  d.log.info(`Starting scalping cycle #${id}${d.label}`, fields);
+  let announced = false;
+  const announce = () => {
+    if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label}`, fields);
+    announced = true;
+  };
+  const openAttempt = async (number: number, startedAt: number) => {
+    const requestId = d.newId();
+    return { id: await d.store.startAttempt({ cycleId: id, number, requestId, startedAt }), requestId, startedAt };
+  };
 
   const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution };
+  // Prepared ahead: the first attempt's row is written before the slot too, then the request waits for it.
+  let ready = release ? await openAttempt(1, Math.max(job.slot, d.clock.now())) : undefined;
+  const go = release ? await release : 'fire';
   let attempt = 0;
   let last: AttemptResult | undefined;
-  let stop: StopReason | undefined;
+  let stop: StopReason | undefined = go === 'missed' ? 'missed' : go === 'shutdown' ? 'aborted' : undefined;
   while (stop === undefined) {
-    const startedAt = d.clock.now();
+    const now = d.clock.now();
     if (abort.aborted) stop = 'aborted';
-    else if (startedAt >= job.deadline) stop = 'deadline';
+    else if (now >= job.deadline) stop = 'deadline';
     if (stop) break;
     attempt++;
-    const requestId = d.newId();
-    d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}`, { ...fields, attempt, requestId });
-    const attemptId = await d.store.startAttempt({ cycleId: id, number: attempt, requestId, startedAt });
+    const sent = ready ?? (await openAttempt(attempt, now));
+    ready = undefined;
     // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting.
-    const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - startedAt);
-    last = await d.client.analyze(body, { idempotencyKey, requestId, timeoutMs, signal: abort });
+    const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - now);
+    // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
+    const answer = d.client.analyze(body, { idempotencyKey, requestId: sent.requestId, timeoutMs, signal: abort });
+    announce();
+    d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
+    last = await answer;
+    const startedAt = sent.startedAt;
     const finishedAt = d.clock.now();
-    await d.store.finishAttempt(attemptId, {
+    await d.store.finishAttempt(sent.id, {
       finishedAt,
       durationMs: finishedAt - startedAt,
       outcome: last.outcome,
@@ -112,6 +137,12 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal):
   }
 
   const finishedAt = d.clock.now();
+  if (ready) {
+    // The prepared attempt never went out (passed over, or a stop before its slot): its row says so.
+    attempt++;
+    await d.store.finishAttempt(ready.id, { finishedAt, durationMs: 0, outcome: 'aborted', error: `not sent: ${stop === 'missed' ? 'its slot was passed over' : 'stopped before its slot'}` });
+  }
+  if (stop !== 'missed') announce();
   if (stop === undefined && last?.outcome === 'ok') {
     await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts: attempt, httpStatus: last.status, summary: last.summary, executed: last.executed });
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts: attempt, durationMs: finishedAt - job.slot });
@@ -123,14 +154,17 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal):
       ? `deadline: the next slot ${new Date(job.deadline).toISOString()} came before an answer${last?.error ? `; last error: ${last.error}` : ''}`
       : verdict.reason === 'shutdown'
         ? 'interrupted by shutdown'
-        : (last?.error ?? last?.outcome ?? 'no attempt');
+        : verdict.reason === 'missed'
+          ? 'not fired: a later slot was already due when the agent woke (late wake-up or clock jump)'
+          : (last?.error ?? last?.outcome ?? 'no attempt');
   await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts: attempt, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.summary, executed: false });
   const message =
     verdict.status === 'interrupted'
-      ? `Scalping cycle #${id} interrupted by shutdown after ${attempt} attempt(s)${d.label}`
+      ? `Scalping cycle ${recordLabel(id)} interrupted by shutdown after ${attempt} attempt(s)${d.label}`
       : verdict.reason === 'deadline'
-        ? `Scalping cycle #${id} failed after ${attempt} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
-        : `Scalping cycle #${id} failed after ${attempt} attempt(s): ${error}${d.label}`;
-  d.log.error(message, { ...fields, attempts: attempt, reason: verdict.reason, status: verdict.status });
+        ? `Scalping cycle ${recordLabel(id)} failed after ${attempt} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
+        : `Scalping cycle ${recordLabel(id)} failed after ${attempt} attempt(s): ${error}${d.label}`;
+  if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, { ...fields, reason: verdict.reason, status: verdict.status });
+  else d.log.error(message, { ...fields, attempts: attempt, reason: verdict.reason, status: verdict.status });
   return { id, status: verdict.status, reason: verdict.reason, attempts: attempt };
 }

@@ -64,6 +64,9 @@ export function createDiegoClient(opts: DiegoClientOptions): DiegoClient {
         if (timeout.aborted) return { outcome: 'timeout', error: `no complete answer within ${a.timeoutMs} ms`, executed: false };
         return { outcome: 'network_error', error: networkError(err), executed: false };
       };
+      // The send time, stamped last: Diego (and the precision benchmark) can split lateness into our scheduling
+      // (slot → this instant) and the transfer (this instant → arrival). Epoch ms with µs, cheap and not secret.
+      headers['x-sent-at'] = (performance.timeOrigin + performance.now()).toFixed(3);
       let response: Response;
       try {
         response = await ofetch.raw(url, {

@@ -20,10 +20,11 @@ export function interpretResponse(status: number, body: string | undefined, limi
     return { outcome: RETRYABLE_HTTP(status) ? 'http_error' : 'rejected', error: `HTTP ${status}${detail ? `: ${detail}` : ''}`, executed: false };
   }
   if (body === undefined) return { outcome: 'invalid_response', error: `too large: body exceeds ${limitBytes} bytes`, executed: false };
-  const json = safeJson(body);
-  if (json === undefined || typeof json !== 'object' || json === null) return { outcome: 'invalid_response', error: 'body is not a JSON object', executed: false };
+  // An array is not an answer either: Diego always sends an object, so anything else is a broken or foreign reply.
+  const json = obj(safeJson(body));
+  if (json === undefined) return { outcome: 'invalid_response', error: 'body is not a JSON object', executed: false };
   const summary = summarizeBody(json);
-  if ((json as { success?: unknown }).success === false) {
+  if (json.success === false) {
     return { outcome: 'invalid_response', error: `success: false${errorText(json) ? `: ${errorText(json)}` : ''}`, summary, executed: false };
   }
   return { outcome: 'ok', summary, executed: executionPlaced(json) };

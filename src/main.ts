@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { cac, type Command } from 'cac';
-import { runAgent } from './agent.ts';
 import { UsageError, intOption, numberOption, valueOptions } from './cli-args.ts';
 import { systemClock } from './clock.ts';
+import type { CommandContext } from './commands/context.ts';
 import { SETTINGS, flagName, formatProblem, parseConfig, type Config } from './config.ts';
-import { createDiegoClient } from './diego-client.ts';
 import { createLogger, type Logger, type LogSink } from './log.ts';
 import { createRedactor } from './redact.ts';
 import { startSimulator } from './simulator.ts';
-import { DatabaseOpenError, openDatabase } from './store/database.ts';
-import { createHistoryStore } from './store/history-store.ts';
 import { VERSION } from './version.ts';
 
 /** The process edges the commands use; `cli.ts` passes the real ones, tests their own. */
@@ -62,6 +59,50 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .action(() => {
       result = demoCommand(io, values);
     });
+  // Reports and upkeep: each command's module is loaded only when it runs, so `history` pays for no agent code.
+  const command = (load: () => Promise<(ctx: CommandContext) => Promise<number>>) => (flags: Record<string, unknown>) => {
+    result = toolCommand(io, values, flags, load);
+  };
+  const dbOption = ['--db <path>', 'SQLite file (default: DATABASE_URL)'] as const;
+  const timeHelp = '30m, 2h, 7d (that long ago) or an ISO time';
+  cli
+    .command('history', 'Past cycles, newest first (read-only; works while the agent runs)')
+    .option('--limit <n>', 'how many cycles (default 20)')
+    .option('--status <status>', 'succeeded, failed, skipped, interrupted or running')
+    .option('--symbol <symbol>', 'only this symbol, such as BTC/USDT')
+    .option('--since <time>', `scheduled at or after: ${timeHelp}`)
+    .option('--until <time>', `scheduled before: ${timeHelp}`)
+    .option('--cycle <id>', 'one cycle with all its attempts')
+    .option('--json', 'a JSON array (fields in the README)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./commands/history.ts')).historyCommand));
+  cli
+    .command('stats', 'Success rate, latency, lateness, failures and missed slots over a window (read-only)')
+    .option('--window <span>', '10m, 1h, 24h, 7d or all (default 24h)')
+    .option('--since <time>', `window start instead of --window: ${timeHelp}`)
+    .option('--until <time>', `window end (default now): ${timeHelp}`)
+    .option('--cron <pattern>', "pattern for missed slots (default: the newest agent's, else CRON_PATTERN)")
+    .option('--json', 'the same numbers as JSON (fields in the README)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./commands/stats.ts')).statsCommand));
+  cli
+    .command('next', 'The next fire times of the pattern, local and UTC (checks a pattern before deploying)')
+    .option('--count <n>', 'how many (default 5)')
+    .option('--cron <pattern>', 'the pattern (default CRON_PATTERN)')
+    .option('--json', 'as JSON')
+    .action(command(async () => (await import('./commands/next.ts')).nextCommand));
+  cli
+    .command('healthcheck', "Exit 0 when the agent's heartbeat is fresh, 1 with the reason otherwise (Docker HEALTHCHECK)")
+    .option('--max-age <span>', 'heartbeat older than this is stale (default 60s)')
+    .option('--max-failures <n>', 'also unhealthy after this many consecutive failed cycles')
+    .option(...dbOption)
+    .action(command(async () => (await import('./commands/healthcheck.ts')).healthcheckCommand));
+  cli
+    .command('prune', 'Delete cycles and their attempts older than HISTORY_RETENTION_DAYS (or --older-than)')
+    .option('--older-than <span>', 'such as 30d (default HISTORY_RETENTION_DAYS days)')
+    .option('--dry-run', 'only count what would be deleted')
+    .option(...dbOption)
+    .action(command(async () => (await import('./commands/prune.ts')).pruneCommand));
   cli.help();
   cli.version(VERSION);
 
@@ -92,11 +133,14 @@ function loggerFor(config: Config, io: Io): Logger {
   });
 }
 
-/** Environment plus `run` flags → Config, or exit 2 with one line per invalid setting. */
-function configFrom(io: Io, flags: Record<string, string>, overrides: Record<string, string> = {}): Config | number {
+/**
+ * Environment plus `run` flags → Config, or exit 2 with one line per invalid setting. `shownAs` names an override
+ * by the option it came from (`DATABASE_URL` → `--db`), so the line names what the user typed.
+ */
+function configFrom(io: Io, flags: Record<string, string>, overrides: Record<string, string> = {}, shownAs: Record<string, string> = {}): Config | number {
   const parsed = parseConfig({ ...io.env, ...overrides }, flags);
   if ('problems' in parsed) {
-    for (const p of parsed.problems) io.err(`pmf-scheduler: ${formatProblem(p)}`);
+    for (const p of parsed.problems) io.err(`pmf-scheduler: ${formatProblem({ ...p, setting: shownAs[p.setting] ?? p.setting })}`);
     return 2;
   }
   return parsed.config;
@@ -110,11 +154,12 @@ async function runCommand(io: Io, flags: Record<string, string>, overrides?: Rec
 
 /** Opens the database and runs the agent until a signal; shared by `run` and `demo`. */
 async function startAgent(config: Config, io: Io): Promise<number> {
+  const { runAgent, createDiegoClient, DatabaseOpenError, openDatabase, setBusyTimeout, createHistoryStore, AGENT_BUSY_TIMEOUT_MS, createWriteQueue } = await agentModules();
   const log = loggerFor(config, io);
   const stop = new AbortController();
   let database;
   try {
-    database = await openDatabase(config.database);
+    database = await openDatabase(config.database, { busyTimeoutMs: AGENT_BUSY_TIMEOUT_MS });
   } catch (err) {
     if (err instanceof DatabaseOpenError) {
       log.error(err.message);
@@ -134,7 +179,15 @@ async function startAgent(config: Config, io: Io): Promise<number> {
       log,
       db: database.db,
       dbLocation: database.location,
-      store: createHistoryStore(database.db, redact),
+      // A database outage mid-run costs no fire and no record: writes wait in memory, and at a shutdown still
+      // inside the outage what is left goes to stderr as JSON lines.
+      store: createWriteQueue(createHistoryStore(database.db, redact), {
+        log: log.child('STORE'),
+        clock: systemClock,
+        dump: io.err,
+        redact,
+        lockWaits: (wait) => setBusyTimeout(database.db, wait ? AGENT_BUSY_TIMEOUT_MS : 0),
+      }),
       client: createDiegoClient({ baseUrl: config.diegoUrl, token: config.diegoToken, maxResponseBytes: config.maxResponseBytes, now: () => Date.now() }),
       identity: { host: hostname(), pid: io.pid },
       isAlive,
@@ -144,6 +197,21 @@ async function startAgent(config: Config, io: Io): Promise<number> {
   } finally {
     await database.close();
   }
+}
+
+/**
+ * The agent's heavy modules (kysely alone is ~400 ES modules, then better-sqlite3 and ofetch), loaded once the
+ * configuration is valid: a usage or configuration error, `--help` and `--version` answer ~4x faster without them.
+ */
+async function agentModules() {
+  const [agent, client, database, historyStore, writeQueue] = await Promise.all([
+    import('./agent.ts'),
+    import('./diego-client.ts'),
+    import('./store/database.ts'),
+    import('./store/history-store.ts'),
+    import('./store/write-queue.ts'),
+  ]);
+  return { ...agent, ...client, ...database, ...historyStore, ...writeQueue };
 }
 
 function isAlive(pid: number): boolean {
@@ -156,8 +224,9 @@ function isAlive(pid: number): boolean {
 }
 
 async function migrateCommand(io: Io, opts: Record<string, string>): Promise<number> {
-  const config = configFrom(io, {}, opts.db !== undefined ? { DATABASE_URL: opts.db } : {});
+  const config = opts.db !== undefined ? configFrom(io, {}, { DATABASE_URL: opts.db }, { DATABASE_URL: '--db' }) : configFrom(io, {});
   if (typeof config === 'number') return config;
+  const { DatabaseOpenError, openDatabase } = await import('./store/database.ts');
   try {
     const database = await openDatabase(config.database);
     await database.close();
@@ -172,12 +241,21 @@ async function migrateCommand(io: Io, opts: Record<string, string>): Promise<num
   }
 }
 
+/** Runs a report or upkeep command: configuration from the environment (DATABASE_URL overridden by --db). */
+async function toolCommand(io: Io, opts: Record<string, string>, flags: Record<string, unknown>, load: () => Promise<(ctx: CommandContext) => Promise<number>>): Promise<number> {
+  const config = opts.db !== undefined ? configFrom(io, {}, { DATABASE_URL: opts.db }, { DATABASE_URL: '--db' }) : configFrom(io, {});
+  if (typeof config === 'number') return config;
+  const run = await load();
+  return run({ config, opts, flags, out: io.out, err: io.err, colors: io.isTTY && !io.env.NO_COLOR, now: Date.now(), host: hostname() });
+}
+
 async function simulatorCommand(io: Io, opts: Record<string, string>): Promise<number> {
   const sim = await startSimulator({
     host: opts.host ?? '127.0.0.1',
     port: intOption('port', opts.port, 3001, 0, 65535),
     failRate: numberOption('fail-rate', opts['fail-rate'], 0.1, 0, 1),
     latencyMs: intOption('latency-ms', opts['latency-ms'], 200, 0, 600_000),
+    onRequest: (r) => io.out(`[${new Date(r.at).toISOString()}] [SIMULATOR] ${r.method} ${r.path} ${r.status} idempotency-key=${String(r.headers['idempotency-key'] ?? '-')}`),
   });
   io.out(`Diego simulator listening on ${sim.url} (GET /health, POST /analyze)`);
   await new Promise<void>((resolve) => io.onSignal(() => resolve()));

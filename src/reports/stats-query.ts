@@ -1,24 +1,88 @@
-import type { Kysely } from 'kysely';
-import type { CycleStatus, Schema } from '../store/schema.ts';
+import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
+import type { CronPattern } from '../cron-pattern.ts';
+import type { AttemptOutcome, CycleStatus, Schema } from '../store/schema.ts';
+import { slotCounter } from './missed-slots.ts';
 
 export const STATUSES: readonly CycleStatus[] = ['succeeded', 'failed', 'skipped', 'interrupted', 'running'];
+
+/** Slots newer than this are not yet counted as missed: their row may be a few ms from being written. */
+export const MISSED_GRACE_MS = 5_000;
 
 export interface StatsWindow {
   /** Epoch ms, inclusive; cycles are placed in the window by their scheduled time. */
   since: number;
+  /** Epoch ms, exclusive; default: no end. */
   until?: number;
+  /** The present, for missed slots (default `Date.now()`). */
+  now?: number;
+  /** The pattern the agent ran; missed slots are counted only when it is given. */
+  cron?: CronPattern;
+  /** Symbols the agent runs: they appear (and count missed slots) even with no row in the window. */
+  symbols?: readonly string[];
+  /** How many time buckets to cut the window into for the picture (0 or unset: none). */
+  buckets?: number;
 }
 
-export interface StatsSummary {
+/** Nearest-rank percentiles of one series, in ms. */
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** The numbers of one symbol, or of all symbols together. */
+export interface SymbolStats {
   cycles: number;
   byStatus: Record<CycleStatus, number>;
-  /** Succeeded over finished-and-run cycles (skipped and running excluded); null when none. */
+  /** Succeeded over cycles that ran to an end or were cut (succeeded, failed, interrupted); null when none. */
   successRate: number | null;
+  /** Attempts of the cycles that ran (succeeded, failed, interrupted). */
   attempts: number;
   attemptsPerCycle: number | null;
-  /** Diego latency of successful attempts, ms. */
-  latency: { count: number; p50: number; p95: number; max: number } | null;
-  lastSuccessAt: number | null;
+  /** Share of the cycles that ran which needed more than one attempt. */
+  retryRate: number | null;
+  /** Diego latency of successful attempts. */
+  latency: Percentiles | null;
+  /** Fire lateness: a scheduled cycle's start minus its slot. */
+  lateness: Percentiles | null;
+  /** Failed attempts by outcome. */
+  failuresByOutcome: Partial<Record<AttemptOutcome, number>>;
+  /** Cycles whose answer says an order was placed. */
+  executions: number;
+  /** The newest success and failure before the window's end (not only inside it). */
+  lastSuccess: { cycleId: number; at: number } | null;
+  lastFailure: { cycleId: number; at: number; error: string | null } | null;
+  /** Failed cycles since the last success (skipped and interrupted cycles neither break nor extend it). */
+  failureStreak: number;
+  /** Slots the pattern had in the window (from the symbol's first row on) with no scheduled cycle; null without a pattern. */
+  expectedSlots: number | null;
+  missedSlots: number | null;
+}
+
+/** One time bucket of the picture. */
+export interface StatsBucket {
+  start: number;
+  end: number;
+  cycles: number;
+  succeeded: number;
+  /** Cycles that ran: succeeded, failed, interrupted. */
+  ran: number;
+  successRate: number | null;
+  latencyP50: number | null;
+  latencyMax: number | null;
+  missedSlots: number | null;
+}
+
+/** Everything `stats` shows; the agent's periodic summary prints `total`. */
+export interface StatsReport {
+  since: number;
+  until: number | null;
+  cron: string | null;
+  total: SymbolStats;
+  symbols: Record<string, SymbolStats>;
+  buckets: StatsBucket[];
 }
 
 /** Nearest-rank percentile position (0-based) in `n` sorted values (pure). */
@@ -26,61 +90,287 @@ export function percentileRank(p: number, n: number): number {
   return Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1));
 }
 
+const RAN: readonly CycleStatus[] = ['succeeded', 'failed', 'interrupted'];
+const num = (v: unknown): number => Number(v ?? 0);
+const ratio = (a: number, b: number): number | null => (b === 0 ? null : a / b);
+
+// Rows of (g, v): the group a value belongs to (symbol, bucket, or one group for the total) and the value.
+type Series = SelectQueryBuilder<any, any, { g: string | number; v: number }>;
+
 /**
- * The numbers of the periodic summary, all computed in SQL (percentiles by ORDER BY … OFFSET, which both
- * SQLite builds and PostgreSQL support): nothing loads a table into memory.
+ * Nearest-rank p50/p95/p99 and max per group, in one SQL statement: rows are numbered in value order within their
+ * group (a window function, which SQLite, Deno's SQLite and PostgreSQL all have, unlike `percentile()`), and the
+ * p-th percentile is the smallest value whose row number `rn` satisfies rn·100 ≥ p·n. Integer arithmetic only, so
+ * every dialect agrees; only the window's rows are sorted, nothing is loaded into memory.
  */
-export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<StatsSummary> {
-  const until = w.until ?? Number.MAX_SAFE_INTEGER;
-  const rows = await db
-    .selectFrom('cycles')
-    .select((eb) => ['status', eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('attempts').as('attempts')])
-    .where('scheduled_at', '>=', w.since)
-    .where('scheduled_at', '<', until)
-    .groupBy('status')
+async function percentilesBy(db: Kysely<Schema>, series: Series): Promise<Map<string, Percentiles>> {
+  const ranked = (db as unknown as Kysely<any>)
+    .selectFrom(series.as('s'))
+    .select((eb) => [
+      's.g as g',
+      's.v as v',
+      eb.fn.agg<number>('row_number').over((ob) => ob.partitionBy('s.g').orderBy('s.v')).as('rn'),
+      eb.fn.countAll<number>().over((ob) => ob.partitionBy('s.g')).as('n'),
+    ]);
+  const at = (p: number) => sql<number>`min(case when ${sql.ref('r.rn')} * 100 >= ${sql.lit(p)} * ${sql.ref('r.n')} then ${sql.ref('r.v')} end)`;
+  const rows = await (db as unknown as Kysely<any>)
+    .selectFrom(ranked.as('r'))
+    .select((eb) => ['r.g as g', eb.fn.max('r.n').as('count'), eb.fn.max('r.v').as('max'), at(50).as('p50'), at(95).as('p95'), at(99).as('p99')])
+    .groupBy('r.g')
     .execute();
-  const byStatus = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<CycleStatus, number>;
-  let attempts = 0;
-  for (const r of rows) {
-    byStatus[r.status] = Number(r.n);
-    attempts += Number(r.attempts ?? 0);
-  }
-  const cycles = STATUSES.reduce((sum, s) => sum + byStatus[s], 0);
-  const ran = byStatus.succeeded + byStatus.failed + byStatus.interrupted;
+  return new Map(rows.map((r) => [String(r.g), { count: num(r.count), p50: num(r.p50), p95: num(r.p95), p99: num(r.p99), max: num(r.max) }]));
+}
 
-  const okAttempts = db
-    .selectFrom('attempts')
-    .where('outcome', '=', 'ok')
-    .where('started_at', '>=', w.since)
-    .where('started_at', '<', until);
-  const agg = await okAttempts.select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max('duration_ms').as('max')]).executeTakeFirstOrThrow();
-  const n = Number(agg.n);
-  const at = async (p: number) => {
-    const row = await okAttempts.select('duration_ms').orderBy('duration_ms').limit(1).offset(percentileRank(p, n)).executeTakeFirst();
-    return Number(row?.duration_ms ?? 0);
-  };
-  const latency = n === 0 ? null : { count: n, p50: await at(50), p95: await at(95), max: Number(agg.max) };
-
-  const last = await db.selectFrom('cycles').select((eb) => eb.fn.max('finished_at').as('at')).where('status', '=', 'succeeded').executeTakeFirst();
+function emptyStats(): SymbolStats {
   return {
-    cycles,
-    byStatus,
-    successRate: ran === 0 ? null : byStatus.succeeded / ran,
-    attempts,
-    attemptsPerCycle: ran === 0 ? null : attempts / ran,
-    latency,
-    lastSuccessAt: last?.at == null ? null : Number(last.at),
+    cycles: 0,
+    byStatus: Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<CycleStatus, number>,
+    successRate: null,
+    attempts: 0,
+    attemptsPerCycle: null,
+    retryRate: null,
+    latency: null,
+    lateness: null,
+    failuresByOutcome: {},
+    executions: 0,
+    lastSuccess: null,
+    lastFailure: null,
+    failureStreak: 0,
+    expectedSlots: null,
+    missedSlots: null,
   };
 }
 
+/** The newest cycle of a status (and symbol) scheduled before `until`: served by the (symbol, status, time) index. */
+export async function lastCycleWithStatus(db: Kysely<Schema>, status: CycleStatus, until: number, symbol?: string) {
+  let q = db.selectFrom('cycles').select(['id', 'scheduled_at', 'finished_at', 'error']).where('status', '=', status).where('scheduled_at', '<', until);
+  if (symbol !== undefined) q = q.where('symbol', '=', symbol);
+  return q.orderBy('scheduled_at', 'desc').limit(1).executeTakeFirst();
+}
+
+/** Failed cycles of a symbol after its last success, up to `until`. */
+export async function failureStreak(db: Kysely<Schema>, symbol: string, until: number): Promise<number> {
+  const success = await lastCycleWithStatus(db, 'succeeded', until, symbol);
+  const row = await db
+    .selectFrom('cycles')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('symbol', '=', symbol)
+    .where('status', '=', 'failed')
+    .where('scheduled_at', '>', success === undefined ? Number.MIN_SAFE_INTEGER : Number(success.scheduled_at))
+    .where('scheduled_at', '<', until)
+    .executeTakeFirstOrThrow();
+  return num(row.n);
+}
+
+/**
+ * Every number of `stats` and of the agent's periodic summary, per symbol and in total, computed in SQL through
+ * kysely (grouped counts, window-function percentiles, index lookups): no table is loaded into memory, and the
+ * queries are plain SQL that PostgreSQL runs too.
+ */
+export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<StatsReport> {
+  const until = w.until ?? Number.MAX_SAFE_INTEGER;
+  const inWindow = <Q extends SelectQueryBuilder<any, any, any>>(q: Q, col = 'scheduled_at'): Q =>
+    q.where(col, '>=', w.since).where(col, '<', until) as Q;
+
+  // Counts by symbol and status.
+  const counts = await inWindow(db.selectFrom('cycles'))
+    .select((eb) => [
+      'symbol',
+      'status',
+      eb.fn.countAll<number>().as('n'),
+      eb.fn.sum<number>('attempts').as('attempts'),
+      eb.fn.sum<number>(eb.case().when('attempts', '>', 1).then(1).else(0).end()).as('retried'),
+      eb.fn.sum<number>('executed').as('executions'),
+    ])
+    .groupBy(['symbol', 'status'])
+    .execute();
+  const names = new Set<string>([...(w.symbols ?? []), ...counts.map((r) => r.symbol)]);
+  const bySymbol = new Map<string, SymbolStats>([...names].sort().map((s) => [s, emptyStats()]));
+  const total = emptyStats();
+  const retried = new Map<string, number>();
+  for (const r of counts) {
+    for (const [key, s] of [[r.symbol, bySymbol.get(r.symbol)!], ['', total]] as const) {
+      s.byStatus[r.status] += num(r.n);
+      s.cycles += num(r.n);
+      s.executions += num(r.executions);
+      if (RAN.includes(r.status)) {
+        s.attempts += num(r.attempts);
+        retried.set(key, (retried.get(key) ?? 0) + num(r.retried));
+      }
+    }
+  }
+  for (const [key, s] of [...bySymbol, ['', total] as const]) {
+    const ran = RAN.reduce((sum, st) => sum + s.byStatus[st], 0);
+    s.successRate = ratio(s.byStatus.succeeded, ran);
+    s.attemptsPerCycle = ratio(s.attempts, ran);
+    s.retryRate = ratio(retried.get(key) ?? 0, ran);
+  }
+
+  // Diego latency of successful attempts, and fire lateness, per symbol and in total.
+  const okAttempts = (g: RawBuilder<unknown>) =>
+    inWindow(db.selectFrom('attempts as a').innerJoin('cycles as c', 'c.id', 'a.cycle_id'), 'c.scheduled_at')
+      .where('a.outcome', '=', 'ok')
+      .select([g.as('g') as never, 'a.duration_ms as v']) as unknown as Series;
+  const lateCycles = (g: RawBuilder<unknown>) =>
+    inWindow(db.selectFrom('cycles'))
+      .where('trigger', '=', 'schedule')
+      .where('status', '!=', 'skipped')
+      .select((eb) => [g.as('g') as never, eb('started_at', '-', eb.ref('scheduled_at')).as('v')]) as unknown as Series;
+  const latency = await percentilesBy(db, okAttempts(sql.ref('c.symbol')));
+  const lateness = await percentilesBy(db, lateCycles(sql.ref('symbol')));
+  for (const [symbol, s] of bySymbol) {
+    s.latency = latency.get(symbol) ?? null;
+    s.lateness = lateness.get(symbol) ?? null;
+  }
+  if (bySymbol.size === 1) {
+    // One symbol holds every row: its percentiles are the total's (half the sorting, on the common setup).
+    [total.latency, total.lateness] = [[...bySymbol.values()][0]!.latency, [...bySymbol.values()][0]!.lateness];
+  } else {
+    const all = sql.lit('');
+    total.latency = (await percentilesBy(db, okAttempts(all))).get('') ?? null;
+    total.lateness = (await percentilesBy(db, lateCycles(all))).get('') ?? null;
+  }
+
+  // Failed attempts by outcome.
+  const failures = await inWindow(db.selectFrom('attempts as a').innerJoin('cycles as c', 'c.id', 'a.cycle_id'), 'c.scheduled_at')
+    .where('a.outcome', 'is not', null)
+    .where('a.outcome', '!=', 'ok')
+    .select((eb) => ['c.symbol as symbol', 'a.outcome as outcome', eb.fn.countAll<number>().as('n')])
+    .groupBy(['c.symbol', 'a.outcome'])
+    .execute();
+  for (const f of failures) {
+    const outcome = f.outcome as AttemptOutcome;
+    for (const s of [bySymbol.get(f.symbol)!, total]) s.failuresByOutcome[outcome] = (s.failuresByOutcome[outcome] ?? 0) + num(f.n);
+  }
+
+  // Last success, last failure and the failure streak: newest rows by index, per symbol.
+  for (const [symbol, s] of bySymbol) {
+    const [ok, failed, streak] = await Promise.all([
+      lastCycleWithStatus(db, 'succeeded', until, symbol),
+      lastCycleWithStatus(db, 'failed', until, symbol),
+      failureStreak(db, symbol, until),
+    ]);
+    s.lastSuccess = ok === undefined ? null : { cycleId: ok.id, at: num(ok.finished_at ?? ok.scheduled_at) };
+    s.lastFailure = failed === undefined ? null : { cycleId: failed.id, at: num(failed.finished_at ?? failed.scheduled_at), error: failed.error };
+    s.failureStreak = streak;
+    if (s.lastSuccess && (!total.lastSuccess || s.lastSuccess.at > total.lastSuccess.at)) total.lastSuccess = s.lastSuccess;
+    if (s.lastFailure && (!total.lastFailure || s.lastFailure.at > total.lastFailure.at)) total.lastFailure = s.lastFailure;
+    total.failureStreak = Math.max(total.failureStreak, streak);
+  }
+
+  const now = w.now ?? Date.now();
+  const missedUntil = Math.min(until, now - MISSED_GRACE_MS);
+  const firstSlots = w.cron ? await firstSlotBySymbol(db, [...bySymbol.keys()]) : new Map<string, number>();
+  if (w.cron) {
+    const count = slotCounter(w.cron);
+    const present = await presentSlots(db, w.since, missedUntil);
+    total.expectedSlots = 0;
+    total.missedSlots = 0;
+    for (const [symbol, s] of bySymbol) {
+      const first = firstSlots.get(symbol);
+      if (first === undefined) continue; // never ran: nothing to compare with
+      s.expectedSlots = count(Math.max(w.since, first), missedUntil);
+      s.missedSlots = Math.max(0, s.expectedSlots - (present.get(symbol) ?? 0));
+      total.expectedSlots += s.expectedSlots;
+      total.missedSlots += s.missedSlots;
+    }
+  }
+
+  const buckets = w.buckets ? await queryBuckets(db, w, Math.min(until, now), w.buckets, firstSlots, missedUntil) : [];
+  return { since: w.since, until: w.until ?? null, cron: w.cron?.text ?? null, total, symbols: Object.fromEntries(bySymbol), buckets };
+}
+
+/** The first slot of each symbol ever recorded: missed slots are counted from there on (min over an index). */
+async function firstSlotBySymbol(db: Kysely<Schema>, symbols: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const symbol of symbols) {
+    const row = await db.selectFrom('cycles').select((eb) => eb.fn.min('scheduled_at').as('first')).where('symbol', '=', symbol).executeTakeFirst();
+    if (row?.first != null) out.set(symbol, num(row.first));
+  }
+  return out;
+}
+
+/** Distinct scheduled slots with a row in [from, to): per symbol, or per bucket (summed over symbols) when `bucket` is given. */
+async function presentSlots(db: Kysely<Schema>, from: number, to: number, bucket?: RawBuilder<number>): Promise<Map<string, number>> {
+  const base = db.selectFrom('cycles').where('trigger', '=', 'schedule').where('scheduled_at', '>=', from).where('scheduled_at', '<', to);
+  const out = new Map<string, number>();
+  if (bucket === undefined) {
+    const rows = await base.select((eb) => ['symbol', eb.fn.count<number>('scheduled_at').distinct().as('n')]).groupBy('symbol').execute();
+    for (const r of rows) out.set(r.symbol, num(r.n));
+    return out;
+  }
+  const rows = await base.select((eb) => [bucket.as('b'), eb.fn.count<number>('scheduled_at').distinct().as('n')]).groupBy(['symbol', 'b']).execute();
+  for (const r of rows) out.set(String(r.b), (out.get(String(r.b)) ?? 0) + num(r.n));
+  return out;
+}
+
+/**
+ * The window cut into `n` equal buckets: success rate, latency p50/max and missed slots per bucket. The bucket of a
+ * row is (scheduled_at − since) / width with integer literals, an integer division in SQLite and PostgreSQL alike.
+ */
+async function queryBuckets(db: Kysely<Schema>, w: StatsWindow, end: number, n: number, firstSlots: Map<string, number>, missedUntil: number): Promise<StatsBucket[]> {
+  const since = Math.trunc(w.since);
+  const width = Math.max(1000, Math.ceil((end - since) / n));
+  const bucketOf = (col: string) => sql<number>`(${sql.ref(col)} - ${sql.lit(since)}) / ${sql.lit(width)}`;
+  const inWindow = <Q extends SelectQueryBuilder<any, any, any>>(q: Q, col = 'scheduled_at'): Q => q.where(col, '>=', since).where(col, '<', end) as Q;
+
+  const rows = await inWindow(db.selectFrom('cycles'))
+    .select((eb) => [
+      bucketOf('scheduled_at').as('b'),
+      eb.fn.countAll<number>().as('n'),
+      eb.fn.sum<number>(eb.case().when('status', '=', 'succeeded').then(1).else(0).end()).as('ok'),
+      eb.fn.sum<number>(eb.case().when('status', 'in', RAN).then(1).else(0).end()).as('ran'),
+    ])
+    .groupBy('b')
+    .execute();
+  const latency = await percentilesBy(
+    db,
+    inWindow(db.selectFrom('attempts as a').innerJoin('cycles as c', 'c.id', 'a.cycle_id'), 'c.scheduled_at')
+      .where('a.outcome', '=', 'ok')
+      .select([bucketOf('c.scheduled_at').as('g'), 'a.duration_ms as v']) as unknown as Series,
+  );
+  const present = w.cron ? await presentSlots(db, since, Math.min(end, missedUntil), bucketOf('scheduled_at')) : undefined;
+  const count = w.cron ? slotCounter(w.cron) : undefined;
+
+  const byIndex = new Map(rows.map((r) => [num(r.b), r]));
+  const out: StatsBucket[] = [];
+  for (let i = 0; i < n && since + i * width < end; i++) {
+    const start = since + i * width;
+    const stop = Math.min(start + width, end);
+    const r = byIndex.get(i);
+    const lat = latency.get(String(i));
+    let missed: number | null = null;
+    if (count && present) {
+      let expected = 0;
+      for (const first of firstSlots.values()) expected += count(Math.max(start, first), Math.min(stop, missedUntil));
+      missed = Math.max(0, expected - (present.get(String(i)) ?? 0));
+    }
+    out.push({
+      start,
+      end: stop,
+      cycles: num(r?.n),
+      succeeded: num(r?.ok),
+      ran: num(r?.ran),
+      successRate: ratio(num(r?.ok), num(r?.ran)),
+      latencyP50: lat?.p50 ?? null,
+      latencyMax: lat?.max ?? null,
+      missedSlots: missed,
+    });
+  }
+  return out;
+}
+
 /** One log line: `12 cycles (11 succeeded, 1 failed) · success 91.7% · 1.17 attempts/cycle · Diego p50 210 ms …`. */
-export function formatSummary(label: string, s: StatsSummary): string {
-  if (s.cycles === 0) return `${label}: no cycles`;
+export function formatSummary(label: string, report: StatsReport): string {
+  const s = report.total;
+  if (s.cycles === 0 && !s.missedSlots) return `${label}: no cycles`;
   const statuses = STATUSES.filter((k) => s.byStatus[k] > 0).map((k) => `${s.byStatus[k]} ${k}`).join(', ');
-  const parts = [`${s.cycles} cycles (${statuses})`];
+  const parts = [`${s.cycles} cycles${statuses ? ` (${statuses})` : ''}`];
   if (s.successRate !== null) parts.push(`success ${(s.successRate * 100).toFixed(1)}%`);
   if (s.attemptsPerCycle !== null) parts.push(`${s.attemptsPerCycle.toFixed(2)} attempts/cycle`);
   if (s.latency) parts.push(`Diego latency p50 ${s.latency.p50} ms, p95 ${s.latency.p95} ms, max ${s.latency.max} ms`);
-  parts.push(`last success ${s.lastSuccessAt === null ? 'never' : new Date(s.lastSuccessAt).toISOString()}`);
+  if (s.missedSlots) parts.push(`${s.missedSlots} missed slot(s)`);
+  if (s.failureStreak > 0) parts.push(`${s.failureStreak} failed in a row`);
+  parts.push(`last success ${s.lastSuccess === null ? 'never' : new Date(s.lastSuccess.at).toISOString()}`);
   return `${label}: ${parts.join(' · ')}`;
 }

@@ -1,11 +1,12 @@
 import { mkdirSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { migrations } from '../../migrations/index.ts';
 import type { DatabaseTarget } from '../config.ts';
 import type { Schema } from './schema.ts';
+import { runtimeSqliteDriver, sqliteOpener, type SqliteDriver } from './sqlite-driver.ts';
+import { reusingStatements } from './statement-cache.ts';
 
 /** Why a database could not be opened: a value the CLI turns into exit 2 and one line. */
 export class DatabaseOpenError extends Error {
@@ -21,6 +22,10 @@ export class DatabaseOpenError extends Error {
 export interface OpenOptions {
   /** Readers (history, stats) never create, migrate or write. */
   readonly?: boolean;
+  /** Default: the runtime's (better-sqlite3 on Node, node:sqlite on Deno); tests run each one they can load. */
+  driver?: SqliteDriver;
+  /** How long a statement waits for another connection's lock (default 5000); the agent passes AGENT_BUSY_TIMEOUT_MS. */
+  busyTimeoutMs?: number;
 }
 
 /** An open history database. */
@@ -35,31 +40,46 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenOptions = {
   const path = resolve(target.path);
   const readonly = opts.readonly ?? false;
   if (readonly && !existsSync(path)) throw new DatabaseOpenError('missing', `Database ${path} does not exist (set DATABASE_URL or --db)`);
-  let raw: BetterSqlite3.Database;
+  const open = await sqliteOpener(opts.driver ?? runtimeSqliteDriver());
+  let raw: SqliteDatabase;
   try {
     if (!readonly) mkdirSync(dirname(path), { recursive: true });
-    raw = new BetterSqlite3(path, { readonly, fileMustExist: readonly });
+    raw = open(path, readonly);
   } catch (err) {
     throw new DatabaseOpenError('not_writable', `Cannot open database ${path}: ${(err as Error).message}`);
   }
   try {
     // Any read fails on a file that is not SQLite, before anything could be written to it.
-    raw.pragma('schema_version');
+    pragma(raw, 'schema_version');
     if (!readonly) {
-      raw.pragma('journal_mode = WAL'); // readers look while the agent writes
-      raw.pragma('synchronous = FULL'); // a committed record survives power loss too: records are sacred here
+      pragma(raw, 'journal_mode = WAL'); // readers look while the agent writes
+      pragma(raw, 'synchronous = FULL'); // a committed record survives power loss too: records are sacred here
     }
-    raw.pragma('busy_timeout = 5000');
-    raw.pragma('foreign_keys = ON');
+    pragma(raw, `busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
+    pragma(raw, 'foreign_keys = ON');
   } catch (err) {
     raw.close();
     const e = err as Error & { code?: string };
     if (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') throw new DatabaseOpenError('not_database', `${path} is not a SQLite database (${e.message}); it was left untouched`);
-    throw new DatabaseOpenError('not_writable', `Cannot use database ${path}: ${e.message}`);
+    // CANTOPEN/READONLY here: the file opened but its directory takes no -wal/-shm file beside it (read-only mount).
+    const hint = e.code === 'SQLITE_CANTOPEN' || e.code?.startsWith('SQLITE_READONLY') ? ` (${dirname(path)} must be writable: SQLite keeps -wal and -shm files beside the database)` : '';
+    throw new DatabaseOpenError('not_writable', `Cannot use database ${path}: ${e.message}${hint}`);
   }
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: reusingStatements(raw) }) });
   if (!readonly) await migrate(db, path);
   return { db, location: path, close: () => db.destroy() };
+}
+
+// Through prepare, which both drivers have (node:sqlite has no .pragma()); a setting that answers nothing is run.
+function pragma(db: SqliteDatabase, setting: string): void {
+  const stmt = db.prepare(`PRAGMA ${setting}`);
+  if (stmt.reader) stmt.all([]);
+  else stmt.run([]);
+}
+
+/** Changes how long this connection's statements wait for another connection's lock (0: fail at once). */
+export async function setBusyTimeout(db: Kysely<Schema>, ms: number): Promise<void> {
+  await sql.raw(`PRAGMA busy_timeout = ${Math.trunc(ms)}`).execute(db);
 }
 
 /** Brings the schema up to date; failures become a DatabaseOpenError. */

@@ -50,7 +50,18 @@ export interface HistoryStore {
   finishAttempt(id: number, end: AttemptEnd): Promise<void>;
   /** Marks cycles left `running` by dead agents `interrupted` (and their open attempts `aborted`); returns the count. */
   recoverInterrupted(now: number, self: AgentIdentity, isAlive: (pid: number) => boolean): Promise<number>;
+  /**
+   * At shutdown, writes what is still pending within `withinMs`, then reports what could not be written instead of
+   * losing it silently. Only a store that defers writes (the write queue) has it.
+   */
+  settle?(withinMs: number): Promise<void>;
 }
+
+/**
+ * How logs name a cycle or attempt: `#42`, or `#q3` while its insert waits in the write queue (the database being
+ * unavailable); ids below 0 are such provisional ids, and the queue logs the real one when it writes the row.
+ */
+export const recordLabel = (id: number): string => (id > 0 ? `#${id}` : `#q${-id}`);
 
 /** Who runs a cycle: `host:pid`. */
 export interface AgentIdentity {

@@ -45,7 +45,26 @@ export interface AttemptsTable {
   response_excerpt: string | null;
 }
 
+/** One row per agent process: its heartbeat tells `healthcheck` whether it is alive (migration 0002). */
+export interface AgentsTable {
+  id: Generated<number>;
+  /** `host:pid`, as in `cycles.owner`. */
+  owner: string;
+  host: string;
+  pid: number;
+  version: string;
+  cron_pattern: string;
+  /** Comma-separated, as in SYMBOLS. */
+  symbols: string;
+  started_at: number;
+  /** Refreshed at least every 30 s while the agent runs. */
+  heartbeat_at: number;
+  /** Set by a clean stop; null while running, or after a crash. */
+  stopped_at: number | null;
+}
+
 export interface Schema {
   cycles: CyclesTable;
   attempts: AttemptsTable;
+  agents: AgentsTable;
 }

@@ -19,6 +19,8 @@ export interface DiegoStub {
   url: string;
   /** Requests to /analyze, in order. */
   received: Received[];
+  /** How many GET /health probes it answered. */
+  readonly healthChecks: number;
   close(): Promise<void>;
 }
 
@@ -26,14 +28,16 @@ export interface DiegoStub {
  * A real HTTP server on 127.0.0.1 that answers POST /analyze from a script of replies (the last one repeats)
  * and GET /health with 200. Nothing is mocked: the agent's real client talks to it over TCP.
  */
-export async function startDiegoStub(script: Reply[]): Promise<DiegoStub> {
+export async function startDiegoStub(script: Reply[], opts: { port?: number } = {}): Promise<DiegoStub> {
   const received: Received[] = [];
   let n = 0;
+  let healthChecks = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.url === '/health') {
+        healthChecks++;
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
         return;
       }
@@ -48,11 +52,14 @@ export async function startDiegoStub(script: Reply[]): Promise<DiegoStub> {
       else send();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    get healthChecks() {
+      return healthChecks;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -67,3 +74,30 @@ export const analysisOk = (signal = 'BUY') => ({
   analysis: { signal, confidence: 0.8, price: 97000 },
   execution: signal === 'HOLD' ? { placed: false, reason: 'signal HOLD' } : { placed: true, orderId: 'o-1', side: 'buy', quantity: 0.001 },
 });
+
+/** A reply that holds the request until the test releases it: `held` resolves once the stub has it. */
+export function heldReply(): { reply: Reply; held: Promise<void>; release(status: number, body?: unknown): void } {
+  let hold!: () => void;
+  const held = new Promise<void>((resolve) => (hold = resolve));
+  let response: ServerResponse | undefined;
+  return {
+    reply: (_req, res) => {
+      response = res;
+      hold();
+    },
+    held,
+    release(status, body = analysisOk()) {
+      if (!response) throw new Error('release() before the request arrived');
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    },
+  };
+}
+
+/** A free loopback port with nothing listening on it (for "connection refused", or a server started later). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,0 +1,31 @@
+import { intOption } from '../cli-args.ts';
+import { colorsFor } from '../reports/render-text.ts';
+import { formatDuration } from '../time-spec.ts';
+import type { CommandContext } from './context.ts';
+import { cronOption } from './options.ts';
+
+/** `2024-01-20 11:00:00 +01:00`: the local wall time with its offset (the pattern runs in local time). */
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(Math.abs(n)).padStart(2, '0');
+  const offset = -d.getTimezoneOffset();
+  const zone = `${offset < 0 ? '-' : '+'}${pad(Math.trunc(offset / 60))}:${pad(offset % 60)}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}`;
+}
+
+/** `pmf-scheduler next`: the next fire times of the pattern (default CRON_PATTERN), local and UTC. No database. */
+export async function nextCommand(ctx: CommandContext): Promise<number> {
+  const count = intOption('count', ctx.opts.count, 5, 1, 1000);
+  const cron = cronOption(ctx.opts.cron) ?? ctx.config.cron;
+  const times: number[] = [];
+  for (let at = ctx.now; times.length < count; ) times.push((at = cron.next(at)));
+  if (ctx.flags.json === true) {
+    ctx.out(JSON.stringify({ cron: cron.text, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, next: times.map((t) => new Date(t).toISOString()) }, null, 2));
+    return 0;
+  }
+  const c = colorsFor(ctx.colors);
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  ctx.out(`${c.bold(`Next ${count} fire time(s) of "${cron.text}"`)} ${c.dim(`(local time zone ${zone}, set by TZ)`)}`);
+  for (const t of times) ctx.out(`  ${localTime(t)}   ${new Date(t).toISOString()}   ${c.dim(`in ${formatDuration(t - ctx.now)}`)}`);
+  return 0;
+}

@@ -1,0 +1,60 @@
+import type { Kysely } from 'kysely';
+import { UsageError } from '../cli-args.ts';
+import { parseCronPattern, type CronPattern } from '../cron-pattern.ts';
+import { hasCycles } from '../reports/history-query.ts';
+import { renderStats, statsJson } from '../reports/render-stats.ts';
+import { colorsFor } from '../reports/render-text.ts';
+import { queryStats } from '../reports/stats-query.ts';
+import type { Schema } from '../store/schema.ts';
+import { DURATION_EXPECTED, parseDuration } from '../time-spec.ts';
+import type { CommandContext } from './context.ts';
+import { checkRange, cronOption, instantOption } from './options.ts';
+import { withReader } from './reader.ts';
+
+const DEFAULT_WINDOW = '24h';
+/** Time buckets of the picture: one character each. */
+export const STATS_BUCKETS = 24;
+
+/** What the newest agent ran (its pattern and symbols), so missed slots are counted against the real schedule. */
+async function newestAgent(db: Kysely<Schema>): Promise<{ cron: string; symbols: string[] } | undefined> {
+  const row = await db.selectFrom('agents').select(['cron_pattern', 'symbols']).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+  return row && { cron: row.cron_pattern, symbols: row.symbols.split(',').filter(Boolean) };
+}
+
+/** `pmf-scheduler stats`: the numbers of a window per symbol and in total, with a picture per time bucket, or JSON. */
+export async function statsCommand(ctx: CommandContext): Promise<number> {
+  const o = ctx.opts;
+  if (o.since !== undefined && o.window !== undefined) throw new UsageError('--since and --window both set the window start: give one');
+  const windowText = o.window ?? (o.since === undefined ? DEFAULT_WINDOW : undefined);
+  const windowMs = windowText === undefined || windowText === 'all' ? undefined : parseDuration(windowText);
+  if (windowText !== undefined && windowText !== 'all' && !windowMs) throw new UsageError(`Invalid --window ${JSON.stringify(windowText)}: expected all or ${DURATION_EXPECTED}`);
+  const until = instantOption('until', o.until, ctx.now);
+  const sinceOption = instantOption('since', o.since, ctx.now);
+  checkRange(sinceOption, until);
+  const cronOverride = cronOption(o.cron);
+  const json = ctx.flags.json === true;
+
+  return withReader(ctx, async (db) => {
+    const end = until ?? ctx.now;
+    let since = sinceOption ?? (windowMs === undefined ? undefined : end - windowMs);
+    if (since === undefined) {
+      // `all`: from the oldest row (an index lookup).
+      const first = await db.selectFrom('cycles').select((eb) => eb.fn.min('scheduled_at').as('first')).executeTakeFirst();
+      since = first?.first == null ? end : Number(first.first);
+    }
+    const agent = await newestAgent(db);
+    const cron = cronOverride ?? (agent ? (parseCronPattern(agent.cron) as { pattern?: CronPattern }).pattern : undefined) ?? ctx.config.cron;
+    const report = await queryStats(db, { since, until, now: ctx.now, cron, symbols: agent?.symbols, buckets: STATS_BUCKETS });
+    if (json) {
+      ctx.out(JSON.stringify(statsJson(report), null, 2));
+      return 0;
+    }
+    if (!(await hasCycles(db))) {
+      ctx.out('No cycles yet');
+      return 0;
+    }
+    const label = sinceOption !== undefined ? `since ${o.since}` : windowText === 'all' ? 'over all history' : `for the last ${windowText}`;
+    ctx.out(renderStats(report, until === undefined ? label : `${label} until ${o.until}`, ctx.now, colorsFor(ctx.colors)));
+    return 0;
+  });
+}

@@ -1,0 +1,49 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { AgentsTable, Schema } from '../store/schema.ts';
+import { failureStreak } from './stats-query.ts';
+
+/** Default age past which a heartbeat is stale: the agent refreshes it every 10 s, so this is several missed beats. */
+export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 60_000;
+
+export type HealthVerdict = { healthy: true; reason: string } | { healthy: false; reason: string };
+
+/** The agent `healthcheck` judges: this host's newest (a container checks its own agent), else the newest of all. */
+export async function agentToJudge(db: Kysely<Schema>, host: string): Promise<Selectable<AgentsTable> | undefined> {
+  const newest = (h?: string) => {
+    let q = db.selectFrom('agents').selectAll();
+    if (h !== undefined) q = q.where('host', '=', h);
+    return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  };
+  return (await newest(host)) ?? (await newest());
+}
+
+/** The longest current run of failed cycles among the agent's symbols, with the symbol. */
+export async function worstStreak(db: Kysely<Schema>, symbols: readonly string[]): Promise<{ symbol: string; streak: number } | undefined> {
+  let worst: { symbol: string; streak: number } | undefined;
+  for (const symbol of symbols) {
+    const streak = await failureStreak(db, symbol, Number.MAX_SAFE_INTEGER);
+    if (!worst || streak > worst.streak) worst = { symbol, streak };
+  }
+  return worst;
+}
+
+/** Healthy or not, and why, from the agent row and the current failure streak (pure). */
+export function judgeHealth(
+  agent: Selectable<AgentsTable> | undefined,
+  now: number,
+  maxAgeMs: number,
+  streak?: { symbol: string; streak: number; limit: number },
+): HealthVerdict {
+  const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+  if (agent === undefined) return { healthy: false, reason: 'no agent has ever run on this database' };
+  const who = `agent ${agent.owner} (${agent.version})`;
+  if (agent.stopped_at !== null) return { healthy: false, reason: `${who} stopped at ${new Date(Number(agent.stopped_at)).toISOString()}` };
+  const age = now - Number(agent.heartbeat_at);
+  if (age > maxAgeMs) {
+    return { healthy: false, reason: `${who}: heartbeat stale, last at ${new Date(Number(agent.heartbeat_at)).toISOString()}, ${seconds(age)} ago (limit ${seconds(maxAgeMs)}); the agent is hung or was killed` };
+  }
+  if (streak && streak.streak >= streak.limit) {
+    return { healthy: false, reason: `${who}: ${streak.streak} consecutive failed cycles for ${streak.symbol} (limit ${streak.limit})` };
+  }
+  return { healthy: true, reason: `${who}: heartbeat ${seconds(Math.max(0, age))} ago` };
+}

@@ -1,0 +1,123 @@
+import type { CycleStatus } from '../store/schema.ts';
+import { formatDuration } from '../time-spec.ts';
+import { STATUSES, type Percentiles, type StatsBucket, type StatsReport, type SymbolStats } from './stats-query.ts';
+import { clip, isoOrNull, paintStatus, percent, utcTime, type Colors } from './render-text.ts';
+
+const BARS = '▁▂▃▄▅▆▇█';
+
+/** One character per value, scaled to `max` (▁ … █); null (no data) is a space. Pure. */
+export function sparkline(values: readonly (number | null)[], max: number): string {
+  return values
+    .map((v) => {
+      if (v === null) return ' ';
+      if (max <= 0) return BARS[0];
+      return BARS[Math.min(BARS.length - 1, Math.max(0, Math.round((v / max) * (BARS.length - 1))))];
+    })
+    .join('');
+}
+
+const percentilesJson = (p: Percentiles | null) => (p === null ? null : { count: p.count, p50: p.p50, p95: p.p95, p99: p.p99, max: p.max });
+
+function symbolJson(s: SymbolStats) {
+  return {
+    cycles: s.cycles,
+    byStatus: s.byStatus,
+    successRate: s.successRate,
+    attempts: s.attempts,
+    attemptsPerCycle: s.attemptsPerCycle,
+    retryRate: s.retryRate,
+    latencyMs: percentilesJson(s.latency),
+    latenessMs: percentilesJson(s.lateness),
+    failuresByOutcome: s.failuresByOutcome,
+    executions: s.executions,
+    lastSuccess: s.lastSuccess && { cycleId: s.lastSuccess.cycleId, at: isoOrNull(s.lastSuccess.at) },
+    lastFailure: s.lastFailure && { cycleId: s.lastFailure.cycleId, at: isoOrNull(s.lastFailure.at), error: s.lastFailure.error },
+    failureStreak: s.failureStreak,
+    expectedSlots: s.expectedSlots,
+    missedSlots: s.missedSlots,
+  };
+}
+
+/** `stats --json` (field names documented in the README; times ISO 8601 UTC, durations in ms). */
+export function statsJson(r: StatsReport) {
+  return {
+    since: isoOrNull(r.since),
+    until: isoOrNull(r.until),
+    cron: r.cron,
+    total: symbolJson(r.total),
+    symbols: Object.fromEntries(Object.entries(r.symbols).map(([k, s]) => [k, symbolJson(s)])),
+    buckets: r.buckets.map((b) => ({
+      start: isoOrNull(b.start),
+      end: isoOrNull(b.end),
+      cycles: b.cycles,
+      succeeded: b.succeeded,
+      ran: b.ran,
+      successRate: b.successRate,
+      latencyP50Ms: b.latencyP50,
+      latencyMaxMs: b.latencyMax,
+      missedSlots: b.missedSlots,
+    })),
+  };
+}
+
+const ms = (v: number) => formatDuration(v);
+const ago = (at: number, now: number) => `${utcTime(at)} UTC, ${formatDuration(now - at)} ago`;
+
+function block(title: string, s: SymbolStats, now: number, c: Colors): string[] {
+  const field = (name: string, value: string) => `  ${c.dim(name.padEnd(14))} ${value}`;
+  const statuses = STATUSES.filter((k) => s.byStatus[k] > 0).map((k: CycleStatus) => paintStatus(c, k, `${s.byStatus[k]} ${k}`));
+  const rate = s.successRate === null ? c.dim('-') : (s.successRate >= 0.99 ? c.green : s.successRate >= 0.9 ? c.yellow : c.red)(percent(s.successRate));
+  const lines = [c.bold(title), field('cycles', `${s.cycles}${statuses.length ? ` (${statuses.join(', ')})` : ''}`)];
+  lines.push(field('success', `${rate}   ${s.attemptsPerCycle === null ? '-' : s.attemptsPerCycle.toFixed(2)} attempts/cycle   ${percent(s.retryRate)} retried`));
+  lines.push(field('Diego latency', s.latency ? `p50 ${ms(s.latency.p50)}  p95 ${ms(s.latency.p95)}  p99 ${ms(s.latency.p99)}  max ${ms(s.latency.max)}  ${c.dim(`(${s.latency.count} ok attempts)`)}` : c.dim('no successful attempt')));
+  lines.push(field('fire lateness', s.lateness ? `p50 ${ms(s.lateness.p50)}  p99 ${ms(s.lateness.p99)}  max ${ms(s.lateness.max)}` : c.dim('no scheduled cycle')));
+  const failures = Object.entries(s.failuresByOutcome).sort((a, b) => b[1] - a[1]);
+  lines.push(field('failed attempts', failures.length ? failures.map(([o, n]) => `${o} ${n}`).join(', ') : c.dim('none')));
+  lines.push(field('orders placed', String(s.executions)));
+  lines.push(field('last success', s.lastSuccess ? `${ago(s.lastSuccess.at, now)} ${c.dim(`#${s.lastSuccess.cycleId}`)}` : c.yellow('never')));
+  lines.push(
+    field('last failure', s.lastFailure ? `${ago(s.lastFailure.at, now)} ${c.dim(`#${s.lastFailure.cycleId}`)}${s.lastFailure.error ? `: ${clip(s.lastFailure.error, 80)}` : ''}` : c.dim('never')),
+  );
+  if (s.failureStreak > 0) lines.push(field('failing', c.red(`${s.failureStreak} failed cycle(s) in a row`)));
+  if (s.missedSlots !== null) {
+    const missed = `${s.missedSlots} of ${s.expectedSlots} slot(s) had no cycle`;
+    lines.push(field('missed slots', s.missedSlots > 0 ? c.red(missed) : missed));
+  }
+  return lines;
+}
+
+function picture(buckets: readonly StatsBucket[], c: Colors): string[] {
+  if (buckets.length === 0) return [];
+  const width = buckets[0]!.end - buckets[0]!.start;
+  const rates = buckets.map((b) => b.successRate);
+  const successLine = buckets
+    .map((b, i) => {
+      const ch = sparkline([rates[i] ?? null], 1);
+      if (b.successRate === null) return c.dim('·');
+      return (b.successRate >= 0.99 ? c.green : b.successRate >= 0.9 ? c.yellow : c.red)(ch);
+    })
+    .join('');
+  const latencies = buckets.map((b) => b.latencyP50);
+  const maxLatency = Math.max(0, ...latencies.filter((v): v is number => v !== null));
+  const lines = [
+    c.bold(`Per ${formatDuration(width)} (oldest left)`),
+    `  ${c.dim('success     ')} ${successLine}  ${c.dim('█ = 100%')}`,
+    `  ${c.dim('latency p50 ')} ${sparkline(latencies, maxLatency)}  ${c.dim(`█ = ${formatDuration(maxLatency)}`)}`,
+  ];
+  if (buckets.some((b) => b.missedSlots !== null)) {
+    lines.push(`  ${c.dim('missed      ')} ${buckets.map((b) => (b.missedSlots ? c.red('█') : c.dim('·'))).join('')}  ${c.dim('█ = slots with no cycle')}`);
+  }
+  const first = utcTime(buckets[0]!.start).slice(5, 16);
+  const last = utcTime(buckets.at(-1)!.end).slice(5, 16);
+  lines.push(`  ${' '.repeat(12)} ${c.dim(`${first}${' '.repeat(Math.max(1, buckets.length - first.length - last.length))}${last}`)}`);
+  return lines;
+}
+
+/** The `stats` screen: one block per symbol (and one for all when several), then the picture per time bucket. Pure. */
+export function renderStats(r: StatsReport, label: string, now: number, c: Colors): string {
+  const symbols = Object.entries(r.symbols);
+  const head = `${c.bold(`Stats ${label}`)} ${c.dim(`(${utcTime(r.since)} → ${utcTime(r.until ?? now)} UTC${r.cron ? `, pattern "${r.cron}"` : ''})`)}`;
+  const blocks = symbols.map(([name, s]) => block(name, s, now, c));
+  if (symbols.length > 1) blocks.push(block('All symbols', r.total, now, c));
+  return [head, '', ...blocks.flatMap((b) => [...b, '']), ...picture(r.buckets, c)].join('\n').trimEnd();
+}

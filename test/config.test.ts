@@ -1,0 +1,454 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SETTINGS, describeConfig, flagName, formatProblem, parseConfig, type Config, type ConfigProblem } from '../src/config.ts';
+
+// cron-schedule works in local time; this file runs in its own process, so fixing TZ here affects nothing else.
+process.env.TZ = 'UTC';
+
+type Env = Record<string, string | undefined>;
+
+function valid(env: Env, flags?: Record<string, string>): Config {
+  const r = parseConfig(env, flags);
+  if ('problems' in r) assert.fail(`unexpected problems: ${r.problems.map(formatProblem).join('; ')}`);
+  return r.config;
+}
+
+function problemsOf(env: Env, flags?: Record<string, string>): ConfigProblem[] {
+  const r = parseConfig(env, flags);
+  assert.ok('problems' in r, `expected a problem for ${JSON.stringify({ env, flags })}`);
+  return r.problems;
+}
+
+function onlyProblem(env: Env, flags?: Record<string, string>): ConfigProblem {
+  const problems = problemsOf(env, flags);
+  assert.equal(problems.length, 1, problems.map(formatProblem).join('; '));
+  return problems[0]!;
+}
+
+/** Everything but the pattern object, which is compared through its text and its answers. */
+function plain(config: Config): Record<string, unknown> {
+  const { cron, ...rest } = config;
+  return { ...rest, cron: cron.text };
+}
+
+const DEFAULTS = {
+  diegoUrl: 'http://diego:3001',
+  cron: '0 * * * * *',
+  enableScheduler: true,
+  retryAttempts: 3,
+  retryDelayMs: 5000,
+  runOnStart: true,
+  symbols: ['BTC/USDT'],
+  timeframe: '1m',
+  triggerExecution: true,
+  diegoTimeoutMs: 20000,
+  diegoToken: undefined,
+  miguelUrl: 'http://miguel:3002',
+  waitForReady: true,
+  readyTimeoutMs: 0,
+  database: { kind: 'sqlite', path: './data/pmf-scheduler.db' },
+  statsIntervalMs: 600000,
+  shutdownGraceMs: 8000,
+  maxResponseBytes: 1048576,
+  historyRetentionDays: 90,
+  metricsFile: undefined,
+  logFormat: 'pretty',
+  logLevel: 'info',
+};
+
+const ALL_ENV = Object.values(SETTINGS).map((s) => s.env);
+const SETTINGS_BY_ENV = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, s as { secret?: boolean }]));
+
+test('with no environment every setting takes its documented default', () => {
+  const config = valid({});
+  assert.deepEqual(plain(config), DEFAULTS);
+  assert.ok(Object.isFrozen(config));
+  assert.equal(config.cron.next(Date.parse('2024-01-20T10:00:00.500Z')), Date.parse('2024-01-20T10:01:00Z'));
+});
+
+test('the defaults table covers every setting, and each setting has its own flag', () => {
+  assert.deepEqual(Object.keys(SETTINGS).sort(), Object.keys(DEFAULTS).sort());
+  assert.equal(flagName('DIEGO_URL'), 'diego-url');
+  assert.equal(flagName('MAX_RESPONSE_BYTES'), 'max-response-bytes');
+  assert.equal(new Set(ALL_ENV.map(flagName)).size, ALL_ENV.length);
+});
+
+test('unrelated environment variables are ignored', () => {
+  assert.deepEqual(plain(valid({ PATH: '/usr/bin', HOME: '/root', CRON: 'garbage', diego_url: 'ftp://x' })), DEFAULTS);
+});
+
+// One valid, non-default value for every setting, with what it parses to.
+const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] = [
+  ['DIEGO_URL', 'https://diego.internal:8443/api/', 'diegoUrl', 'https://diego.internal:8443/api'],
+  ['CRON_PATTERN', '*/5 * * * * *', 'cron', '*/5 * * * * *'],
+  ['ENABLE_SCHEDULER', 'false', 'enableScheduler', false],
+  ['RETRY_ATTEMPTS', '5', 'retryAttempts', 5],
+  ['RETRY_DELAY_MS', '0', 'retryDelayMs', 0],
+  ['RUN_ON_START', 'no', 'runOnStart', false],
+  ['SYMBOLS', 'BTC/USDT, ETH/USDT,SOL/USDC', 'symbols', ['BTC/USDT', 'ETH/USDT', 'SOL/USDC']],
+  ['TIMEFRAME', '15m', 'timeframe', '15m'],
+  ['TRIGGER_EXECUTION', '0', 'triggerExecution', false],
+  ['DIEGO_TIMEOUT_MS', '1500', 'diegoTimeoutMs', 1500],
+  ['DIEGO_TOKEN', 'tok_live_Abc123', 'diegoToken', 'tok_live_Abc123'],
+  ['MIGUEL_URL', 'http://127.0.0.1:9002', 'miguelUrl', 'http://127.0.0.1:9002'],
+  ['WAIT_FOR_READY', 'NO', 'waitForReady', false],
+  ['READY_TIMEOUT_MS', '30000', 'readyTimeoutMs', 30000],
+  ['DATABASE_URL', '/var/lib/pmf/history.db', 'database', { kind: 'sqlite', path: '/var/lib/pmf/history.db' }],
+  ['STATS_INTERVAL_MS', '0', 'statsIntervalMs', 0],
+  ['SHUTDOWN_GRACE_MS', '2147483647', 'shutdownGraceMs', 2147483647],
+  ['MAX_RESPONSE_BYTES', '1024', 'maxResponseBytes', 1024],
+  ['HISTORY_RETENTION_DAYS', '30', 'historyRetentionDays', 30],
+  ['METRICS_FILE', '/var/lib/node_exporter/pmf-scheduler.prom', 'metricsFile', '/var/lib/node_exporter/pmf-scheduler.prom'],
+  ['LOG_FORMAT', 'json', 'logFormat', 'json'],
+  ['LOG_LEVEL', 'debug', 'logLevel', 'debug'],
+];
+
+const parsedValue = (config: Config, key: keyof Config) => (key === 'cron' ? config.cron.text : config[key]);
+
+test('every setting is read from its environment variable', async (t) => {
+  assert.deepEqual(CUSTOM.map((c) => c[0]).sort(), [...ALL_ENV].sort(), 'one case per setting');
+  for (const [env, raw, key, parsed] of CUSTOM) {
+    await t.test(`${env}=${raw}`, () => {
+      const config = valid({ [env]: raw });
+      assert.deepEqual(parsedValue(config, key), parsed);
+      // Nothing else moved.
+      assert.deepEqual({ ...plain(config), [key]: undefined }, { ...DEFAULTS, [key]: undefined });
+    });
+  }
+});
+
+test('every setting is read from its flag, and the flag wins over the environment', async (t) => {
+  const env = Object.fromEntries(CUSTOM.map(([name, raw]) => [name, raw]));
+  const flags: Record<string, string> = {
+    'diego-url': 'http://10.0.0.5:3001',
+    'cron-pattern': '0 0 * * * *',
+    'enable-scheduler': 'yes',
+    'retry-attempts': '7',
+    'retry-delay-ms': '250',
+    'run-on-start': 'TRUE',
+    symbols: 'ETH/BTC',
+    timeframe: '4h',
+    'trigger-execution': '1',
+    'diego-timeout-ms': '999',
+    'diego-token': 'flag-token-xyz',
+    'miguel-url': 'http://miguel.flag:3002',
+    'wait-for-ready': 'True',
+    'ready-timeout-ms': '1',
+    'database-url': 'file:./flag.db',
+    'stats-interval-ms': '60000',
+    'shutdown-grace-ms': '1',
+    'max-response-bytes': '2048',
+    'history-retention-days': '0',
+    'metrics-file': './flag.prom',
+    'log-format': 'pretty',
+    'log-level': 'error',
+  };
+  assert.deepEqual(Object.keys(flags).sort(), ALL_ENV.map(flagName).sort(), 'one flag per setting');
+  const fromEnv = valid(env);
+  const config = valid(env, flags);
+  const expected: Record<string, unknown> = {
+    diegoUrl: 'http://10.0.0.5:3001',
+    cron: '0 0 * * * *',
+    enableScheduler: true,
+    retryAttempts: 7,
+    retryDelayMs: 250,
+    runOnStart: true,
+    symbols: ['ETH/BTC'],
+    timeframe: '4h',
+    triggerExecution: true,
+    diegoTimeoutMs: 999,
+    diegoToken: 'flag-token-xyz',
+    miguelUrl: 'http://miguel.flag:3002',
+    waitForReady: true,
+    readyTimeoutMs: 1,
+    database: { kind: 'sqlite', path: './flag.db' },
+    statsIntervalMs: 60000,
+    shutdownGraceMs: 1,
+    maxResponseBytes: 2048,
+    historyRetentionDays: 0,
+    metricsFile: './flag.prom',
+    logFormat: 'pretty',
+    logLevel: 'error',
+  };
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+    await t.test(`--${flagName(SETTINGS[key].env)}`, () => {
+      assert.notDeepEqual(parsedValue(fromEnv, key), expected[key], 'the environment alone gives another value');
+      assert.deepEqual(parsedValue(config, key), expected[key]);
+    });
+  }
+});
+
+test('booleans accept true/false, 1/0 and yes/no in any case', async (t) => {
+  const spellings: [string, boolean][] = [
+    ['true', true], ['TRUE', true], ['True', true], ['1', true], ['yes', true], ['YES', true], ['Yes', true], [' yes ', true],
+    ['false', false], ['FALSE', false], ['False', false], ['0', false], ['no', false], ['NO', false], ['nO', false],
+  ];
+  const booleans: [string, keyof Config][] = [
+    ['ENABLE_SCHEDULER', 'enableScheduler'],
+    ['RUN_ON_START', 'runOnStart'],
+    ['TRIGGER_EXECUTION', 'triggerExecution'],
+    ['WAIT_FOR_READY', 'waitForReady'],
+  ];
+  for (const [env, key] of booleans) {
+    await t.test(env, () => {
+      for (const [raw, value] of spellings) {
+        assert.equal(valid({ [env]: raw })[key], value, `${env}=${JSON.stringify(raw)}`);
+        assert.equal(valid({}, { [flagName(env)]: raw })[key], value, `--${flagName(env)} ${JSON.stringify(raw)}`);
+      }
+    });
+  }
+});
+
+test('an empty variable means the default, except MIGUEL_URL (disables the wait) and DIEGO_TOKEN (no token)', () => {
+  // METRICS_FILE is off by default, so empty and unset agree there.
+  const allEmpty = Object.fromEntries(ALL_ENV.map((name) => [name, '']));
+  assert.deepEqual(plain(valid(allEmpty)), { ...DEFAULTS, miguelUrl: undefined, diegoToken: undefined });
+  assert.equal(valid({ MIGUEL_URL: '' }).miguelUrl, undefined);
+  assert.equal(valid({ DIEGO_TOKEN: '' }).diegoToken, undefined);
+  assert.equal(valid({ DIEGO_URL: '' }).diegoUrl, 'http://diego:3001');
+  assert.equal(valid({ RETRY_ATTEMPTS: '' }).retryAttempts, 3);
+  assert.equal(valid({ CRON_PATTERN: '' }).cron.text, '0 * * * * *');
+});
+
+test('an empty flag disables MIGUEL_URL and DIEGO_TOKEN even when the environment sets them', () => {
+  const config = valid({ MIGUEL_URL: 'http://miguel:3002', DIEGO_TOKEN: 'env-token-1' }, { 'miguel-url': '', 'diego-token': '' });
+  assert.equal(config.miguelUrl, undefined);
+  assert.equal(config.diegoToken, undefined);
+});
+
+test('an explicitly empty flag for a required setting is a problem, not the default', () => {
+  assert.deepEqual(onlyProblem({}, { 'diego-url': '' }), { setting: '--diego-url', value: '', expected: 'an http(s) URL such as http://diego:3001' });
+  assert.equal(onlyProblem({}, { 'retry-attempts': '' }).setting, '--retry-attempts');
+});
+
+test('values are trimmed before parsing', () => {
+  const config = valid({ RETRY_ATTEMPTS: ' 4 ', CRON_PATTERN: '  */2 * * * * * ', LOG_LEVEL: 'warn\n', DIEGO_URL: ' http://diego:3001/ ' });
+  assert.equal(config.retryAttempts, 4);
+  assert.equal(config.cron.text, '*/2 * * * * *');
+  assert.equal(config.logLevel, 'warn');
+  assert.equal(config.diegoUrl, 'http://diego:3001');
+});
+
+test('6-field patterns have seconds first; 5-field patterns start with minutes and fire at second 0', () => {
+  const at = Date.parse('2024-01-20T10:00:00.000Z');
+  const six = valid({ CRON_PATTERN: '*/30 * * * * *' }).cron;
+  assert.equal(six.next(at), Date.parse('2024-01-20T10:00:30Z'));
+  const five = valid({ CRON_PATTERN: '*/30 * * * *' }).cron;
+  assert.equal(five.next(at), Date.parse('2024-01-20T10:30:00Z'));
+  assert.equal(valid({ CRON_PATTERN: '0 9 * * 1-5' }).cron.next(at), Date.parse('2024-01-22T09:00:00Z')); // the 20th is a Saturday
+});
+
+test('URLs lose their trailing slashes and keep their path', () => {
+  assert.equal(valid({ DIEGO_URL: 'http://diego:3001/' }).diegoUrl, 'http://diego:3001');
+  assert.equal(valid({ DIEGO_URL: 'http://diego:3001/v1//' }).diegoUrl, 'http://diego:3001/v1');
+  assert.equal(valid({ MIGUEL_URL: 'HTTPS://Miguel.Example:443/' }).miguelUrl, 'https://miguel.example');
+});
+
+test('DATABASE_URL takes a plain path or a sqlite:/file: URL', () => {
+  assert.deepEqual(valid({ DATABASE_URL: 'sqlite:///tmp/a.db' }).database, { kind: 'sqlite', path: '/tmp/a.db' });
+  assert.deepEqual(valid({ DATABASE_URL: 'sqlite:./a.db' }).database, { kind: 'sqlite', path: './a.db' });
+  assert.deepEqual(valid({ DATABASE_URL: 'file:data/b.db' }).database, { kind: 'sqlite', path: 'data/b.db' });
+  assert.deepEqual(valid({ DATABASE_URL: 'history.db' }).database, { kind: 'sqlite', path: 'history.db' });
+});
+
+const NUMERIC: [env: string, min: number, max: number][] = [
+  ['RETRY_ATTEMPTS', 1, 100],
+  ['RETRY_DELAY_MS', 0, 2147483647],
+  ['DIEGO_TIMEOUT_MS', 1, 2147483647],
+  ['READY_TIMEOUT_MS', 0, 2147483647],
+  ['STATS_INTERVAL_MS', 0, 2147483647],
+  ['SHUTDOWN_GRACE_MS', 0, 2147483647],
+  ['MAX_RESPONSE_BYTES', 1024, 268435456],
+  ['HISTORY_RETENTION_DAYS', 0, 36500],
+];
+
+test('numbers accept exactly their bounds', async (t) => {
+  for (const [env, min, max] of NUMERIC) {
+    await t.test(env, () => {
+      const key = (Object.keys(SETTINGS) as (keyof Config)[]).find((k) => SETTINGS[k].env === env)!;
+      assert.equal(valid({ [env]: String(min) })[key], min);
+      assert.equal(valid({ [env]: String(max) })[key], max);
+      assert.equal(onlyProblem({ [env]: String(max + 1) }).expected, `an integer from ${min} to ${max}`);
+      if (min > 0) assert.equal(onlyProblem({ [env]: String(min - 1) }).expected, `an integer from ${min} to ${max}`);
+    });
+  }
+});
+
+// Every kind of invalid value for every setting: [variable, value, what the problem must say is expected].
+const URL_EXPECTED = /^an http\(s\) URL such as http:\/\/diego:3001/;
+const OPT_URL_EXPECTED = /^an http\(s\) URL, or empty to disable/;
+const INVALID: [env: string, raw: string, expected: RegExp][] = [
+  ['DIEGO_URL', 'diego:3001', URL_EXPECTED],
+  ['DIEGO_URL', 'http://', URL_EXPECTED],
+  ['DIEGO_URL', 'not a url', URL_EXPECTED],
+  ['DIEGO_URL', 'ftp://diego:3001', URL_EXPECTED],
+  ['DIEGO_URL', 'ws://diego:3001', URL_EXPECTED],
+  ['DIEGO_URL', 'http://diego:3001/?x=1', /without query or fragment$/],
+  ['DIEGO_URL', 'http://diego:3001/#frag', /without query or fragment$/],
+  ['DIEGO_URL', 'http://diego:99999', URL_EXPECTED],
+  ['CRON_PATTERN', 'every minute', /^a cron pattern with 5 or 6 fields/],
+  ['CRON_PATTERN', '* * * *', /^a cron pattern with 5 or 6 fields .*expected 5 or 6 elements/],
+  ['CRON_PATTERN', '* * * * * * *', /expected 5 or 6 elements/],
+  ['CRON_PATTERN', '61 * * * * *', /61 is outside of constraint range of 0 - 59/],
+  ['CRON_PATTERN', '*/0 * * * * *', /a cron pattern with 5 or 6 fields/],
+  ['CRON_PATTERN', '0 0 31 9 *', /a pattern that never fires/],
+  ['CRON_PATTERN', '0 0 0 30 2 *', /a pattern that never fires/],
+  ['CRON_PATTERN', '0 0 L * *', /a cron pattern with 5 or 6 fields/],
+  ['ENABLE_SCHEDULER', 'on', /^true\/false, 1\/0 or yes\/no$/],
+  ['ENABLE_SCHEDULER', 'y', /^true\/false, 1\/0 or yes\/no$/],
+  ['RUN_ON_START', '2', /^true\/false, 1\/0 or yes\/no$/],
+  ['TRIGGER_EXECUTION', 'enabled', /^true\/false, 1\/0 or yes\/no$/],
+  ['WAIT_FOR_READY', 'nope', /^true\/false, 1\/0 or yes\/no$/],
+  ['RETRY_ATTEMPTS', '0', /^an integer from 1 to 100$/],
+  ['SYMBOLS', 'BTC-USDT', /^a comma-separated list of pairs such as BTC\/USDT,ETH\/USDT, without duplicates$/],
+  ['SYMBOLS', 'btc/usdt', /^a comma-separated list of pairs/],
+  ['SYMBOLS', 'BTC/USDT,', /^a comma-separated list of pairs/],
+  ['SYMBOLS', 'BTC/USDT,,ETH/USDT', /^a comma-separated list of pairs/],
+  ['SYMBOLS', 'BTC/USDT,ETH/USDT,BTC/USDT', /without duplicates$/],
+  ['SYMBOLS', 'BTC/USDT, BTC/USDT', /without duplicates$/],
+  ['SYMBOLS', 'BTC/USDT;ETH/USDT', /^a comma-separated list of pairs/],
+  ['TIMEFRAME', '1x', /^a timeframe such as 1m, 5m, 1h or 1d$/],
+  ['TIMEFRAME', '0m', /^a timeframe such as/],
+  ['TIMEFRAME', 'm', /^a timeframe such as/],
+  ['TIMEFRAME', '1.5h', /^a timeframe such as/],
+  ['TIMEFRAME', '1 m', /^a timeframe such as/],
+  ['DIEGO_TOKEN', 'has a space', /^a token of at least 8 printable characters without spaces$/],
+  ['DIEGO_TOKEN', 'tök€n', /^a token of at least 8 printable characters without spaces$/],
+  ['DIEGO_TOKEN', 'short', /^a token of at least 8 printable characters without spaces$/],
+  ['MIGUEL_URL', 'ftp://miguel:3002', OPT_URL_EXPECTED],
+  ['MIGUEL_URL', 'miguel', OPT_URL_EXPECTED],
+  ['MIGUEL_URL', 'http://miguel:3002/health?deep=1', /without query or fragment$/],
+  ['DATABASE_URL', 'postgres://db.internal/pmf', /^a SQLite file path \(PostgreSQL is not supported yet\)$/],
+  ['DATABASE_URL', 'postgresql://db.internal/pmf', /PostgreSQL is not supported yet/],
+  ['DATABASE_URL', './data/', /^a SQLite file path such as \.\/data\/pmf-scheduler\.db$/],
+  ['DATABASE_URL', 'sqlite://', /^a SQLite file path such as/],
+  ['METRICS_FILE', '/var/lib/node_exporter/', /^a file path such as .*, or empty to disable$/],
+  ['LOG_FORMAT', 'xml', /^one of pretty, json \(any case\)$/],
+  ['LOG_FORMAT', 'JSONL', /^one of pretty, json \(any case\)$/],
+  ['LOG_LEVEL', 'verbose', /^one of debug, info, warn, error \(any case\)$/],
+  ['LOG_LEVEL', 'trace', /^one of debug, info, warn, error \(any case\)$/],
+];
+// Every numeric setting refuses the same kinds of text.
+for (const [env, min, max] of NUMERIC) {
+  for (const raw of ['abc', '-1', '1.5', '1e3', '0x10', '+5', '10ms', '99999999999']) INVALID.push([env, raw, new RegExp(`^an integer from ${min} to ${max}$`)]);
+}
+
+test('every setting has invalid values in the table below', () => {
+  for (const env of ALL_ENV) assert.ok(INVALID.some((c) => c[0] === env), `no invalid case for ${env}`);
+});
+
+test('every invalid value gives one problem naming the variable, the value and what is expected', async (t) => {
+  for (const [env, raw, expected] of INVALID) {
+    await t.test(`${env}=${raw}`, () => {
+      const p = onlyProblem({ [env]: raw });
+      assert.equal(p.setting, env);
+      assert.equal(p.value, SETTINGS_BY_ENV[env]!.secret ? '[redacted]' : raw);
+      assert.match(p.expected, expected);
+      const line = formatProblem(p);
+      assert.ok(line.startsWith(`Invalid ${env}=`), line);
+      assert.ok(!line.includes('\n'), 'one line');
+    });
+  }
+});
+
+test('the same invalid values given as flags name the flag', async (t) => {
+  for (const [env, raw, expected] of INVALID) {
+    await t.test(`--${flagName(env)} ${raw}`, () => {
+      // The environment holds a valid value: the flag's value is the one refused.
+      const p = onlyProblem({ [env]: CUSTOM.find((c) => c[0] === env)![1] }, { [flagName(env)]: raw });
+      assert.equal(p.setting, `--${flagName(env)}`);
+      assert.equal(p.value, SETTINGS_BY_ENV[env]!.secret ? '[redacted]' : raw);
+      assert.match(p.expected, expected);
+    });
+  }
+});
+
+test('every invalid setting is reported at once, in table order', () => {
+  const problems = problemsOf({ RETRY_ATTEMPTS: '0', LOG_LEVEL: 'loud', CRON_PATTERN: 'x', DIEGO_URL: 'ok?' }, { 'log-format': 'yaml' });
+  assert.deepEqual(
+    problems.map((p) => p.setting),
+    ['DIEGO_URL', 'CRON_PATTERN', 'RETRY_ATTEMPTS', '--log-format', 'LOG_LEVEL'],
+  );
+});
+
+test('formatProblem prints the setting, the quoted value and what is expected', () => {
+  assert.equal(formatProblem(onlyProblem({ RETRY_ATTEMPTS: '0' })), 'Invalid RETRY_ATTEMPTS="0": expected an integer from 1 to 100');
+  assert.equal(formatProblem(onlyProblem({}, { 'log-format': 'xml' })), 'Invalid --log-format="xml": expected one of pretty, json (any case)');
+  assert.equal(formatProblem(onlyProblem({ TIMEFRAME: 'a"b' })), 'Invalid TIMEFRAME="a\\"b": expected a timeframe such as 1m, 5m, 1h or 1d');
+});
+
+const TOKEN = 'sk_live_Z9qT4wX2';
+const PASSWORD = 'hunter2-Pa55';
+
+test('secrets are redacted in problems: DIEGO_TOKEN and URL passwords', async (t) => {
+  const cases: [Env, Record<string, string>, string][] = [
+    [{ DIEGO_TOKEN: `${TOKEN} trailing` }, {}, 'DIEGO_TOKEN'],
+    [{}, { 'diego-token': `${TOKEN}\tx` }, '--diego-token'],
+    [{ DIEGO_URL: `http://scheduler:${PASSWORD}@diego:3001/?debug=1` }, {}, 'DIEGO_URL'],
+    [{ DIEGO_URL: `ftp://scheduler:${PASSWORD}@diego:3001` }, {}, 'DIEGO_URL'],
+    [{}, { 'miguel-url': `ftp://ops:${PASSWORD}@miguel:3002` }, '--miguel-url'],
+    [{ DATABASE_URL: `postgres://pmf:${PASSWORD}@db:5432/pmf` }, {}, 'DATABASE_URL'],
+    // A password holding "@" (valid: the last "@" ends the user part).
+    [{ DIEGO_URL: `http://scheduler:p@ss-${PASSWORD}@diego:3001/#x` }, {}, 'DIEGO_URL'],
+  ];
+  for (const [env, flags, setting] of cases) {
+    await t.test(setting, () => {
+      const p = onlyProblem({ DIEGO_TOKEN: TOKEN, ...env }, flags);
+      assert.equal(p.setting, setting);
+      const line = formatProblem(p);
+      for (const secret of [TOKEN, PASSWORD]) assert.ok(!line.includes(secret), `secret leaked: ${line}`);
+    });
+  }
+  assert.equal(onlyProblem({ DIEGO_URL: `http://scheduler:${PASSWORD}@diego:3001/?debug=1` }).value, 'http://scheduler:***@diego:3001/?debug=1');
+});
+
+test('describeConfig lists every variable as text, with secrets redacted', () => {
+  const config = valid({
+    DIEGO_URL: `http://scheduler:${PASSWORD}@diego:3001`,
+    MIGUEL_URL: `https://ops:${PASSWORD}@miguel:3002/`,
+    DIEGO_TOKEN: TOKEN,
+    SYMBOLS: 'BTC/USDT,ETH/USDT',
+    CRON_PATTERN: '*/10 * * * * *',
+    DATABASE_URL: 'sqlite:///tmp/pmf.db',
+  });
+  const described = describeConfig(config);
+  assert.deepEqual(Object.keys(described), ALL_ENV);
+  assert.deepEqual(described, {
+    DIEGO_URL: 'http://scheduler:***@diego:3001',
+    CRON_PATTERN: '*/10 * * * * *',
+    ENABLE_SCHEDULER: 'true',
+    RETRY_ATTEMPTS: '3',
+    RETRY_DELAY_MS: '5000',
+    RUN_ON_START: 'true',
+    SYMBOLS: 'BTC/USDT,ETH/USDT',
+    TIMEFRAME: '1m',
+    TRIGGER_EXECUTION: 'true',
+    DIEGO_TIMEOUT_MS: '20000',
+    DIEGO_TOKEN: '[redacted]',
+    MIGUEL_URL: 'https://ops:***@miguel:3002',
+    WAIT_FOR_READY: 'true',
+    READY_TIMEOUT_MS: '0',
+    DATABASE_URL: '/tmp/pmf.db',
+    STATS_INTERVAL_MS: '600000',
+    SHUTDOWN_GRACE_MS: '8000',
+    MAX_RESPONSE_BYTES: '1048576',
+    HISTORY_RETENTION_DAYS: '90',
+    METRICS_FILE: '(disabled)',
+    LOG_FORMAT: 'pretty',
+    LOG_LEVEL: 'info',
+  });
+  const text = JSON.stringify(described);
+  assert.ok(!text.includes(TOKEN) && !text.includes(PASSWORD), text);
+});
+
+test('describeConfig shows an unset token and a disabled Miguel wait', () => {
+  const described = describeConfig(valid({ MIGUEL_URL: '' }));
+  assert.equal(described.DIEGO_TOKEN, '(unset)');
+  assert.equal(described.MIGUEL_URL, '(disabled)');
+});
+
+test('LOG_FORMAT and LOG_LEVEL accept any case, like the booleans', () => {
+  const config = valid({ LOG_FORMAT: 'JSON', LOG_LEVEL: 'Warn' });
+  assert.equal(config.logFormat, 'json');
+  assert.equal(config.logLevel, 'warn');
+});

@@ -1,0 +1,183 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { openDatabase } from '../src/store/database.ts';
+import { spawnCli, type CliProcess } from './helpers/cli-process.ts';
+import { analysisOk, startDiegoStub, type DiegoStub, type Reply } from './helpers/diego-stub.ts';
+import { attemptRows, cycleRows } from './helpers/history-rows.ts';
+import { tempDir } from './helpers/temp-db.ts';
+import { until } from './helpers/wait.ts';
+
+// The built CLI (dist/src/cli.js) killed and stopped for real, against a real stub and a real SQLite file.
+
+/** Quiet, fast settings: every second, no readiness wait, no Miguel, no stats. */
+function agentEnv(stub: DiegoStub, path: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DIEGO_URL: stub.url,
+    MIGUEL_URL: '',
+    WAIT_FOR_READY: 'false',
+    CRON_PATTERN: '* * * * * *',
+    DATABASE_URL: path,
+    STATS_INTERVAL_MS: '0',
+    ...extra,
+  };
+}
+
+const hang: Reply = () => {}; // holds the request: the agent is mid-attempt until it is stopped or killed
+
+/** Opens the file the way an operator would after a crash and asks SQLite whether it is sound. */
+async function integrityCheck(path: string): Promise<string> {
+  const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
+  try {
+    const rows = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(db.db);
+    return rows.rows.map((r) => r.integrity_check).join('; ');
+  } finally {
+    await db.close();
+  }
+}
+
+test('SIGTERM during an attempt: graceful, the rows closed (attempt aborted, cycle interrupted), exit 0 within SHUTDOWN_GRACE_MS + 1 s', async () => {
+  const stub = await startDiegoStub([hang]);
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'history.db');
+  const cli = spawnCli(['run'], agentEnv(stub, path, { RUN_ON_START: 'true', SHUTDOWN_GRACE_MS: '800' }));
+  try {
+    await until(() => stub.received.length === 1, 'the attempt to reach Diego');
+    const termAt = performance.now();
+    cli.kill('SIGTERM');
+    const exit = await cli.exited;
+    const tookMs = exit.at - termAt;
+    assert.equal(exit.code, 0, cli.stderr.join('\n'));
+    assert.ok(tookMs >= 700 && tookMs < 800 + 1000, `exited ${tookMs.toFixed(0)} ms after SIGTERM`);
+    const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
+    try {
+      const [cycle] = await cycleRows(db.db);
+      assert.deepEqual([cycle?.status, cycle?.reason, cycle?.attempts], ['interrupted', 'shutdown', 1]);
+      assert.ok(cycle!.finished_at !== null);
+      const [attempt] = await attemptRows(db.db);
+      assert.deepEqual([attempt?.outcome, attempt?.request_id], ['aborted', stub.received[0]!.headers['x-request-id']]);
+      assert.ok(attempt!.finished_at !== null);
+    } finally {
+      await db.close();
+    }
+    assert.ok(cli.stderr.some((l) => /still running after SHUTDOWN_GRACE_MS=800; aborting/.test(l)));
+    assert.ok(cli.stdout.some((l) => /\] \[SCHEDULER\] Stopped$/.test(l)));
+  } finally {
+    cli.kill('SIGKILL');
+    await cli.exited;
+    await stub.close();
+    tmp.cleanup();
+  }
+});
+
+test('SIGKILL during an attempt, 50 times on one database with a restart after each: sound file, no row lost, dead cycles interrupted, no slot fired twice', async () => {
+  const stub = await startDiegoStub([hang]);
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'history.db');
+  const KILLS = 50;
+  let cli: CliProcess | undefined;
+  try {
+    for (let i = 0; i < KILLS; i++) {
+      // Mostly the startup cycle (fired at once); every fifth life waits for a scheduled slot instead.
+      const scheduled = i % 5 === 4;
+      const before = stub.received.length;
+      cli = spawnCli(['run'], agentEnv(stub, path, { RUN_ON_START: scheduled ? 'false' : 'true' }));
+      await until(() => stub.received.length > before, `life ${i + 1}: its POST`, 10_000);
+      cli.kill('SIGKILL');
+      const exit = await cli.exited;
+      assert.equal(exit.signal, 'SIGKILL');
+      assert.equal(await integrityCheck(path), 'ok', `after kill ${i + 1}`);
+      if (i > 0) {
+        // This life started after the previous kill: its recovery marked the previous dead cycle.
+        const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
+        const cycles = await cycleRows(db.db);
+        await db.close();
+        const previous = cycles.find((c) => c.idempotency_key === stub.received[before - 1]!.headers['idempotency-key']);
+        assert.equal(previous?.status, 'interrupted', `life ${i + 1} recovered the cycle killed in life ${i}`);
+      }
+    }
+    // One last life, stopped cleanly: it recovers the 50th.
+    const stub2 = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+    cli = spawnCli(['run'], agentEnv(stub2, path, { RUN_ON_START: 'false' }));
+    await cli.line(/Scalping cycle completed successfully/);
+    cli.kill('SIGTERM');
+    assert.equal((await cli.exited).code, 0);
+    await stub2.close();
+
+    assert.equal(await integrityCheck(path), 'ok');
+    const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
+    try {
+      const cycles = await cycleRows(db.db);
+      const attempts = await attemptRows(db.db);
+      const posts = stub.received;
+      assert.equal(posts.length, KILLS, 'one POST per life: no retry, no second fire');
+      const byKey = new Map(cycles.map((c) => [c.idempotency_key, c]));
+      const slots = new Map<string, number>();
+      for (const p of posts) {
+        const cycle = byKey.get(String(p.headers['idempotency-key']));
+        assert.ok(cycle, 'every POST has its cycle row: none lost');
+        assert.equal(cycle.status, 'interrupted');
+        assert.equal(cycle.reason, 'agent_died');
+        assert.equal(cycle.attempts, 1);
+        const attempt = attempts.find((a) => a.request_id === p.headers['x-request-id']);
+        assert.ok(attempt, 'and its attempt row');
+        assert.equal(attempt.cycle_id, cycle.id);
+        assert.equal(attempt.outcome, 'aborted');
+        const slot = `${cycle.trigger}@${cycle.scheduled_at}`;
+        slots.set(slot, (slots.get(slot) ?? 0) + 1);
+      }
+      assert.equal(slots.size, KILLS, 'fifty distinct slots');
+      assert.ok([...slots.values()].every((n) => n === 1), 'no slot fired twice');
+      assert.equal(cycles.filter((c) => c.status === 'running').length, 0, 'nothing left running');
+      assert.equal(attempts.filter((a) => a.outcome === null).length, 0, 'no attempt left open');
+    } finally {
+      await db.close();
+    }
+  } finally {
+    cli?.kill('SIGKILL');
+    await cli?.exited;
+    await stub.close();
+    tmp.cleanup();
+  }
+});
+
+test('two agents on one database: each slot fired once, both keep running until stopped', async () => {
+  const stub = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'history.db');
+  const env = agentEnv(stub, path, { RUN_ON_START: 'false', SHUTDOWN_GRACE_MS: '2000' });
+  // The second starts once the first has created and migrated the file (two migrating at once is another test).
+  const first = spawnCli(['run'], env);
+  const agents: CliProcess[] = [first];
+  try {
+    await first.line(/Next fire time/);
+    const second = spawnCli(['run'], env);
+    agents.push(second);
+    await second.line(/Next fire time/);
+    const SLOTS = 6;
+    const decided = (a: CliProcess) => a.stdout.filter((l) => /Starting scalping cycle #\d+$|already claimed by another agent/.test(l)).length;
+    await until(() => agents.every((a) => decided(a) >= SLOTS), `each agent to decide ${SLOTS} slots`, 15_000);
+    for (const a of agents) a.kill('SIGTERM');
+    const exits = await Promise.all(agents.map((a) => a.exited));
+    assert.deepEqual(exits.map((e) => e.code), [0, 0], 'both ran until stopped');
+
+    const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
+    const cycles = await cycleRows(db.db);
+    await db.close();
+    const keys = stub.received.map((r) => String(r.headers['idempotency-key']));
+    assert.equal(new Set(keys).size, keys.length, 'one POST per cycle');
+    assert.deepEqual(cycles.map((c) => c.idempotency_key).sort(), [...keys].sort(), 'each POST is one cycle row');
+    assert.equal(new Set(cycles.map((c) => c.scheduled_at)).size, cycles.length, 'each slot once');
+    assert.ok(cycles.length >= SLOTS);
+    const claimedElsewhere = agents.map((a) => a.stdout.filter((l) => /already claimed by another agent/.test(l)).length);
+    const started = agents.map((a) => a.stdout.filter((l) => /Starting scalping cycle #\d+$/.test(l)).length);
+    assert.equal(started[0]! + started[1]!, cycles.length, 'every cycle was run by exactly one of them');
+    assert.ok(claimedElsewhere[0]! + claimedElsewhere[1]! >= SLOTS, 'the other one stood down for each slot');
+  } finally {
+    for (const a of agents) a.kill('SIGKILL');
+    await Promise.all(agents.map((a) => a.exited));
+    await stub.close();
+    tmp.cleanup();
+  }
+});

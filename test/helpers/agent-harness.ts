@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { runAgent, type AgentExit } from '../../src/agent.ts';
+import type { Clock } from '../../src/clock.ts';
+import { formatProblem, parseConfig, type Config } from '../../src/config.ts';
+import { createDiegoClient, type DiegoClient } from '../../src/diego-client.ts';
+import { createRedactor } from '../../src/redact.ts';
+import { openDatabase, type Database } from '../../src/store/database.ts';
+import { createHistoryStore, type HistoryStore } from '../../src/store/history-store.ts';
+import { captureLog } from './capture-log.ts';
+import { fastClock, type FastClock } from './fast-clock.ts';
+import { until, within } from './wait.ts';
+
+/** A Monday, on a whole minute: slots of `* * * * * *` fall on whole seconds after it. */
+export const T0 = Date.UTC(2024, 0, 22, 10, 0, 0);
+
+/**
+ * A configuration as `parseConfig` builds it, from quiet test defaults (every second, no readiness wait, no
+ * Miguel, no stats, no startup cycle) overridden by `env`. Throws on an invalid value: a test's own mistake.
+ */
+export function testConfig(env: Record<string, string>): Config {
+  const parsed = parseConfig({
+    CRON_PATTERN: '* * * * * *',
+    MIGUEL_URL: '',
+    WAIT_FOR_READY: 'false',
+    RUN_ON_START: 'false',
+    STATS_INTERVAL_MS: '0',
+    ...env,
+  });
+  if ('problems' in parsed) throw new Error(parsed.problems.map(formatProblem).join('; '));
+  return parsed.config;
+}
+
+export interface AgentUnderTest {
+  /** The agent's own fast clock. */
+  clock: FastClock;
+  /** The waits that move its time, in ms as the agent asked: scheduling waits (readiness too) and retry delays. */
+  sleeps: number[];
+  /** Every POST it sent, with its own time at the moment it sent it (the Idempotency-Key links it to its cycle). */
+  sent: { at: number; idempotencyKey: string; requestId: string }[];
+  log: ReturnType<typeof captureLog>;
+  database: Database;
+  /** Distinct slots this agent fired (claimed, lost to another agent, or recorded skipped), over all symbols. */
+  readonly fired: number;
+}
+
+export interface AgentGroup {
+  agents: AgentUnderTest[];
+  /** Cycles claimed and not yet finished, over all agents. */
+  readonly active: number;
+  /** Shared by all agents: aborting it is SIGTERM. */
+  stop: AbortController;
+  /** Every agent's exit code; rejects if one crashed (a gate that timed out, for instance). */
+  exits: Promise<AgentExit[]>;
+  /** Stops the agents if they still run and closes their databases. */
+  close(): Promise<void>;
+}
+
+export interface AgentSetup {
+  /** The SQLite file; every agent opens its own connection to it. */
+  path: string;
+  env: Record<string, string>;
+  /** Agents sharing the database (default 1); each has its own clock, log, identity and store. */
+  count?: number;
+  start?: number;
+  earlyMs?: number;
+  /** Default gate: stop once every agent has fired this many slots (a startup cycle counts) and none runs. */
+  slots?: number;
+  /** Replaces the default gate; awaited before each scheduling wait (a sleep given the stop signal). */
+  gate?: (group: AgentGroup, agent: number) => Promise<void>;
+  /** SQLite busy timeout of each agent's connection (default: openDatabase's). */
+  busyTimeoutMs?: number;
+  /** Puts something between the agent and its real store (a fault injector, the write queue); default: nothing. */
+  wrapStore?: (real: HistoryStore, agent: number, database: Database) => HistoryStore;
+}
+
+/**
+ * Runs `runAgent` in-process against real SQLite and a real Diego client. The fast clock makes waits instant,
+ * so something must say when time may move on: before each scheduling wait the agent passes a gate. The default
+ * gate lets time reach the next slot only once every cycle has ended and every agent has fired the current slot,
+ * as real time would with a slot interval far longer than a cycle; then slots fire in lockstep, `slots` times.
+ */
+export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
+  const stop = new AbortController();
+  const agents: AgentUnderTest[] = [];
+  let active = 0;
+  // Decremented a macrotask later: by then the agent has also dropped the cycle from its in-flight map, so the
+  // next slot cannot see it as still running (that would be a false overlap).
+  const ended = () => setImmediate(() => active--);
+  const gate = setup.gate ?? lockstep(setup.slots ?? 1);
+  const group: AgentGroup = {
+    agents,
+    get active() {
+      return active;
+    },
+    stop,
+    exits: undefined as unknown as Promise<AgentExit[]>,
+    async close() {
+      stop.abort();
+      await within(group.exits, 5000, 'the agents to stop').catch(() => {});
+      for (const a of agents) await a.database.close().catch(() => {});
+    },
+  };
+
+  // Every agent exists before any runs: the default gate compares each agent with all the others.
+  const starts: (() => Promise<AgentExit>)[] = [];
+  for (let i = 0; i < (setup.count ?? 1); i++) {
+    const config = testConfig(setup.env);
+    const clock = fastClock(setup.start ?? T0, { earlyMs: setup.earlyMs });
+    const redact = createRedactor([config.diegoToken]);
+    const log = captureLog({ now: clock.now, redact });
+    const database = await openDatabase({ kind: 'sqlite', path: setup.path }, { busyTimeoutMs: setup.busyTimeoutMs });
+    const firedSlots = new Set<string>();
+    const sleeps: number[] = [];
+    const sent: AgentUnderTest['sent'] = [];
+    const agent: AgentUnderTest = {
+      clock,
+      sleeps,
+      sent,
+      log,
+      database,
+      get fired() {
+        return firedSlots.size;
+      },
+    };
+    agents.push(agent);
+    const real = setup.wrapStore ? setup.wrapStore(createHistoryStore(database.db, redact), i, database) : createHistoryStore(database.db, redact);
+    // The real store, counting what the agent does with it (claims start synchronously inside the slot's fire).
+    const store: HistoryStore = {
+      ...real,
+      async claimCycle(c) {
+        firedSlots.add(`${c.trigger}@${c.scheduledAt}`);
+        active++;
+        const id = await real.claimCycle(c);
+        if (id === undefined) ended();
+        return id;
+      },
+      recordSkipped(c, reason, error) {
+        firedSlots.add(`${c.trigger}@${c.scheduledAt}`);
+        return real.recordSkipped(c, reason, error);
+      },
+      async finishCycle(id, end) {
+        try {
+          await real.finishCycle(id, end);
+        } finally {
+          ended();
+        }
+      },
+    };
+    // The fast clock's sleeps move time for everyone, which suits one sleeper at a time: the schedule (gated, and
+    // its last stretch before a slot, the only sleep without a signal) and a cycle's retry delay. Other loops
+    // (heartbeat, retention, the shutdown grace) wait instead until time gets there, moved by the slots or by real
+    // time; else a 10 s heartbeat would make time run away.
+    let cycleSignal: AbortSignal | undefined; // what the agent gives its cycles, seen at their first attempt
+    const realClient = createDiegoClient({ baseUrl: config.diegoUrl, token: config.diegoToken, maxResponseBytes: config.maxResponseBytes, now: clock.now });
+    const client: DiegoClient = {
+      analyze(req, opts) {
+        cycleSignal = opts.signal;
+        sent.push({ at: clock.now(), idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
+        return realClient.analyze(req, opts);
+      },
+    };
+    const gatedClock: Clock = {
+      now: clock.now,
+      async sleep(ms, signal) {
+        if (signal === stop.signal) {
+          sleeps.push(ms);
+          // The wait ends at call time + ms: the real time the gate took is part of it, not added to it.
+          const target = clock.now() + ms;
+          if (!signal.aborted) await gate(group, i);
+          return clock.sleep(Math.max(0, target - clock.now()), signal);
+        }
+        if (signal === undefined || signal === cycleSignal) {
+          sleeps.push(ms);
+          return clock.sleep(ms, signal);
+        }
+        const target = clock.now() + ms;
+        while (clock.now() < target && !signal?.aborted) await new Promise((resolve) => setTimeout(resolve, 2));
+      },
+    };
+    starts.push(() =>
+      runAgent({
+        config,
+        clock: gatedClock,
+        log,
+        db: database.db,
+        dbLocation: database.location,
+        store,
+        client,
+        identity: { host: `test-host-${i}`, pid: 1000 + i },
+        isAlive: () => true,
+        newId: randomUUID,
+        stop: stop.signal,
+      }),
+    );
+  }
+  group.exits = Promise.all(starts.map((start) => start()));
+  return group;
+}
+
+/** The default gate: hold agent `i` until no cycle runs and no other agent is behind it; stop after `slots`. */
+export function lockstep(slots: number): (g: AgentGroup, i: number) => Promise<void> {
+  return async (g: AgentGroup, i: number) => {
+    const me = g.agents[i]!;
+    await until(() => g.active === 0 && g.agents.every((a) => a.fired >= me.fired), 'cycles to end and agents to catch up');
+    if (g.agents.every((a) => a.fired >= slots)) g.stop.abort();
+  };
+}

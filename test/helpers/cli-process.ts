@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { until } from './wait.ts';
+
+/**
+ * The built CLI: beside the compiled tests (`npm test` runs dist/test/…, next to dist/src/cli.js), or dist/ from the
+ * repository root when a test runs from source under tsx (build first: `npm run build`).
+ */
+export const CLI_PATH = ((): string => {
+  const compiled = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+  return existsSync(compiled) ? compiled : fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+})();
+
+/** A spawned `pmf-scheduler` process, its output split into lines as it arrives. */
+export interface CliProcess {
+  child: ChildProcess;
+  pid: number;
+  stdout: string[];
+  stderr: string[];
+  /** Resolves with the exit code (null when killed by a signal) and the signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** Waits (real time, bounded) for an output line matching `re` and returns it. */
+  line(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal to this process only (by its pid). */
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Spawns `node dist/src/cli.js …args` with `env` added to a minimal environment (no inherited settings). */
+export function spawnCli(args: string[], env: Record<string, string>, opts: { preload?: Record<string, string> } = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: { PATH: process.env.PATH ?? '', NO_COLOR: '1', ...opts.preload, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const split = (into: string[]) => {
+    let rest = '';
+    return (chunk: Buffer) => {
+      const text = rest + chunk.toString('utf8');
+      const lines = text.split('\n');
+      rest = lines.pop()!;
+      into.push(...lines);
+    };
+  };
+  child.stdout!.on('data', split(stdout));
+  child.stderr!.on('data', split(stderr));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  return {
+    child,
+    pid: child.pid!,
+    stdout,
+    stderr,
+    exited,
+    async line(re, timeoutMs = 10_000) {
+      let found: string | undefined;
+      await until(() => (found = [...stdout, ...stderr].find((l) => re.test(l))) !== undefined, `a line matching ${re}`, timeoutMs);
+      return found!;
+    },
+    kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+    },
+  };
+}
