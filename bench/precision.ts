@@ -4,7 +4,7 @@
 //   node dist/bench/precision.js [--slots 300] [--senders agent,croner,node-cron,cron-schedule] [--conditions idle,busy] [--out file.json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, intFlag, listFlag } from './lib/args.ts';
@@ -40,6 +40,8 @@ interface PrecisionResult {
   transfer: Summary;
   total: Summary;
   peakRssMiB: number;
+  /** The machine's 1-minute load average at the end: other work on this shared 2-core machine shows here. */
+  load: number;
 }
 
 function startSender(name: string, url: string, dir: string): ChildProcess {
@@ -91,6 +93,7 @@ function evaluate(sender: string, condition: string, arrivals: readonly Arrival[
     transfer: summarize(firstOf.map(({ a }) => a.arrivedAt - a.sentAt)),
     total: summarize(firstOf.map(({ slot, a }) => a.arrivedAt - slot)),
     peakRssMiB: rss,
+    load: loadavg()[0]!,
   };
 }
 
@@ -111,8 +114,8 @@ async function measure(sender: string, condition: string, receiver: Receiver, di
 function precisionTable(results: readonly PrecisionResult[]): string {
   const ms = (s: Summary) => [fmt(s.p50), fmt(s.p95), fmt(s.p99), fmt(s.max)];
   return renderTable(
-    ['scheduler', 'fires', 'missed', 'dup', 'early', 'sched p50', 'p95', 'p99', 'max', 'transfer p50', 'p95', 'p99', 'max', 'total p50', 'total p99', 'peak RSS MiB'],
-    results.map((r) => [r.sender, String(r.fires), String(r.missed), String(r.duplicates), String(r.early), ...ms(r.scheduler), ...ms(r.transfer), fmt(r.total.p50), fmt(r.total.p99), fmt(r.peakRssMiB, 1)]),
+    ['scheduler', 'fires', 'missed', 'dup', 'early', 'sched p50', 'p95', 'p99', 'max', 'transfer p50', 'p95', 'p99', 'max', 'total p50', 'total p99', 'peak RSS MiB', 'load'],
+    results.map((r) => [r.sender, String(r.fires), String(r.missed), String(r.duplicates), String(r.early), ...ms(r.scheduler), ...ms(r.transfer), fmt(r.total.p50), fmt(r.total.p99), fmt(r.peakRssMiB, 1), fmt(r.load, 1)]),
   );
 }
 

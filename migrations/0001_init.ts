@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely';
+import { autoId } from './id-column.ts';
 
 /** Cycles and attempts, with the unique key that claims a slot. */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('cycles')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('symbol', 'text', (c) => c.notNull())
     .addColumn('timeframe', 'text', (c) => c.notNull())
     .addColumn('trigger', 'text', (c) => c.notNull())
@@ -29,7 +30,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('attempts')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('cycle_id', 'integer', (c) => c.notNull().references('cycles.id').onDelete('cascade'))
     .addColumn('number', 'integer', (c) => c.notNull())
     .addColumn('request_id', 'text', (c) => c.notNull())

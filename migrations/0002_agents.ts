@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { autoId } from './id-column.ts';
 
 /**
  * The agents' heartbeats (for `healthcheck`), and the indexes the history and stats queries need on a large
@@ -7,7 +8,7 @@ import type { Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('agents')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('owner', 'text', (c) => c.notNull())
     .addColumn('host', 'text', (c) => c.notNull())
     .addColumn('pid', 'integer', (c) => c.notNull())

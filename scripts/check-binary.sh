@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI: builds the single binary (npm run build:binary), copies it ALONE into an empty directory and runs it from
 # there with a cold addon cache: --version, its simulator, a few agent cycles, SIGTERM, the rows through
-# `history --json` and `stats --json`, `demo` for a few seconds, four cold starts at once (the addon extraction race), and the cache
-# fallback to the temp dir. Prints the binary's size and start-up time.
+# `history --json` and `stats --json`, `demo` for a few seconds, four cold starts at once (the addon extraction
+# race), the cache fallback to the temp dir, and the error when neither is usable. Prints the binary's size and
+# start-up time.
 #
 # Usage: scripts/check-binary.sh      (SKIP_BUILD=1 reuses dist/pmf-scheduler)
 set -euo pipefail
@@ -19,13 +20,13 @@ SMOKE_LOGS=$dir
 mkdir "$dir/run"
 cp "$repo/dist/pmf-scheduler" "$dir/run/"
 cd "$dir/run"
-# Nothing of the project can leak in: no node_modules up the tree, no Node on PATH for the binary's own runs.
+# Nothing of the project can help it: no node_modules up the tree, no Node on its PATH, a cache of its own.
 export XDG_CACHE_HOME=$dir/cache TMPDIR=$dir/tmp
 mkdir "$TMPDIR"
-PMF=(./pmf-scheduler)
+PMF=(env PATH=/nonexistent ./pmf-scheduler)
 
 version=$(node -p "require('$repo/package.json').version")
-out=$(env PATH=/nonexistent ./pmf-scheduler --version)
+out=$("${PMF[@]}" --version)
 [[ "$out" == "pmf-scheduler/$version "* ]] || fail "--version printed '$out', expected pmf-scheduler/$version"
 echo "$SMOKE_NAME: --version: $out"
 
@@ -43,7 +44,7 @@ stop_process "$SIM_PID" TERM
 export XDG_CACHE_HOME=$dir/cache-race
 pids=()
 for i in 1 2 3 4; do
-  ./pmf-scheduler migrate --db "./race$i.db" >"$dir/race$i.log" 2>&1 &
+  "${PMF[@]}" migrate --db "./race$i.db" >"$dir/race$i.log" 2>&1 &
   pids+=($!)
 done
 for i in 1 2 3 4; do
@@ -55,12 +56,17 @@ cmp -s "$XDG_CACHE_HOME/pmf-scheduler/$listing" "${addons[0]}" || fail "the addo
 
 # A cache directory that cannot be created: the addon goes to a private directory under the temp dir instead.
 touch "$dir/not-a-dir"
-XDG_CACHE_HOME=$dir/not-a-dir ./pmf-scheduler migrate --db ./fallback.db >/dev/null
+XDG_CACHE_HOME=$dir/not-a-dir "${PMF[@]}" migrate --db ./fallback.db >/dev/null
 ls "$TMPDIR/pmf-scheduler-$(id -u)"/better_sqlite3-*.node >/dev/null || fail "no addon in the temp-dir fallback"
+# Neither usable: exit 2 with one line that names both places.
+rc=0
+XDG_CACHE_HOME=$dir/not-a-dir TMPDIR=$dir/not-a-dir "${PMF[@]}" migrate --db ./none.db 2>"$dir/no-cache.err" || rc=$?
+[[ $rc -eq 2 && $(wc -l <"$dir/no-cache.err") -eq 1 ]] && grep -q 'Cannot extract the SQLite addon.*not-a-dir/pmf-scheduler-' "$dir/no-cache.err" ||
+  fail "with no usable cache: exit $rc, stderr: $(cat "$dir/no-cache.err")"
 
 # demo: its own simulator and agent, for ~3 s, then Ctrl-C.
 export XDG_CACHE_HOME=$dir/cache
-./pmf-scheduler demo >"$dir/demo.log" 2>&1 &
+"${PMF[@]}" demo >"$dir/demo.log" 2>&1 &
 demo=$!
 CLEANUP_PIDS+=("$demo")
 wait_for 30 "demo to start ($dir/demo.log)" grep -q 'Demo: Diego simulator on' "$dir/demo.log"

@@ -116,11 +116,11 @@ done
 db=$(printf '%s\n' "${env_vars[@]}" | sed -n 's/^DATABASE_URL=//p')
 [[ -n $db ]] || fail "no DATABASE_URL in ENV"
 
-readonly_root=0
-if unshare --mount --propagation private true 2>/dev/null; then readonly_root=1; fi
 mounts=''
 for v in "${volumes[@]}"; do mounts+="mount --bind $(printf %q "$rt$v") $(printf %q "$rt$v") && "; done
 mounts+='mount -o remount,ro,bind / && exec "$@"'
+readonly_root=0
+if unshare --mount --propagation private -- sh -c "$mounts" sh true 2>/dev/null; then readonly_root=1; fi
 # Sets CONFINED: the command prefix for a process of the image: run user, the image's environment (plus "$@"),
 # WORKDIR, and where allowed a read-only root with the volumes writable.
 confine() {
@@ -219,6 +219,18 @@ fi
 if has_command healthcheck; then
   "${CONFINED[@]}" "${healthcheck[@]}" >>"$tmp/healthcheck.log" 2>&1 && fail "HEALTHCHECK still healthy after a clean stop"
   say "HEALTHCHECK: unhealthy after the clean stop, as it should be"
+fi
+# SQLite spills a large sort to a temporary file: under a read-only root it must find a writable directory
+# (SQLITE_TMPDIR in the volume), else the query fails with SQLITE_IOERR_GETTEMPPATH.
+if ((readonly_root)); then
+  read -r -d '' big_sort <<'JS' || true
+const db = new (require('better-sqlite3'))(':memory:');
+db.pragma('cache_size = -64'); // 64 KiB of page cache: the sort below cannot stay in memory
+const sql = 'with recursive n(i) as (select 1 union all select i + 1 from n where i < 200000) select i from n order by random()';
+if (db.prepare(sql).all().length !== 200000) process.exit(1);
+JS
+  "${CONFINED[@]}" node -e "$big_sort" >"$tmp/sqlite-temp.log" 2>&1 || fail "a large SQLite sort under the read-only root (SQLITE_TMPDIR)"
+  say "a large SQLite sort spills to a temporary file in the volume"
 fi
 outside=()
 for v in "${volumes[@]}"; do outside+=(-not -path "$rt$v" -not -path "$rt$v/*"); done

@@ -43,7 +43,7 @@ start_simulator() {
   "${PMF[@]}" simulator --port 0 --fail-rate 0 --latency-ms 10 >"$log" 2>&1 &
   SIM_PID=$!
   CLEANUP_PIDS+=("$SIM_PID")
-  wait_for 30 "the simulator to listen ($log)" grep -q 'listening on http://' "$log"
+  wait_for 30 "the simulator to listen ($log)" grep -qs 'listening on http://' "$log"
   SIM_URL=$(sed -n 's|.*listening on \(http://[0-9.:]*\).*|\1|p' "$log" | head -1)
   [[ -n "$SIM_URL" ]] || fail "no URL in $log"
 }
@@ -96,8 +96,8 @@ check_history() {
         console.error(`expected at least ${n} succeeded cycles and no other kind than deadline misses:`, JSON.stringify(rows, null, 1));
         process.exit(1);
       }
-      console.log(`history: ${ok.length} cycles succeeded, ${rows.length - ok.length} missed their deadline`);
-    });' "$n" || fail "history --json rows"
+      console.log(`${process.argv[2]}: history: ${ok.length} cycles succeeded, ${rows.length - ok.length} missed their deadline`);
+    });' "$n" "$SMOKE_NAME" || fail "history --json rows"
 }
 
 # check_stats DB N: `stats --json` over all history counts at least N succeeded cycles.
@@ -111,6 +111,6 @@ check_stats() {
         console.error(`expected stats to count at least ${n} succeeded cycles:`, text);
         process.exit(1);
       }
-      console.log(`stats: ${stats.total.cycles} cycles, ${succeeded} succeeded, success rate ${stats.total.successRate}`);
-    });' "$n" || fail "stats --json"
+      console.log(`${process.argv[2]}: stats: ${stats.total.cycles} cycles, ${succeeded} succeeded, success rate ${stats.total.successRate}`);
+    });' "$n" "$SMOKE_NAME" || fail "stats --json"
 }

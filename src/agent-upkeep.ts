@@ -9,17 +9,20 @@ import { pruneHistory } from './reports/prune.ts';
 import { lastCycleWithStatus } from './reports/stats-query.ts';
 import { registerAgent, type AgentRegistration } from './store/agent-registry.ts';
 import { ownerOf, type AgentIdentity } from './store/history-store.ts';
+import { LEASE_CHECK_MS, checkLeases } from './store/leases.ts';
 import type { Schema } from './store/schema.ts';
 import { VERSION } from './version.ts';
 
 /** How often the heartbeat row is refreshed; `healthcheck` calls it stale after 60 s by default. */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
-/** Retention runs this long after start (not in the start-up rush), then once a day. */
+/** Retention runs this long after start (not in the start-up rush)… */
 export const RETENTION_FIRST_DELAY_MS = 60_000;
+/** …then once a day. */
 export const RETENTION_INTERVAL_MS = 86_400_000;
 /** Pause between two delete batches, so cycles run in between. */
 export const RETENTION_PAUSE_MS = 50;
 
+/** What the chores need from the agent. */
 export interface UpkeepDeps {
   db: Kysely<Schema>;
   config: Config;
@@ -28,7 +31,7 @@ export interface UpkeepDeps {
   identity: AgentIdentity;
 }
 
-/** The agent's background chores: heartbeat, daily retention, the Prometheus textfile. */
+/** The agent's background chores: heartbeat, cycle leases, daily retention, the Prometheus textfile. */
 export interface Upkeep {
   /** After a cycle ended: update and rewrite the metrics file (never awaited by the cycle). */
   cycleEnded(result: CycleResult): void;
@@ -74,6 +77,8 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     }
   })();
 
+  const leases = leaseKeeper(db, record.owner, clock, log, stop);
+
   const retention = config.historyRetentionDays > 0 ? retentionLoop(db, config.historyRetentionDays, clock, log, stop) : Promise.resolve();
 
   const metrics = config.metricsFile === undefined ? undefined : await metricsWriter(db, config.metricsFile, clock.now(), log);
@@ -83,11 +88,37 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     slotSkipped: () => metrics?.slotSkipped(),
     async close() {
       ended.abort();
-      await Promise.all([heartbeat, retention]);
+      await Promise.all([heartbeat, leases, retention]);
       await metrics?.idle();
       await registration?.markStopped(clock.now()).catch((err) => log.warn('Could not record the clean stop', {}, err));
     },
   };
+}
+
+/**
+ * Every LEASE_CHECK_MS: renews the leases of this agent's running cycles, and marks `interrupted` the running cycles
+ * of agents whose lease expired (a replica that died mid-cycle). A failure is logged once per failing spell (the
+ * database may be down: the write queue or the claims say so in their own words) and the loop goes on.
+ */
+async function leaseKeeper(db: Kysely<Schema>, owner: string, clock: Clock, log: Logger, stop: AbortSignal): Promise<void> {
+  let failing = false;
+  while (!stop.aborted) {
+    await clock.sleep(LEASE_CHECK_MS, stop);
+    if (stop.aborted) return;
+    try {
+      const done = await checkLeases(db, owner, clock.now());
+      if (failing) log.info('Cycle leases renewed again');
+      failing = false;
+      const byOwner = new Map<string, number[]>();
+      for (const e of done.expired) byOwner.set(e.owner, [...(byOwner.get(e.owner) ?? []), e.id]);
+      for (const [dead, ids] of byOwner) {
+        log.warn(`Marked ${ids.length} cycle(s) of ${dead} interrupted: its lease expired (the replica died or lost the database mid-cycle): ${ids.map((id) => `#${id}`).join(', ')}`, { owner: dead, cycles: ids });
+      }
+    } catch (err) {
+      if (!failing) log.warn(`Could not renew cycle leases; retrying every ${LEASE_CHECK_MS / 1000} s`, {}, err);
+      failing = true;
+    }
+  }
 }
 
 async function retentionLoop(db: Kysely<Schema>, days: number, clock: Clock, log: Logger, stop: AbortSignal): Promise<void> {
@@ -135,6 +166,7 @@ async function metricsWriter(db: Kysely<Schema>, path: string, startedAt: number
     write();
   };
   write();
+  await chain; // the file exists once the agent is up
   return {
     cycleEnded(result: CycleResult) {
       const id = result.id;

@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import { waitForReady, type ReadyTarget } from './readiness.ts';
 import { formatSummary, queryStats } from './reports/stats-query.ts';
 import { runSchedule } from './scheduler.ts';
+import type { BackendTraits } from './store/database.ts';
 import { ownerOf, type AgentIdentity, type HistoryStore } from './store/history-store.ts';
 import type { Schema, Trigger } from './store/schema.ts';
 import { VERSION } from './version.ts';
@@ -24,6 +25,8 @@ export interface AgentDeps {
   identity: AgentIdentity;
   isAlive: (pid: number) => boolean;
   newId: () => string;
+  /** What the database backend guarantees (default: SQLite's, where every start fires its own startup cycle). */
+  traits?: Pick<BackendTraits, 'startupOncePerInterval'>;
   /** Aborts at SIGINT/SIGTERM: stop scheduling, then drain. */
   stop: AbortSignal;
 }
@@ -123,37 +126,46 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     }
   };
 
-  const fire = (slot: number, trigger: Trigger, deadline: number) => {
+  // `deadline` defaults to the next slot, computed only after the prepared cycles are released.
+  const fire = (slot: number, trigger: Trigger, deadline?: number) => {
+    const fresh: string[] = [];
     for (const symbol of config.symbols) {
       const ready = prepared.get(symbol);
       prepared.delete(symbol);
-      if (ready?.slot === slot) {
-        ready.release('fire');
-        continue;
+      if (ready?.slot === slot) ready.release('fire');
+      else {
+        if (ready) {
+          // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
+          ready.release('missed');
+          inFlight.delete(symbol);
+        }
+        fresh.push(symbol);
       }
-      if (ready) {
-        // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
-        ready.release('missed');
-        inFlight.delete(symbol);
-      }
+    }
+    if (fresh.length === 0) return;
+    const until = deadline ?? config.cron.next(slot);
+    for (const symbol of fresh) {
       if (inFlight.has(symbol)) {
         // Overlap policy: skip. The deadline normally ends a cycle by its next slot; this is the safety net.
         log.warn(`Previous cycle for ${symbol} still running at slot ${new Date(slot).toISOString()}: slot skipped (overlap)`);
         const skipped = d.store.recordSkipped(
-          { symbol, timeframe: config.timeframe, trigger, scheduledAt: slot, deadlineAt: deadline, startedAt: clock.now(), idempotencyKey: d.newId(), owner: cycleDeps.owner },
+          { symbol, timeframe: config.timeframe, trigger, scheduledAt: slot, deadlineAt: until, startedAt: clock.now(), idempotencyKey: d.newId(), owner: cycleDeps.owner },
           'overlap',
           'previous cycle still running',
         );
         skipped.then((recorded) => recorded && upkeep.slotSkipped(), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
         continue;
       }
-      start({ symbol, trigger, slot, deadline });
+      start({ symbol, trigger, slot, deadline: until });
     }
   };
 
-  const firstSlot = config.cron.next(clock.now());
+  const startedNow = clock.now();
+  const firstSlot = config.cron.next(startedNow);
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
-  if (config.runOnStart) fire(clock.now(), 'startup', firstSlot);
+  // On a database shared by replicas the startup cycle is keyed by the newest slot (all replicas compute the same),
+  // so it fires at most once per interval among them (see claimStartup in src/store/history-store.ts).
+  if (config.runOnStart) fire(d.traits?.startupOncePerInterval ? config.cron.latest(startedNow) : startedNow, 'startup', firstSlot);
 
   const statsLoop = config.statsIntervalMs > 0 ? logStatsEvery(d, startedAt) : Promise.resolve();
   await runSchedule({
@@ -162,7 +174,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     after: clock.now(),
     signal: d.stop,
     onPrepare: prepare,
-    onSlot: (slot) => fire(slot, 'schedule', config.cron.next(slot)),
+    onSlot: (slot) => fire(slot, 'schedule'),
     onMissed: (count, first, fired) =>
       log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
     onClockBack: (now, lastFired) =>

@@ -1,8 +1,19 @@
 #!/usr/bin/env node
 import process from 'node:process';
+import { setFlagsFromString } from 'node:v8';
 import { main } from './main.ts';
 
 // The one place that touches the real process: argv, env, streams, signals, exit.
+
+// Node's fetch parses HTTP with a WebAssembly module (undici's llhttp) that V8 recompiles with its optimizing
+// compiler in the background after the first requests: a ~30 MiB transient that alone set the agent's peak RSS
+// (102 → 73 MiB, docs/benchmarks.md). Baseline-compiled code parses one answer per slot just as well. Set before
+// the first request compiles the module; a runtime without this V8 flag simply keeps its default.
+try {
+  setFlagsFromString('--liftoff-only');
+} catch {
+  // not Node's V8 (Deno): nothing to change
+}
 let signals = 0;
 const handlers: ((signal: string) => void)[] = [];
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -11,10 +11,11 @@ export interface Clock {
   waitUntil?(at: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The real clock's timer aims this far before a `waitUntil` target; the rest is spent in short blocking naps. */
+/** The real clock's timer aims this far before a `waitUntil` target; the rest is a short blocking wait. */
 export const WAKE_EARLY_MS = 2;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const NAP_MS = 0.05;
+/** The final spin: about the wake-up latency of Atomics.wait, so the spin is short and the wake-up never late. */
+const SPIN_MS = 0.15;
 /** Nothing ever notifies it: Atomics.wait on it is a precise, CPU-free sleep of the main thread. */
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
@@ -33,10 +34,11 @@ export const systemClock: Clock = {
       signal?.addEventListener('abort', done, { once: true });
     }),
   // Precision-critical. A Node timer has 1 ms granularity and wakes up to ~1 ms early or late, so it aims
-  // WAKE_EARLY_MS short of the target; the last stretch (≤ WAKE_EARLY_MS + 1 ms) blocks in NAP_MS naps
-  // (Atomics.wait: sub-millisecond, no CPU burnt) until Date.now() reaches the target, so the release comes within
-  // about a nap after the boundary and never before it. Blocking the loop that briefly is harmless: the slot's
-  // work was prepared beforehand and nothing else is due. A wall clock that jumps back goes back to the timer.
+  // WAKE_EARLY_MS short of the target. The last stretch blocks the thread in one Atomics.wait (a sub-millisecond
+  // sleep that burns no CPU) until SPIN_MS before the target by the high-resolution clock, then spins on Date.now()
+  // until it reaches the target: the release lands within microseconds after the boundary and never before it
+  // (Date.now() decides; the high-resolution estimate only shortens the spin). Blocking the loop that briefly is
+  // harmless: the slot's work was prepared beforehand. A wall clock that jumps back sends it back to the timer.
   waitUntil: (at, signal) =>
     new Promise<void>((resolve) => {
       if (signal?.aborted) return resolve();
@@ -47,13 +49,16 @@ export const systemClock: Clock = {
         resolve();
       };
       const arm = () => {
-        let left = at - Date.now();
-        while (left > 0 && left <= WAKE_EARLY_MS + 1) {
-          Atomics.wait(nap, 0, 0, NAP_MS);
-          left = at - Date.now();
+        for (let left = at - Date.now(); left > 0; left = at - Date.now()) {
+          if (left > WAKE_EARLY_MS + 1) {
+            timer = setTimeout(arm, Math.min(left - WAKE_EARLY_MS, MAX_TIMER_MS));
+            return;
+          }
+          // Capped by Date.now()'s count: a high-resolution clock left behind by a wall-clock step cannot block long.
+          const fine = Math.min(at - (performance.timeOrigin + performance.now()), left);
+          if (fine > SPIN_MS) Atomics.wait(nap, 0, 0, fine - SPIN_MS);
         }
-        if (left <= 0) done();
-        else timer = setTimeout(arm, Math.min(Math.max(1, left - WAKE_EARLY_MS), MAX_TIMER_MS));
+        done();
       };
       signal?.addEventListener('abort', done, { once: true });
       arm();

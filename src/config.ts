@@ -4,8 +4,8 @@ import { redactUrl } from './redact.ts';
 export type LogFormat = 'pretty' | 'json';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-/** Where history lives: a SQLite file (PostgreSQL comes with the HA backend). */
-export type DatabaseTarget = { kind: 'sqlite'; path: string };
+/** Where history lives: a SQLite file (one host), or a PostgreSQL server shared by replicas (high availability). */
+export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
 /** The agent's whole configuration, parsed and validated once at start-up. */
 export interface Config {
@@ -24,6 +24,8 @@ export interface Config {
   waitForReady: boolean;
   readyTimeoutMs: number;
   database: DatabaseTarget;
+  /** Names this agent in `cycles.owner` and `agents`; undefined: `host:pid`. Must differ between replicas. */
+  replicaId: string | undefined;
   statsIntervalMs: number;
   shutdownGraceMs: number;
   maxResponseBytes: number;
@@ -122,9 +124,23 @@ const token: Parser<string | undefined> = (raw) => {
 };
 
 const database: Parser<DatabaseTarget> = (raw) => {
-  if (/^postgres(ql)?:\/\//i.test(raw)) return { expected: 'a SQLite file path (PostgreSQL is not supported yet)' };
+  if (/^postgres(ql)?:\/\//i.test(raw)) {
+    const expected = 'a PostgreSQL URL such as postgres://user:password@host:5432/database';
+    try {
+      const url = new URL(raw);
+      // libpq's `postgres:///db?host=/run/postgresql` names a socket directory instead of a host.
+      return url.hostname === '' && !url.searchParams.has('host') ? { expected } : { value: { kind: 'postgres', url: raw } };
+    } catch {
+      return { expected };
+    }
+  }
   const path = raw.replace(/^(sqlite|file):(\/\/)?/i, '');
   return path === '' || path.endsWith('/') ? { expected: 'a SQLite file path such as ./data/pmf-scheduler.db' } : { value: { kind: 'sqlite', path } };
+};
+
+const replicaId: Parser<string | undefined> = (raw) => {
+  if (raw === '') return { value: undefined };
+  return /^[\x21-\x7e]{1,200}$/.test(raw) ? { value: raw } : { expected: 'up to 200 printable characters without spaces, unique to this replica' };
 };
 
 const optionalFile: Parser<string | undefined> = (raw) => {
@@ -148,7 +164,8 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   miguelUrl: { env: 'MIGUEL_URL', default: 'http://miguel:3002', parse: httpUrl(true), help: 'for the readiness wait only; empty disables it' },
   waitForReady: { env: 'WAIT_FOR_READY', default: 'true', parse: boolean, help: 'wait for Diego and Miguel /health before the first cycle' },
   readyTimeoutMs: { env: 'READY_TIMEOUT_MS', default: '0', parse: integer(0), help: '0 waits forever; otherwise exit 1 when it runs out' },
-  database: { env: 'DATABASE_URL', default: './data/pmf-scheduler.db', parse: database, help: 'SQLite file' },
+  database: { env: 'DATABASE_URL', default: './data/pmf-scheduler.db', parse: database, help: 'SQLite file, or postgres://user:password@host:5432/db shared by replicas' },
+  replicaId: { env: 'REPLICA_ID', default: '', parse: replicaId, help: 'names this replica in the history (default host:pid); unique per replica' },
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', default: '600000', parse: integer(0), help: 'how often the stats summary is logged; 0 disables it' },
   shutdownGraceMs: { env: 'SHUTDOWN_GRACE_MS', default: '8000', parse: integer(0), help: 'how long SIGTERM waits for an in-flight cycle' },
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '1048576', parse: integer(1024, 256 * 1024 * 1024), help: "largest Diego body read; beyond it the attempt is invalid_response" },
@@ -208,9 +225,9 @@ export function describeConfig(config: Config): Record<string, string> {
     const v = config[key];
     let text: string;
     if (setting.secret) text = v === undefined ? '(unset)' : '[redacted]';
-    else if (v === undefined) text = '(disabled)';
+    else if (v === undefined) text = key === 'replicaId' ? '(host:pid)' : '(disabled)';
     else if (key === 'cron') text = config.cron.text;
-    else if (key === 'database') text = config.database.path;
+    else if (key === 'database') text = config.database.kind === 'sqlite' ? config.database.path : redactUrl(config.database.url);
     else text = Array.isArray(v) ? v.join(',') : redactUrl(String(v));
     out[setting.env] = text;
   }

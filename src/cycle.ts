@@ -1,5 +1,6 @@
 import type { Clock } from './clock.ts';
 import type { AttemptResult, DiegoClient } from './diego-client.ts';
+import { errorText } from './error-text.ts';
 import type { Logger } from './log.ts';
 import { nextStep, type RetryPolicy } from './retry-policy.ts';
 import { recordLabel, type HistoryStore } from './store/history-store.ts';
@@ -32,7 +33,8 @@ export interface CycleDeps {
 
 export interface CycleResult {
   id?: number;
-  status: Exclude<CycleStatus, 'running'> | 'claimed_elsewhere';
+  /** `unclaimed`: the claim could not be written (the database is unavailable), so the slot was not fired. */
+  status: Exclude<CycleStatus, 'running'> | 'claimed_elsewhere' | 'unclaimed';
   reason?: string;
   attempts: number;
 }
@@ -61,19 +63,32 @@ export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined):
  */
 export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Promise<Release>): Promise<CycleResult> {
   const idempotencyKey = d.newId();
-  const claimed = await d.store.claimCycle({
-    symbol: job.symbol,
-    timeframe: d.timeframe,
-    trigger: job.trigger,
-    scheduledAt: job.slot,
-    deadlineAt: job.deadline,
-    // Claimed ahead of its slot, a cycle still starts at the slot: that is when its request leaves, never before.
-    startedAt: Math.max(job.slot, d.clock.now()),
-    idempotencyKey,
-    owner: d.owner,
-  });
+  let claimed: number | undefined;
+  try {
+    claimed = await d.store.claimCycle({
+      symbol: job.symbol,
+      timeframe: d.timeframe,
+      trigger: job.trigger,
+      scheduledAt: job.slot,
+      deadlineAt: job.deadline,
+      // Claimed ahead of its slot, a cycle still starts at the slot: that is when its request leaves, never before.
+      startedAt: Math.max(job.slot, d.clock.now()),
+      idempotencyKey,
+      owner: d.owner,
+    });
+  } catch (err) {
+    // No claim, no fire (PostgreSQL shared by replicas: another replica may fire this slot, and firing without the
+    // claim could make it twice). The next slot tries again, which is how firing resumes once the database is back.
+    await release; // a prepared cycle waits for its slot, so the log line comes at the slot as a fired one would
+    d.log.warn(`Could not claim slot ${new Date(job.slot).toISOString()} (${errorText(err)}): not firing it${d.label}`, { symbol: job.symbol, slot: new Date(job.slot).toISOString() });
+    return { status: 'unclaimed', attempts: 0 };
+  }
   if (claimed === undefined) {
-    d.log.info(`Slot ${new Date(job.slot).toISOString()} already claimed by another agent; not firing${d.label}`, { symbol: job.symbol });
+    const taken =
+      job.trigger === 'startup'
+        ? `Run on start skipped: the job already ran (or is claimed) since ${new Date(job.slot).toISOString()}, this interval's slot, by another agent`
+        : `Slot ${new Date(job.slot).toISOString()} already claimed by another agent; not firing`;
+    d.log.info(`${taken}${d.label}`, { symbol: job.symbol });
     return { status: 'claimed_elsewhere', attempts: 0 };
   }
   const id = claimed;

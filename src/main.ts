@@ -82,6 +82,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--since <time>', `window start instead of --window: ${timeHelp}`)
     .option('--until <time>', `window end (default now): ${timeHelp}`)
     .option('--cron <pattern>', "pattern for missed slots (default: the newest agent's, else CRON_PATTERN)")
+    .option('--by <group>', 'symbol (default) or replica: the numbers per replica that ran the cycles')
     .option('--json', 'the same numbers as JSON (fields in the README)')
     .option(...dbOption)
     .action(command(async () => (await import('./commands/stats.ts')).statsCommand));
@@ -154,12 +155,18 @@ async function runCommand(io: Io, flags: Record<string, string>, overrides?: Rec
 
 /** Opens the database and runs the agent until a signal; shared by `run` and `demo`. */
 async function startAgent(config: Config, io: Io): Promise<number> {
-  const { runAgent, createDiegoClient, DatabaseOpenError, openDatabase, setBusyTimeout, createHistoryStore, AGENT_BUSY_TIMEOUT_MS, createWriteQueue } = await agentModules();
+  const { runAgent, createDiegoClient, DatabaseOpenError, openDatabase, openWhenReachable, createHistoryStore, AGENT_BUSY_TIMEOUT_MS, createWriteQueue } = await agentModules();
   const log = loggerFor(config, io);
   const stop = new AbortController();
+  // Before the database: a PostgreSQL server that is not up yet is waited for, and a signal must end that wait.
+  io.onSignal((signal) => {
+    log.info(`Received ${signal}: stopping (send it again to exit at once)`);
+    stop.abort();
+  });
   let database;
   try {
-    database = await openDatabase(config.database, { busyTimeoutMs: AGENT_BUSY_TIMEOUT_MS });
+    database = await openWhenReachable(() => openDatabase(config.database, { busyTimeoutMs: AGENT_BUSY_TIMEOUT_MS }), systemClock, log, stop.signal);
+    if (database === undefined) return 0;
   } catch (err) {
     if (err instanceof DatabaseOpenError) {
       log.error(err.message);
@@ -167,29 +174,30 @@ async function startAgent(config: Config, io: Io): Promise<number> {
     }
     throw err;
   }
-  io.onSignal((signal) => {
-    log.info(`Received ${signal}: stopping (send it again to exit at once)`);
-    stop.abort();
-  });
+  const { db, traits } = database;
   const redact = createRedactor([config.diegoToken]);
   try {
     return await runAgent({
       config,
       clock: systemClock,
       log,
-      db: database.db,
+      db,
       dbLocation: database.location,
-      // A database outage mid-run costs no fire and no record: writes wait in memory, and at a shutdown still
-      // inside the outage what is left goes to stderr as JSON lines.
-      store: createWriteQueue(createHistoryStore(database.db, redact), {
+      traits,
+      // A database outage mid-run costs no record: writes wait in memory, and at a shutdown still inside the outage
+      // what is left goes to stderr as JSON lines. Whether a slot whose claim cannot be written still fires is the
+      // backend's choice: yes on SQLite (availability), no on PostgreSQL shared by replicas (exactly once).
+      store: createWriteQueue(createHistoryStore(db, redact, traits), {
         log: log.child('STORE'),
         clock: systemClock,
         dump: io.err,
         redact,
-        lockWaits: (wait) => setBusyTimeout(database.db, wait ? AGENT_BUSY_TIMEOUT_MS : 0),
+        claimMustSucceed: traits.claimMustSucceed,
+        isStorageFault: (err) => traits.isUnavailable(err),
+        lockWaits: traits.setLockWait && ((wait) => traits.setLockWait!(db, wait ? AGENT_BUSY_TIMEOUT_MS : 0)),
       }),
       client: createDiegoClient({ baseUrl: config.diegoUrl, token: config.diegoToken, maxResponseBytes: config.maxResponseBytes, now: () => Date.now() }),
-      identity: { host: hostname(), pid: io.pid },
+      identity: { host: hostname(), pid: io.pid, replicaId: config.replicaId },
       isAlive,
       newId: randomUUID,
       stop: stop.signal,
@@ -204,14 +212,15 @@ async function startAgent(config: Config, io: Io): Promise<number> {
  * configuration is valid: a usage or configuration error, `--help` and `--version` answer ~4x faster without them.
  */
 async function agentModules() {
-  const [agent, client, database, historyStore, writeQueue] = await Promise.all([
+  const [agent, client, database, historyStore, writeQueue, reachable] = await Promise.all([
     import('./agent.ts'),
     import('./diego-client.ts'),
     import('./store/database.ts'),
     import('./store/history-store.ts'),
     import('./store/write-queue.ts'),
+    import('./store/reachable.ts'),
   ]);
-  return { ...agent, ...client, ...database, ...historyStore, ...writeQueue };
+  return { ...agent, ...client, ...database, ...historyStore, ...writeQueue, ...reachable };
 }
 
 function isAlive(pid: number): boolean {

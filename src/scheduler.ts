@@ -68,7 +68,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
     const slot = o.cron.next(last);
     let now = o.clock.now();
     let warnedBack = false;
-    let prepared = false;
+    let following: number | undefined; // the slot after this one, known once it is prepared
     // The guard: whatever woke us, nothing fires while now < slot.
     while (now < slot) {
       if (slot - now > lead) {
@@ -79,8 +79,8 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
         await o.clock.sleep(Math.min(slot - now - lead, MAX_SLEEP_MS), o.signal);
         if (o.signal.aborted) return;
       } else {
-        if (!prepared) {
-          prepared = true;
+        if (following === undefined) {
+          following = o.cron.next(slot);
           o.onPrepare?.(slot);
         }
         // The last stretch is not cut short by a stop: the slot is claimed by now, so it fires as claimed, at most
@@ -89,9 +89,12 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
       }
       now = o.clock.now();
     }
-    const plan = planWake(o.cron, slot, now);
+    // Woken before the following slot (the usual case), nothing was missed: no date math between slot and fire.
+    const plan = following !== undefined && now < following ? { fire: slot, missed: 0 } : planWake(o.cron, slot, now);
     if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire);
     last = plan.fire;
     o.onSlot(plan.fire);
+    // Let the requests just released leave (their promise chains run first) before the next slot's date math.
+    if (following !== undefined) await new Promise((resolve) => setImmediate(resolve));
   }
 }

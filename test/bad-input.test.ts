@@ -46,7 +46,8 @@ const CASES: BadCase[] = [
   { name: 'MIGUEL_URL ftp with a password holding "@"', args: [], env: e({ MIGUEL_URL: `ftp://ops:p@${PASSWORD}@miguel:3002` }), says: says(/Invalid MIGUEL_URL="ftp:\/\/ops:\*\*\*@miguel:3002": expected an http\(s\) URL, or empty/) },
   { name: 'WAIT_FOR_READY not a boolean', args: [], env: e({ WAIT_FOR_READY: 'nope' }), says: says(/Invalid WAIT_FOR_READY="nope"/) },
   { name: 'READY_TIMEOUT_MS negative', args: [], env: e({ READY_TIMEOUT_MS: '-5' }), says: says(/Invalid READY_TIMEOUT_MS="-5"/) },
-  { name: 'DATABASE_URL postgres with a password', args: [], env: e({ DATABASE_URL: `postgres://pmf:${PASSWORD}@127.0.0.1:9/pmf` }), says: says(/Invalid DATABASE_URL="postgres:\/\/pmf:\*\*\*@127\.0\.0\.1:9\/pmf"/) },
+  { name: 'DATABASE_URL malformed postgres with a password', args: [], env: e({ DATABASE_URL: `postgres://pmf:${PASSWORD}@127.0.0.1:port/pmf` }), says: says(/Invalid DATABASE_URL="postgres:\/\/pmf:\*\*\*@127\.0\.0\.1:port\/pmf": expected a PostgreSQL URL/) },
+  { name: 'REPLICA_ID with a space', args: [], env: e({ REPLICA_ID: 'replica one' }), says: says(/Invalid REPLICA_ID="replica one": expected up to 200 printable characters/) },
   { name: 'DATABASE_URL a directory path', args: [], env: (dir) => ({ DATABASE_URL: `${dir}/` }), says: (dir) => new RegExp(`Invalid DATABASE_URL="${dir}/": expected a SQLite file path`) },
   { name: 'STATS_INTERVAL_MS with a unit', args: [], env: e({ STATS_INTERVAL_MS: '10m' }), says: says(/Invalid STATS_INTERVAL_MS="10m"/) },
   { name: 'SHUTDOWN_GRACE_MS with a unit', args: [], env: e({ SHUTDOWN_GRACE_MS: '8s' }), says: says(/Invalid SHUTDOWN_GRACE_MS="8s"/) },
@@ -63,7 +64,7 @@ const CASES: BadCase[] = [
   { name: '--diego-url ftp', args: ['run', '--diego-url', 'ftp://diego'], says: says(/Invalid --diego-url="ftp:\/\/diego"/) },
   { name: '--diego-token with a space', args: ['run', '--diego-token', `${TOKEN} y`], says: says(/Invalid --diego-token="\[redacted\]"/) },
   { name: '--miguel-url malformed over a valid variable', args: ['run', '--miguel-url', 'nope'], env: e({ MIGUEL_URL: 'http://127.0.0.1:9' }), says: says(/Invalid --miguel-url="nope"/) },
-  { name: '--database-url postgres with a password', args: ['run', `--database-url=postgres://u:${PASSWORD}@h/db`], says: says(/Invalid --database-url="postgres:\/\/u:\*\*\*@h\/db"/) },
+  { name: '--database-url malformed postgres with a password', args: ['run', `--database-url=postgresql://u:${PASSWORD}@h:99999/db`], says: says(/Invalid --database-url="postgresql:\/\/u:\*\*\*@h:99999\/db"/) },
   { name: '--enable-scheduler not a boolean over a valid variable', args: ['run', '--enable-scheduler', 'maybe'], env: e({ ENABLE_SCHEDULER: 'false' }), says: says(/Invalid --enable-scheduler="maybe"/) },
   { name: '--diego-url without its value', args: ['run', '--diego-url'], says: says(/`--diego-url <value>` value is missing/) },
   // Commands and options
@@ -75,7 +76,7 @@ const CASES: BadCase[] = [
   { name: 'simulator --fail-rate above 1', args: ['simulator', '--fail-rate', '2'], says: says(/Invalid --fail-rate "2": expected a number from 0 to 1/) },
   { name: 'simulator --host without its value', args: ['simulator', '--host'], says: says(/`--host <host>` value is missing/) },
   { name: 'migrate --db a directory path', args: ['migrate', '--db', 'data/'], says: says(/^pmf-scheduler: Invalid --db="data\/": expected a SQLite file path/) },
-  { name: 'migrate with DATABASE_URL postgres', args: ['migrate'], env: e({ DATABASE_URL: `postgres://u:${PASSWORD}@h/db` }), says: says(/Invalid DATABASE_URL="postgres:\/\/u:\*\*\*@h\/db"/) },
+  { name: 'migrate with DATABASE_URL malformed postgres', args: ['migrate'], env: e({ DATABASE_URL: `postgres://u:${PASSWORD}@/db` }), says: says(/Invalid DATABASE_URL="postgres:\/\/u:\*\*\*@\/db"/) },
   // Storage named by DATABASE_URL that cannot be used
   { name: 'DATABASE_URL a file that is not SQLite', args: [], env: (dir) => ({ DATABASE_URL: join(dir, 'junk.db') }), files: { 'junk.db': NOT_SQLITE }, says: (dir) => new RegExp(`${join(dir, 'junk.db')} is not a SQLite database`) },
   { name: 'DATABASE_URL an existing directory', args: [], env: (dir) => ({ DATABASE_URL: join(dir, 'sub') }), files: { 'sub/': '' }, says: (dir) => new RegExp(`Cannot open database ${join(dir, 'sub')}`) },

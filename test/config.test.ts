@@ -47,6 +47,7 @@ const DEFAULTS = {
   waitForReady: true,
   readyTimeoutMs: 0,
   database: { kind: 'sqlite', path: './data/pmf-scheduler.db' },
+  replicaId: undefined,
   statsIntervalMs: 600000,
   shutdownGraceMs: 8000,
   maxResponseBytes: 1048576,
@@ -94,6 +95,7 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['WAIT_FOR_READY', 'NO', 'waitForReady', false],
   ['READY_TIMEOUT_MS', '30000', 'readyTimeoutMs', 30000],
   ['DATABASE_URL', '/var/lib/pmf/history.db', 'database', { kind: 'sqlite', path: '/var/lib/pmf/history.db' }],
+  ['REPLICA_ID', 'scheduler-2', 'replicaId', 'scheduler-2'],
   ['STATS_INTERVAL_MS', '0', 'statsIntervalMs', 0],
   ['SHUTDOWN_GRACE_MS', '2147483647', 'shutdownGraceMs', 2147483647],
   ['MAX_RESPONSE_BYTES', '1024', 'maxResponseBytes', 1024],
@@ -135,6 +137,7 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'wait-for-ready': 'True',
     'ready-timeout-ms': '1',
     'database-url': 'file:./flag.db',
+    'replica-id': 'flag-replica',
     'stats-interval-ms': '60000',
     'shutdown-grace-ms': '1',
     'max-response-bytes': '2048',
@@ -162,6 +165,7 @@ test('every setting is read from its flag, and the flag wins over the environmen
     waitForReady: true,
     readyTimeoutMs: 1,
     database: { kind: 'sqlite', path: './flag.db' },
+    replicaId: 'flag-replica',
     statsIntervalMs: 60000,
     shutdownGraceMs: 1,
     maxResponseBytes: 2048,
@@ -244,6 +248,14 @@ test('URLs lose their trailing slashes and keep their path', () => {
   assert.equal(valid({ MIGUEL_URL: 'HTTPS://Miguel.Example:443/' }).miguelUrl, 'https://miguel.example');
 });
 
+test('DATABASE_URL takes a postgres:// or postgresql:// URL, kept as given; describeConfig hides its password', () => {
+  const url = 'postgres://pmf:s3cret-pw@db.internal:5432/pmf?sslmode=require';
+  assert.deepEqual(valid({ DATABASE_URL: url }).database, { kind: 'postgres', url });
+  assert.deepEqual(valid({ DATABASE_URL: 'postgresql://db/pmf' }).database, { kind: 'postgres', url: 'postgresql://db/pmf' });
+  assert.deepEqual(valid({ DATABASE_URL: 'postgres:///pmf?host=/run/postgresql' }).database, { kind: 'postgres', url: 'postgres:///pmf?host=/run/postgresql' });
+  assert.equal(describeConfig(valid({ DATABASE_URL: url })).DATABASE_URL, 'postgres://pmf:***@db.internal:5432/pmf?sslmode=require');
+});
+
 test('DATABASE_URL takes a plain path or a sqlite:/file: URL', () => {
   assert.deepEqual(valid({ DATABASE_URL: 'sqlite:///tmp/a.db' }).database, { kind: 'sqlite', path: '/tmp/a.db' });
   assert.deepEqual(valid({ DATABASE_URL: 'sqlite:./a.db' }).database, { kind: 'sqlite', path: './a.db' });
@@ -318,8 +330,11 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['MIGUEL_URL', 'ftp://miguel:3002', OPT_URL_EXPECTED],
   ['MIGUEL_URL', 'miguel', OPT_URL_EXPECTED],
   ['MIGUEL_URL', 'http://miguel:3002/health?deep=1', /without query or fragment$/],
-  ['DATABASE_URL', 'postgres://db.internal/pmf', /^a SQLite file path \(PostgreSQL is not supported yet\)$/],
-  ['DATABASE_URL', 'postgresql://db.internal/pmf', /PostgreSQL is not supported yet/],
+  ['DATABASE_URL', 'postgres://', /^a PostgreSQL URL such as postgres:\/\/user:password@host:5432\/database$/],
+  ['DATABASE_URL', 'postgresql://db.internal:99999/pmf', /^a PostgreSQL URL such as/],
+  ['DATABASE_URL', 'postgres://pmf@db:port/pmf', /^a PostgreSQL URL such as/],
+  ['REPLICA_ID', 'replica one', /^up to 200 printable characters without spaces, unique to this replica$/],
+  ['REPLICA_ID', 'r'.repeat(201), /^up to 200 printable characters/],
   ['DATABASE_URL', './data/', /^a SQLite file path such as \.\/data\/pmf-scheduler\.db$/],
   ['DATABASE_URL', 'sqlite://', /^a SQLite file path such as/],
   ['METRICS_FILE', '/var/lib/node_exporter/', /^a file path such as .*, or empty to disable$/],
@@ -387,7 +402,7 @@ test('secrets are redacted in problems: DIEGO_TOKEN and URL passwords', async (t
     [{ DIEGO_URL: `http://scheduler:${PASSWORD}@diego:3001/?debug=1` }, {}, 'DIEGO_URL'],
     [{ DIEGO_URL: `ftp://scheduler:${PASSWORD}@diego:3001` }, {}, 'DIEGO_URL'],
     [{}, { 'miguel-url': `ftp://ops:${PASSWORD}@miguel:3002` }, '--miguel-url'],
-    [{ DATABASE_URL: `postgres://pmf:${PASSWORD}@db:5432/pmf` }, {}, 'DATABASE_URL'],
+    [{ DATABASE_URL: `postgres://pmf:${PASSWORD}@db:port/pmf` }, {}, 'DATABASE_URL'],
     // A password holding "@" (valid: the last "@" ends the user part).
     [{ DIEGO_URL: `http://scheduler:p@ss-${PASSWORD}@diego:3001/#x` }, {}, 'DIEGO_URL'],
   ];
@@ -429,6 +444,7 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     WAIT_FOR_READY: 'true',
     READY_TIMEOUT_MS: '0',
     DATABASE_URL: '/tmp/pmf.db',
+    REPLICA_ID: '(host:pid)',
     STATS_INTERVAL_MS: '600000',
     SHUTDOWN_GRACE_MS: '8000',
     MAX_RESPONSE_BYTES: '1048576',

@@ -64,7 +64,8 @@ test('the Dockerfile is multi-stage, every stage on one Node LTS image, the runt
   assert.deepEqual(new Set(stages.map((s) => s.image)).size, 1, 'one base image, so the native module is built for the runtime Node and glibc');
   const major = Number(/^node:(\d+)-/.exec(runtimeStage.image)?.[1]);
   assert.ok(major >= 24 && major % 2 === 0, `${runtimeStage.image} is a supported Node LTS (even major, 24 or later)`);
-  assert.match(read('scripts/test-node24.sh'), /FROM node:/, 'CI reads the Node major it tests from the Dockerfile');
+  assert.equal(runtimeStage.name, 'runtime');
+  assert.match(read('scripts/test-node24.sh'), /FROM node:.* AS runtime/, 'CI reads the Node major it tests from the runtime stage');
 });
 
 test('the native module is compiled in a build stage with python3, make and g++; the runtime stage has no compiler', () => {

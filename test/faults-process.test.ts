@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { openDatabase } from '../src/store/database.ts';
+import { openDatabase, type Database } from '../src/store/database.ts';
 import { spawnCli, type CliProcess } from './helpers/cli-process.ts';
 import { analysisOk, startDiegoStub, type DiegoStub, type Reply } from './helpers/diego-stub.ts';
 import { attemptRows, cycleRows } from './helpers/history-rows.ts';
@@ -26,22 +26,18 @@ function agentEnv(stub: DiegoStub, path: string, extra: Record<string, string> =
 
 const hang: Reply = () => {}; // holds the request: the agent is mid-attempt until it is stopped or killed
 
-/** Opens the file the way an operator would after a crash and asks SQLite whether it is sound. */
-async function integrityCheck(path: string): Promise<string> {
-  const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
-  try {
-    const rows = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(db.db);
-    return rows.rows.map((r) => r.integrity_check).join('; ');
-  } finally {
-    await db.close();
-  }
+/** Asks SQLite whether the file (opened read-only, as an operator would after a crash) is sound. */
+async function integrityCheck(db: Database): Promise<string> {
+  const rows = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(db.db);
+  return rows.rows.map((r) => r.integrity_check).join('; ');
 }
 
 test('SIGTERM during an attempt: graceful, the rows closed (attempt aborted, cycle interrupted), exit 0 within SHUTDOWN_GRACE_MS + 1 s', async () => {
   const stub = await startDiegoStub([hang]);
   const tmp = tempDir();
   const path = join(tmp.dir, 'history.db');
-  const cli = spawnCli(['run'], agentEnv(stub, path, { RUN_ON_START: 'true', SHUTDOWN_GRACE_MS: '800' }));
+  // Hourly, so the startup cycle's deadline (the next slot) is far off and only the shutdown can end its attempt.
+  const cli = spawnCli(['run'], agentEnv(stub, path, { RUN_ON_START: 'true', SHUTDOWN_GRACE_MS: '800', CRON_PATTERN: '0 0 * * * *' }));
   try {
     await until(() => stub.received.length === 1, 'the attempt to reach Diego');
     const termAt = performance.now();
@@ -87,14 +83,17 @@ test('SIGKILL during an attempt, 50 times on one database with a restart after e
       cli.kill('SIGKILL');
       const exit = await cli.exited;
       assert.equal(exit.signal, 'SIGKILL');
-      assert.equal(await integrityCheck(path), 'ok', `after kill ${i + 1}`);
-      if (i > 0) {
-        // This life started after the previous kill: its recovery marked the previous dead cycle.
-        const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
-        const cycles = await cycleRows(db.db);
+      const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
+      try {
+        assert.equal(await integrityCheck(db), 'ok', `after kill ${i + 1}`);
+        if (i > 0) {
+          // This life started after the previous kill: its recovery marked the previous dead cycle.
+          const cycles = await cycleRows(db.db);
+          const previous = cycles.find((c) => c.idempotency_key === stub.received[before - 1]!.headers['idempotency-key']);
+          assert.equal(previous?.status, 'interrupted', `life ${i + 1} recovered the cycle killed in life ${i}`);
+        }
+      } finally {
         await db.close();
-        const previous = cycles.find((c) => c.idempotency_key === stub.received[before - 1]!.headers['idempotency-key']);
-        assert.equal(previous?.status, 'interrupted', `life ${i + 1} recovered the cycle killed in life ${i}`);
       }
     }
     // One last life, stopped cleanly: it recovers the 50th.
@@ -105,9 +104,9 @@ test('SIGKILL during an attempt, 50 times on one database with a restart after e
     assert.equal((await cli.exited).code, 0);
     await stub2.close();
 
-    assert.equal(await integrityCheck(path), 'ok');
     const db = await openDatabase({ kind: 'sqlite', path }, { readonly: true });
     try {
+      assert.equal(await integrityCheck(db), 'ok');
       const cycles = await cycleRows(db.db);
       const attempts = await attemptRows(db.db);
       const posts = stub.received;

@@ -480,3 +480,41 @@ test('CLI: SIGTERM while another process holds the database locked prints the un
     tmp.cleanup();
   }
 });
+
+test('write queue, no agent: a bug is not an outage (thrown to the caller when healthy; reported with its dependents when queued)', async () => {
+  const t = tempDir();
+  const db = await openDatabase({ kind: 'sqlite', path: join(t.dir, 'history.db') });
+  const control: FaultControl = { failing: undefined };
+  const log = captureLog();
+  const dumped: string[] = [];
+  const queue = createWriteQueue(faultInjector(createHistoryStore(db.db, (s) => s), control), { log, clock: systemClock, dump: (l) => dumped.push(l), redact: (s) => s, ...QUICK });
+  try {
+    const cycle = { symbol: 'BTC/USDT', timeframe: '1m', trigger: 'schedule' as const, scheduledAt: T0, deadlineAt: T0 + 1000, startedAt: T0, idempotencyKey: 'k1', owner: 'h:1' };
+    const id = await queue.claimCycle(cycle);
+    assert.ok(id !== undefined && id > 0, 'healthy: the real id at once');
+    await queue.startAttempt({ cycleId: id, number: 1, requestId: 'r1', startedAt: T0 });
+    // The same attempt number twice breaks a unique index: a bug, which the caller sees as before.
+    await assert.rejects(queue.startAttempt({ cycleId: id, number: 1, requestId: 'r2', startedAt: T0 }), { code: 'SQLITE_CONSTRAINT_UNIQUE' });
+    assert.equal(await queue.claimCycle(cycle), undefined, 'a slot already claimed is not a fault either');
+
+    control.failing = IOERR();
+    const queuedAttempt = await queue.startAttempt({ cycleId: id, number: 1, requestId: 'r3', startedAt: T0 });
+    assert.ok(queuedAttempt < 0, 'queued: a provisional id');
+    await queue.finishAttempt(queuedAttempt, { finishedAt: T0 + 5, durationMs: 5, outcome: 'ok', httpStatus: 200 });
+    await queue.finishCycle(id, { finishedAt: T0 + 6, status: 'succeeded', attempts: 1, executed: false });
+    assert.equal(queue.queued, 3);
+    control.failing = undefined;
+    await until(() => queue.queued === 0, 'the flush');
+
+    const d = parseDump(dumped);
+    assert.deepEqual(d.map((x) => [x.write, x.reason]), [['startAttempt', 'rejected'], ['finishAttempt', 'rejected']], 'the refused write and the one that depends on it');
+    assert.match(String((d[0] as unknown as { detail: string }).detail), /UNIQUE constraint failed/);
+    assert.ok(log.err.some((l) => /A queued startAttempt was refused by the database; its record follows on stderr as JSON/.test(l)));
+    const [row] = await cycleRows(db.db);
+    assert.equal(row?.status, 'succeeded', 'the independent write after them was written');
+  } finally {
+    await queue.settle(0);
+    await db.close();
+    t.cleanup();
+  }
+});

@@ -8,8 +8,11 @@ import { sparkline } from '../src/reports/render-stats.ts';
 import { formatSummary, queryStats, type Percentiles } from '../src/reports/stats-query.ts';
 import { runMain } from './helpers/run-main.ts';
 import { nearestRank, seededRandom } from './helpers/seeded-random.ts';
+import { PG_URL, tempDatabaseOn, testOnEveryBackend } from './helpers/backends.ts';
 import { seedAgent, seedCycle } from './helpers/seed-history.ts';
-import { tempDatabase, tempDir } from './helpers/temp-db.ts';
+import { tempDir } from './helpers/temp-db.ts';
+
+// Every test that reads a database runs against SQLite and PostgreSQL (each test in a schema of its own).
 
 const MIN = 60_000;
 const T0 = Date.UTC(2024, 0, 22, 10, 0, 0);
@@ -27,8 +30,8 @@ const expectedPercentiles = (values: number[]): Percentiles => ({
   max: Math.max(...values),
 });
 
-test('percentiles of Diego latency and fire lateness match the ones computed here, per symbol and in total', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('percentiles of Diego latency and fire lateness match the ones computed here, per symbol and in total', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   try {
     const random = seededRandom(7);
     const latency: Record<string, number[]> = { 'BTC/USDT': [], 'ETH/USDT': [] };
@@ -69,9 +72,9 @@ test('percentiles of Diego latency and fire lateness match the ones computed her
   }
 });
 
-test('percentiles on tiny and tied series: nearest rank, as computed here', async () => {
+testOnEveryBackend('percentiles on tiny and tied series: nearest rank, as computed here', async (backend) => {
   for (const values of [[5], [1, 2], [10, 20, 30, 40], [3, 3, 3, 1, 1, 9, 9, 9, 9, 2], Array.from({ length: 101 }, (_, i) => 100 - i)]) {
-    const t = await tempDatabase();
+    const t = await tempDatabaseOn(backend);
     try {
       for (const [i, v] of values.entries()) await seedCycle(t.db, { scheduledAt: T0 + i * MIN, attempts: [{ durationMs: v }] });
       const r = await queryStats(t.db, { since: T0 });
@@ -82,8 +85,8 @@ test('percentiles on tiny and tied series: nearest rank, as computed here', asyn
   }
 });
 
-test('counts: statuses, success and retry rates, attempts per cycle, failed attempts by outcome, orders, last success and failure, streak', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('counts: statuses, success and retry rates, attempts per cycle, failed attempts by outcome, orders, last success and failure, streak', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   try {
     const at = (i: number) => T0 + i * MIN;
     // BTC: ok, ok(retried), failed, skipped, failed, interrupted, failed → streak 3 (skipped/interrupted do not break it).
@@ -139,8 +142,8 @@ test('counts: statuses, success and retry rates, attempts per cycle, failed atte
   }
 });
 
-test('missed slots across a known gap: slots of the pattern with no scheduled cycle, per symbol, in total and per bucket', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('missed slots across a known gap: slots of the pattern with no scheduled cycle, per symbol, in total and per bucket', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   try {
     // Every minute for an hour, minutes 20–29 missing (the agent was down); a startup cycle at 20:30 is not a slot.
     for (let m = 0; m < 60; m++) if (m < 20 || m >= 30) await seedCycle(t.db, { scheduledAt: T0 + m * MIN });
@@ -220,8 +223,45 @@ test('slot counting is exact against a slot-by-slot walk, across DST changes and
   }
 });
 
-test('stats windows: 24h by default, --window 10m|1h|7d|all, --since, --until', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('stats --by replica: the numbers per replica that ran the cycles; missed slots stay the job\'s, in the total', async (backend) => {
+  const t = await tempDatabaseOn(backend);
+  try {
+    // Two replicas share an hour of every-minute slots of BTC/USDT, 'a' the even minutes, 'b' the odd ones, except
+    // minutes 20–24 (nobody ran them); 'b' also failed its last 3.
+    for (let m = 0; m < 60; m++) {
+      if (m >= 20 && m < 25) continue;
+      const owner = m % 2 === 0 ? 'replica-a' : 'replica-b';
+      const failed = owner === 'replica-b' && m > 53;
+      await seedCycle(t.db, { scheduledAt: T0 + m * MIN, owner, status: failed ? 'failed' : 'succeeded', attempts: [{ outcome: failed ? 'timeout' : 'ok', durationMs: owner === 'replica-a' ? 100 : 300 }] });
+    }
+    const args = ['stats', '--json', '--since', iso(T0), '--until', iso(T0 + 60 * MIN), '--cron', '0 * * * * *', '--db', t.path];
+    const json = JSON.parse((await runMain([...args, '--by', 'replica'])).text);
+    assert.deepEqual(Object.keys(json), ['since', 'until', 'cron', 'total', 'replicas', 'buckets']);
+    assert.deepEqual(Object.keys(json.replicas), ['replica-a', 'replica-b']);
+    const [a, b] = [json.replicas['replica-a'], json.replicas['replica-b']];
+    assert.deepEqual([a.cycles, a.byStatus.succeeded, a.latencyMs.p50, a.failureStreak], [27, 27, 100, 0]);
+    assert.deepEqual([b.cycles, b.byStatus.succeeded, b.byStatus.failed, b.latencyMs.p50, b.failureStreak], [28, 25, 3, 300, 3]);
+    assert.deepEqual([a.missedSlots, b.missedSlots], [null, null], 'a slot is missed by the job, not by a replica');
+    assert.deepEqual([json.total.cycles, json.total.expectedSlots, json.total.missedSlots], [55, 60, 5]);
+
+    // Grouped by symbol (the default), the same window: one job, the same total.
+    const bySymbol = JSON.parse((await runMain(args)).text);
+    assert.deepEqual(Object.keys(bySymbol.symbols), ['BTC/USDT']);
+    assert.deepEqual([bySymbol.total.cycles, bySymbol.total.missedSlots], [55, 5]);
+
+    const text = (await runMain([...args.filter((x) => x !== '--json'), '--by', 'replica'])).text;
+    for (const title of ['Replica replica-a', 'Replica replica-b', 'All replicas']) assert.match(text, new RegExp(`^${title}$`, 'm'));
+    assert.match(text, /missed slots\s+5 of 60 slot\(s\) had no cycle/);
+
+    const bad = await runMain(['stats', '--by', 'host', '--db', t.path]);
+    assert.deepEqual([bad.code, bad.err], [2, ['pmf-scheduler: Invalid --by "host": expected one of symbol, replica']]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+testOnEveryBackend('stats windows: 24h by default, --window 10m|1h|7d|all, --since, --until', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   try {
     const now = Date.now();
     for (const ago of [5 * MIN, 30 * MIN, 3 * 3_600_000, 3 * 86_400_000, 30 * 86_400_000]) await seedCycle(t.db, { scheduledAt: now - ago });
@@ -247,8 +287,8 @@ test('stats windows: 24h by default, --window 10m|1h|7d|all, --since, --until', 
   }
 });
 
-test('stats --json: the documented fields', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('stats --json: the documented fields', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   try {
     await seedCycle(t.db, { scheduledAt: T0 });
     const r = await runMain(['stats', '--json', '--since', iso(T0), '--until', iso(T0 + 10 * MIN), '--cron', '0 * * * * *', '--db', t.path]);
@@ -271,11 +311,11 @@ test('stats --json: the documented fields', async () => {
   }
 });
 
-test('stats text: a block per symbol and for all, then sparklines of success, latency and missed slots per bucket', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('stats text: a block per symbol and for all, then sparklines of success, latency and missed slots per bucket', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   try {
     for (let m = 0; m < 48; m++) {
-      if (m >= 10 && m < 14) continue; // a gap
+      if (m >= 10 && m < 14) continue; // a gap for both symbols
       const failed = m >= 30 && m < 36;
       await seedCycle(t.db, { scheduledAt: T0 + m * MIN, status: failed ? 'failed' : 'succeeded', attempts: [{ outcome: failed ? 'timeout' : 'ok', durationMs: 100 + m * 10 }] });
       await seedCycle(t.db, { scheduledAt: T0 + m * MIN, symbol: 'ETH/USDT' });
@@ -286,18 +326,18 @@ test('stats text: a block per symbol and for all, then sparklines of success, la
     assert.match(text, /^Stats since 2024-01-22T10:00:00.000Z until 2024-01-22T10:48:00.000Z \(2024-01-22 10:00:00 → 2024-01-22 10:48:00 UTC, pattern "0 \* \* \* \* \*"\)/);
     for (const title of ['BTC/USDT', 'ETH/USDT', 'All symbols']) assert.match(text, new RegExp(`^${title.replace('/', '\\/')}$`, 'm'));
     assert.match(text, /cycles\s+44 \(38 succeeded, 6 failed\)/);
-    assert.match(text, /failing\s+\S*6 failed cycle\(s\) in a row|missed slots\s+4 of 48/);
     assert.match(text, /missed slots\s+4 of 48 slot\(s\) had no cycle/);
     assert.match(text, /failed attempts\s+timeout 6/);
-    const lines = text.split('\n');
+    const lines = text.split('\n').slice(text.split('\n').findIndex((l) => l.startsWith('Per ')));
     const spark = (label: string) => lines.find((l) => l.trimStart().startsWith(label))!.replace(/^\s*\S+( p50)?\s+/, '').slice(0, 24);
     assert.equal(spark('success').length, 24);
-    assert.match(spark('success'), /^█{6}[^█]/, 'all well, then the gap bucket (the ETH rows fill it) ...');
+    // The gap's two buckets have no cycle (·); minutes 30–35 are half failed (▅).
+    assert.equal(spark('success'), `${'█'.repeat(5)}··${'█'.repeat(8)}▅▅▅${'█'.repeat(6)}`);
     assert.equal(spark('missed'), '·····██·················');
     assert.match(lines.find((l) => l.includes('latency p50'))!, /█ = /);
     assert.match(text, /^Per 2m 00s \(oldest left\)$/m);
 
-    const empty = await tempDatabase();
+    const empty = await tempDatabaseOn(backend);
     try {
       const e = await runMain(['stats', '--db', empty.path]);
       assert.deepEqual([e.code, e.text], [0, 'No cycles yet']);
@@ -315,8 +355,8 @@ test('sparkline: one character per value, scaled to the max; no data is a space'
   assert.equal(sparkline([], 1), '');
 });
 
-test('stats bad arguments and a missing database: exit 2 with one line; nothing created', async () => {
-  const t = await tempDatabase();
+testOnEveryBackend('stats bad arguments and a missing database: exit 2 with one line; nothing created', async (backend) => {
+  const t = await tempDatabaseOn(backend);
   const dir = tempDir();
   try {
     const cases: [string[], RegExp][] = [
@@ -335,7 +375,7 @@ test('stats bad arguments and a missing database: exit 2 with one line; nothing 
       assert.equal(r.err.length, 1, r.err.join(' | '));
       assert.match(r.err[0]!, says);
     }
-    const path = join(dir.dir, 'missing.db');
+    const path = backend === 'sqlite' ? join(dir.dir, 'missing.db') : PG_URL.replace(/\/test$/, '/missing_db');
     const missing = await runMain(['stats'], { DATABASE_URL: path });
     assert.equal(missing.code, 2);
     assert.match(missing.err.join('\n'), /does not exist/);

@@ -5,7 +5,7 @@ export interface CommandContext {
   config: Config;
   /** Option values as typed (`--limit 5` → `{ limit: '5' }`); validated by each command. */
   opts: Record<string, string>;
-  /** Boolean flags as cac parsed them (`--json`, `--dry-run`). */
+  /** Boolean flags as cac parsed them, camel-cased (`--json` → `json`, `--dry-run` → `dryRun`). */
   flags: Record<string, unknown>;
   out: (text: string) => void;
   err: (text: string) => void;

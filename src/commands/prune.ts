@@ -1,6 +1,5 @@
 import { countPrunable, pruneHistory } from '../reports/prune.ts';
 import { DatabaseOpenError, openDatabase } from '../store/database.ts';
-import { formatDuration } from '../time-spec.ts';
 import type { CommandContext } from './context.ts';
 import { durationOption } from './options.ts';
 import { withReader } from './reader.ts';
@@ -13,9 +12,10 @@ export async function pruneCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   const cutoff = ctx.now - olderThan;
-  const what = `scheduled before ${new Date(cutoff).toISOString()} (older than ${ctx.opts['older-than'] ?? formatDuration(olderThan)})`;
+  const age = ctx.opts['older-than'] ?? `HISTORY_RETENTION_DAYS=${ctx.config.historyRetentionDays} days`;
+  const what = `scheduled before ${new Date(cutoff).toISOString()} (older than ${age})`;
 
-  if (ctx.flags['dry-run'] === true) {
+  if (ctx.flags.dryRun === true) {
     return withReader(ctx, async (db) => {
       const n = await countPrunable(db, cutoff);
       ctx.out(`Dry run: would delete ${n.cycles} cycle(s) and ${n.attempts} attempt(s) ${what}`);
@@ -32,11 +32,11 @@ export async function pruneCommand(ctx: CommandContext): Promise<number> {
   } catch (err) {
     if (!(err instanceof DatabaseOpenError)) throw err;
     ctx.err(`pmf-scheduler: ${err.message}`);
-    return 2;
+    return err.kind === 'unreachable' ? 1 : 2;
   }
   try {
     const done = await pruneHistory(database.db, cutoff);
-    ctx.out(`Deleted ${done.cycles} cycle(s) and ${done.attempts} attempt(s) ${what}; SQLite reuses the freed pages`);
+    ctx.out(`Deleted ${done.cycles} cycle(s) and ${done.attempts} attempt(s) ${what}; ${database.traits.freedSpace}`);
     return 0;
   } finally {
     await database.close();

@@ -11,7 +11,8 @@ export function isMissingTable(err: unknown): boolean {
 
 /**
  * Runs `read` on a read-only connection, so it works beside a running agent and never creates, migrates or writes
- * the file. An unusable or missing database, or one without our tables, is exit 2 with one line.
+ * the file. An unusable or missing database, or one without our tables, is exit 2 with one line; an unreachable
+ * server exit 1.
  */
 export async function withReader(ctx: CommandContext, read: (db: Kysely<Schema>, location: string) => Promise<number>): Promise<number> {
   let database;
@@ -20,7 +21,8 @@ export async function withReader(ctx: CommandContext, read: (db: Kysely<Schema>,
   } catch (err) {
     if (!(err instanceof DatabaseOpenError)) throw err;
     ctx.err(`pmf-scheduler: ${err.message}`);
-    return 2;
+    // A server that does not answer is a runtime failure (1), not a usage error: the same command may work later.
+    return err.kind === 'unreachable' ? 1 : 2;
   }
   try {
     return await read(database.db, database.location);

@@ -4,11 +4,11 @@ import { parseCronPattern, type CronPattern } from '../cron-pattern.ts';
 import { hasCycles } from '../reports/history-query.ts';
 import { renderStats, statsJson } from '../reports/render-stats.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { queryStats } from '../reports/stats-query.ts';
+import { queryStats, type StatsGrouping } from '../reports/stats-query.ts';
 import type { Schema } from '../store/schema.ts';
 import { DURATION_EXPECTED, parseDuration } from '../time-spec.ts';
 import type { CommandContext } from './context.ts';
-import { checkRange, cronOption, instantOption } from './options.ts';
+import { checkRange, choiceOption, cronOption, instantOption } from './options.ts';
 import { withReader } from './reader.ts';
 
 const DEFAULT_WINDOW = '24h';
@@ -32,6 +32,7 @@ export async function statsCommand(ctx: CommandContext): Promise<number> {
   const sinceOption = instantOption('since', o.since, ctx.now);
   checkRange(sinceOption, until);
   const cronOverride = cronOption(o.cron);
+  const by = choiceOption<StatsGrouping>('by', o.by, ['symbol', 'replica']) ?? 'symbol';
   const json = ctx.flags.json === true;
 
   return withReader(ctx, async (db) => {
@@ -44,7 +45,7 @@ export async function statsCommand(ctx: CommandContext): Promise<number> {
     }
     const agent = await newestAgent(db);
     const cron = cronOverride ?? (agent ? (parseCronPattern(agent.cron) as { pattern?: CronPattern }).pattern : undefined) ?? ctx.config.cron;
-    const report = await queryStats(db, { since, until, now: ctx.now, cron, symbols: agent?.symbols, buckets: STATS_BUCKETS });
+    const report = await queryStats(db, { since, until, now: ctx.now, cron, symbols: agent?.symbols, buckets: STATS_BUCKETS, by });
     if (json) {
       ctx.out(JSON.stringify(statsJson(report), null, 2));
       return 0;

@@ -5,6 +5,7 @@ import { failureStreak } from './stats-query.ts';
 /** Default age past which a heartbeat is stale: the agent refreshes it every 10 s, so this is several missed beats. */
 export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 60_000;
 
+/** Healthy or not, with the one line that says why. */
 export type HealthVerdict = { healthy: true; reason: string } | { healthy: false; reason: string };
 
 /** The agent `healthcheck` judges: this host's newest (a container checks its own agent), else the newest of all. */

@@ -7,13 +7,15 @@ export interface PruneResult {
   attempts: number;
 }
 
+/** How a prune paces itself. */
 export interface PruneOptions {
-  /** Cycles per transaction: small, so a cycle's own writes never wait long behind one. */
+  /** Cycles per transaction (default DEFAULT_PRUNE_BATCH). */
   batchSize?: number;
   /** Awaited between batches (the agent sleeps a little there, so cycles run in between); stops early when it returns false. */
   between?: () => Promise<boolean>;
 }
 
+/** Cycles per delete transaction: each takes a few ms, so a cycle's writes never wait long behind it. */
 export const DEFAULT_PRUNE_BATCH = 500;
 
 /** What a prune with this cutoff would delete: finished cycles scheduled before `cutoff` and their attempts. */

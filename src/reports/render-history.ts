@@ -51,16 +51,18 @@ export function shortSummary(v: CycleView): string {
     return parts.length > 0 ? parts.join(' · ') : v.summary;
   }
   if (v.status === 'running') return 'running';
+  // The error often opens with its reason already (`deadline: the next slot …`): say it once.
+  if (v.reason && v.error?.startsWith(`${v.reason}:`)) return v.error;
   return [v.reason, v.error].filter((p) => p !== null && p !== '').join(': ') || v.status;
 }
 
 const dash = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
 const duration = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
 
-/** The `history` table, newest first as given. Pure. */
+/** The `history` table, newest first as given, with the replica that ran each cycle (its owner). Pure. */
 export function renderHistoryTable(rows: readonly CycleView[], c: Colors): string {
   const lines = table(
-    ['cycle', 'symbol', 'scheduled (UTC)', 'status', 'att', 'duration', 'http', 'summary'],
+    ['cycle', 'symbol', 'scheduled (UTC)', 'status', 'att', 'duration', 'http', 'replica', 'summary'],
     rows.map((v) => [
       { text: `#${v.id}`, right: true },
       { text: v.symbol },
@@ -69,6 +71,7 @@ export function renderHistoryTable(rows: readonly CycleView[], c: Colors): strin
       { text: String(v.attempts), right: true },
       { text: duration(v.durationMs), right: true },
       { text: dash(v.httpStatus), right: true },
+      { text: clip(v.owner, 40), paint: c.dim },
       { text: clip(shortSummary(v), 70), paint: v.status === 'succeeded' ? undefined : c.dim },
     ]),
     c,

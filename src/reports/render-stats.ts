@@ -38,14 +38,18 @@ function symbolJson(s: SymbolStats) {
   };
 }
 
-/** `stats --json` (field names documented in the README; times ISO 8601 UTC, durations in ms). */
+/**
+ * `stats --json` (field names documented in the README; times ISO 8601 UTC, durations in ms). Grouped by replica
+ * (`--by replica`), `replicas` takes the place of `symbols`.
+ */
 export function statsJson(r: StatsReport) {
+  const groups = (g: Record<string, SymbolStats>) => Object.fromEntries(Object.entries(g).map(([k, s]) => [k, symbolJson(s)]));
   return {
     since: isoOrNull(r.since),
     until: isoOrNull(r.until),
     cron: r.cron,
     total: symbolJson(r.total),
-    symbols: Object.fromEntries(Object.entries(r.symbols).map(([k, s]) => [k, symbolJson(s)])),
+    ...(r.replicas ? { replicas: groups(r.replicas) } : { symbols: groups(r.symbols) }),
     buckets: r.buckets.map((b) => ({
       start: isoOrNull(b.start),
       end: isoOrNull(b.end),
@@ -64,7 +68,7 @@ const ms = (v: number) => formatDuration(v);
 const ago = (at: number, now: number) => `${utcTime(at)} UTC, ${formatDuration(now - at)} ago`;
 
 function block(title: string, s: SymbolStats, now: number, c: Colors): string[] {
-  const field = (name: string, value: string) => `  ${c.dim(name.padEnd(14))} ${value}`;
+  const field = (name: string, value: string) => `  ${c.dim(name.padEnd(15))} ${value}`;
   const statuses = STATUSES.filter((k) => s.byStatus[k] > 0).map((k: CycleStatus) => paintStatus(c, k, `${s.byStatus[k]} ${k}`));
   const rate = s.successRate === null ? c.dim('-') : (s.successRate >= 0.99 ? c.green : s.successRate >= 0.9 ? c.yellow : c.red)(percent(s.successRate));
   const lines = [c.bold(title), field('cycles', `${s.cycles}${statuses.length ? ` (${statuses.join(', ')})` : ''}`)];
@@ -113,11 +117,14 @@ function picture(buckets: readonly StatsBucket[], c: Colors): string[] {
   return lines;
 }
 
-/** The `stats` screen: one block per symbol (and one for all when several), then the picture per time bucket. Pure. */
+/**
+ * The `stats` screen: one block per symbol, or per replica (`--by replica`), and one for all when several, then the
+ * picture per time bucket. Pure.
+ */
 export function renderStats(r: StatsReport, label: string, now: number, c: Colors): string {
-  const symbols = Object.entries(r.symbols);
+  const groups = Object.entries(r.replicas ?? r.symbols);
   const head = `${c.bold(`Stats ${label}`)} ${c.dim(`(${utcTime(r.since)} → ${utcTime(r.until ?? now)} UTC${r.cron ? `, pattern "${r.cron}"` : ''})`)}`;
-  const blocks = symbols.map(([name, s]) => block(name, s, now, c));
-  if (symbols.length > 1) blocks.push(block('All symbols', r.total, now, c));
+  const blocks = groups.map(([name, s]) => block(r.replicas ? `Replica ${name}` : name, s, now, c));
+  if (groups.length > 1 || (r.replicas && r.total.missedSlots !== null)) blocks.push(block(r.replicas ? 'All replicas' : 'All symbols', r.total, now, c));
   return [head, '', ...blocks.flatMap((b) => [...b, '']), ...picture(r.buckets, c)].join('\n').trimEnd();
 }

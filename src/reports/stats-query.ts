@@ -3,11 +3,13 @@ import type { CronPattern } from '../cron-pattern.ts';
 import type { AttemptOutcome, CycleStatus, Schema } from '../store/schema.ts';
 import { slotCounter } from './missed-slots.ts';
 
+/** Every cycle status, in the order reports list them. */
 export const STATUSES: readonly CycleStatus[] = ['succeeded', 'failed', 'skipped', 'interrupted', 'running'];
 
 /** Slots newer than this are not yet counted as missed: their row may be a few ms from being written. */
 export const MISSED_GRACE_MS = 5_000;
 
+/** What `queryStats` covers and what it may compare with. */
 export interface StatsWindow {
   /** Epoch ms, inclusive; cycles are placed in the window by their scheduled time. */
   since: number;
@@ -21,7 +23,12 @@ export interface StatsWindow {
   symbols?: readonly string[];
   /** How many time buckets to cut the window into for the picture (0 or unset: none). */
   buckets?: number;
+  /** Group the numbers by symbol (default) or by replica, the agent that ran each cycle (`cycles.owner`). */
+  by?: StatsGrouping;
 }
+
+/** What `stats` groups by: the job's symbol, or the replica that ran the cycle (high availability). */
+export type StatsGrouping = 'symbol' | 'replica';
 
 /** Nearest-rank percentiles of one series, in ms. */
 export interface Percentiles {
@@ -81,13 +88,14 @@ export interface StatsReport {
   until: number | null;
   cron: string | null;
   total: SymbolStats;
+  /** Per symbol; empty when grouped by replica. */
   symbols: Record<string, SymbolStats>;
+  /**
+   * Per replica (`cycles.owner`), present only when grouped by replica. Missed slots are the job's, not a
+   * replica's (any replica may fire any slot), so they are counted in `total` only.
+   */
+  replicas?: Record<string, SymbolStats>;
   buckets: StatsBucket[];
-}
-
-/** Nearest-rank percentile position (0-based) in `n` sorted values (pure). */
-export function percentileRank(p: number, n: number): number {
-  return Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1));
 }
 
 const RAN: readonly CycleStatus[] = ['succeeded', 'failed', 'interrupted'];
@@ -141,20 +149,26 @@ function emptyStats(): SymbolStats {
   };
 }
 
-/** The newest cycle of a status (and symbol) scheduled before `until`: served by the (symbol, status, time) index. */
-export async function lastCycleWithStatus(db: Kysely<Schema>, status: CycleStatus, until: number, symbol?: string) {
+/** The column a grouping reads. */
+const GROUP_COLUMN = { symbol: 'symbol', replica: 'owner' } as const satisfies Record<StatsGrouping, string>;
+
+/**
+ * The newest cycle of a status (and symbol, or replica with `by`) scheduled before `until`: served by the (symbol,
+ * status, time) index.
+ */
+export async function lastCycleWithStatus(db: Kysely<Schema>, status: CycleStatus, until: number, symbol?: string, by: StatsGrouping = 'symbol') {
   let q = db.selectFrom('cycles').select(['id', 'scheduled_at', 'finished_at', 'error']).where('status', '=', status).where('scheduled_at', '<', until);
-  if (symbol !== undefined) q = q.where('symbol', '=', symbol);
+  if (symbol !== undefined) q = q.where(GROUP_COLUMN[by], '=', symbol);
   return q.orderBy('scheduled_at', 'desc').limit(1).executeTakeFirst();
 }
 
-/** Failed cycles of a symbol after its last success, up to `until`. */
-export async function failureStreak(db: Kysely<Schema>, symbol: string, until: number): Promise<number> {
-  const success = await lastCycleWithStatus(db, 'succeeded', until, symbol);
+/** Failed cycles of a symbol (or replica, with `by`) after its last success, up to `until`. */
+export async function failureStreak(db: Kysely<Schema>, symbol: string, until: number, by: StatsGrouping = 'symbol'): Promise<number> {
+  const success = await lastCycleWithStatus(db, 'succeeded', until, symbol, by);
   const row = await db
     .selectFrom('cycles')
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('symbol', '=', symbol)
+    .where(GROUP_COLUMN[by], '=', symbol)
     .where('status', '=', 'failed')
     .where('scheduled_at', '>', success === undefined ? Number.MIN_SAFE_INTEGER : Number(success.scheduled_at))
     .where('scheduled_at', '<', until)
@@ -171,20 +185,23 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
   const until = w.until ?? Number.MAX_SAFE_INTEGER;
   const inWindow = <Q extends SelectQueryBuilder<any, any, any>>(q: Q, col = 'scheduled_at'): Q =>
     q.where(col, '>=', w.since).where(col, '<', until) as Q;
+  // The groups below are symbols, or replicas with `by: 'replica'` (the variable names keep saying symbol).
+  const by = w.by ?? 'symbol';
+  const column = GROUP_COLUMN[by];
 
   // Counts by symbol and status.
   const counts = await inWindow(db.selectFrom('cycles'))
     .select((eb) => [
-      'symbol',
+      eb.ref(column).as('symbol'),
       'status',
       eb.fn.countAll<number>().as('n'),
       eb.fn.sum<number>('attempts').as('attempts'),
-      eb.fn.sum<number>(eb.case().when('attempts', '>', 1).then(1).else(0).end()).as('retried'),
+      eb.fn.sum<number>(eb.case().when('attempts', '>', 1).then(eb.lit(1)).else(eb.lit(0)).end()).as('retried'),
       eb.fn.sum<number>('executed').as('executions'),
     ])
-    .groupBy(['symbol', 'status'])
+    .groupBy([column, 'status'])
     .execute();
-  const names = new Set<string>([...(w.symbols ?? []), ...counts.map((r) => r.symbol)]);
+  const names = new Set<string>([...(by === 'symbol' ? (w.symbols ?? []) : []), ...counts.map((r) => r.symbol)]);
   const bySymbol = new Map<string, SymbolStats>([...names].sort().map((s) => [s, emptyStats()]));
   const total = emptyStats();
   const retried = new Map<string, number>();
@@ -216,8 +233,8 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
       .where('trigger', '=', 'schedule')
       .where('status', '!=', 'skipped')
       .select((eb) => [g.as('g') as never, eb('started_at', '-', eb.ref('scheduled_at')).as('v')]) as unknown as Series;
-  const latency = await percentilesBy(db, okAttempts(sql.ref('c.symbol')));
-  const lateness = await percentilesBy(db, lateCycles(sql.ref('symbol')));
+  const latency = await percentilesBy(db, okAttempts(sql.ref(`c.${column}`)));
+  const lateness = await percentilesBy(db, lateCycles(sql.ref(column)));
   for (const [symbol, s] of bySymbol) {
     s.latency = latency.get(symbol) ?? null;
     s.lateness = lateness.get(symbol) ?? null;
@@ -235,8 +252,8 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
   const failures = await inWindow(db.selectFrom('attempts as a').innerJoin('cycles as c', 'c.id', 'a.cycle_id'), 'c.scheduled_at')
     .where('a.outcome', 'is not', null)
     .where('a.outcome', '!=', 'ok')
-    .select((eb) => ['c.symbol as symbol', 'a.outcome as outcome', eb.fn.countAll<number>().as('n')])
-    .groupBy(['c.symbol', 'a.outcome'])
+    .select((eb) => [eb.ref(`c.${column}`).as('symbol'), 'a.outcome as outcome', eb.fn.countAll<number>().as('n')])
+    .groupBy([`c.${column}`, 'a.outcome'])
     .execute();
   for (const f of failures) {
     const outcome = f.outcome as AttemptOutcome;
@@ -246,9 +263,9 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
   // Last success, last failure and the failure streak: newest rows by index, per symbol.
   for (const [symbol, s] of bySymbol) {
     const [ok, failed, streak] = await Promise.all([
-      lastCycleWithStatus(db, 'succeeded', until, symbol),
-      lastCycleWithStatus(db, 'failed', until, symbol),
-      failureStreak(db, symbol, until),
+      lastCycleWithStatus(db, 'succeeded', until, symbol, by),
+      lastCycleWithStatus(db, 'failed', until, symbol, by),
+      failureStreak(db, symbol, until, by),
     ]);
     s.lastSuccess = ok === undefined ? null : { cycleId: ok.id, at: num(ok.finished_at ?? ok.scheduled_at) };
     s.lastFailure = failed === undefined ? null : { cycleId: failed.id, at: num(failed.finished_at ?? failed.scheduled_at), error: failed.error };
@@ -260,24 +277,36 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
 
   const now = w.now ?? Date.now();
   const missedUntil = Math.min(until, now - MISSED_GRACE_MS);
-  const firstSlots = w.cron ? await firstSlotBySymbol(db, [...bySymbol.keys()]) : new Map<string, number>();
+  // Missed slots are the job's, so they are counted per symbol whatever the grouping.
+  const jobSymbols = by === 'symbol' ? [...bySymbol.keys()] : await symbolsInWindow(db, w.since, until, w.symbols);
+  const firstSlots = w.cron ? await firstSlotBySymbol(db, jobSymbols) : new Map<string, number>();
   if (w.cron) {
     const count = slotCounter(w.cron);
     const present = await presentSlots(db, w.since, missedUntil);
     total.expectedSlots = 0;
     total.missedSlots = 0;
-    for (const [symbol, s] of bySymbol) {
+    for (const symbol of jobSymbols) {
       const first = firstSlots.get(symbol);
       if (first === undefined) continue; // never ran: nothing to compare with
-      s.expectedSlots = count(Math.max(w.since, first), missedUntil);
-      s.missedSlots = Math.max(0, s.expectedSlots - (present.get(symbol) ?? 0));
-      total.expectedSlots += s.expectedSlots;
-      total.missedSlots += s.missedSlots;
+      const expected = count(Math.max(w.since, first), missedUntil);
+      const missed = Math.max(0, expected - (present.get(symbol) ?? 0));
+      const s = by === 'symbol' ? bySymbol.get(symbol) : undefined;
+      if (s) [s.expectedSlots, s.missedSlots] = [expected, missed];
+      total.expectedSlots += expected;
+      total.missedSlots += missed;
     }
   }
 
   const buckets = w.buckets ? await queryBuckets(db, w, Math.min(until, now), w.buckets, firstSlots, missedUntil) : [];
-  return { since: w.since, until: w.until ?? null, cron: w.cron?.text ?? null, total, symbols: Object.fromEntries(bySymbol), buckets };
+  const groups = Object.fromEntries(bySymbol);
+  const report: StatsReport = { since: w.since, until: w.until ?? null, cron: w.cron?.text ?? null, total, symbols: by === 'symbol' ? groups : {}, buckets };
+  return by === 'symbol' ? report : { ...report, replicas: groups };
+}
+
+/** The symbols with a cycle in the window, and those the agent runs (grouping by replica still counts missed slots per symbol). */
+async function symbolsInWindow(db: Kysely<Schema>, since: number, until: number, configured: readonly string[] = []): Promise<string[]> {
+  const rows = await db.selectFrom('cycles').select('symbol').distinct().where('scheduled_at', '>=', since).where('scheduled_at', '<', until).execute();
+  return [...new Set([...configured, ...rows.map((r) => r.symbol)])].sort();
 }
 
 /** The first slot of each symbol ever recorded: missed slots are counted from there on (min over an index). */
@@ -318,8 +347,8 @@ async function queryBuckets(db: Kysely<Schema>, w: StatsWindow, end: number, n: 
     .select((eb) => [
       bucketOf('scheduled_at').as('b'),
       eb.fn.countAll<number>().as('n'),
-      eb.fn.sum<number>(eb.case().when('status', '=', 'succeeded').then(1).else(0).end()).as('ok'),
-      eb.fn.sum<number>(eb.case().when('status', 'in', RAN).then(1).else(0).end()).as('ran'),
+      eb.fn.sum<number>(eb.case().when('status', '=', 'succeeded').then(eb.lit(1)).else(eb.lit(0)).end()).as('ok'),
+      eb.fn.sum<number>(eb.case().when('status', 'in', RAN).then(eb.lit(1)).else(eb.lit(0)).end()).as('ran'),
     ])
     .groupBy('b')
     .execute();

@@ -26,8 +26,13 @@ export interface CyclesTable {
   /** 1 when Diego's answer says an order was placed. */
   executed: ColumnType<number, number | undefined, number>;
   idempotency_key: string;
-  /** `host:pid` of the agent that claimed the slot. */
+  /** The replica that claimed the slot: REPLICA_ID, else `host:pid` (the same as `agents.owner`). */
   owner: string;
+  /**
+   * While `running`: the owner renews it; once it has passed, the owner is taken for dead and the cycle may be
+   * marked `interrupted` by any agent (migration 0003). Null on older rows and on rows that never ran.
+   */
+  lease_until: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** One row per HTTP attempt; `outcome` is null while the attempt is in flight. */
@@ -48,7 +53,7 @@ export interface AttemptsTable {
 /** One row per agent process: its heartbeat tells `healthcheck` whether it is alive (migration 0002). */
 export interface AgentsTable {
   id: Generated<number>;
-  /** `host:pid`, as in `cycles.owner`. */
+  /** REPLICA_ID or `host:pid`, as in `cycles.owner`. */
   owner: string;
   host: string;
   pid: number;

@@ -56,7 +56,7 @@ export function extractAddon<T>(bytes: Uint8Array, dirs: readonly string[], load
       failures.push(`${file}: ${(err as Error).message}`);
     }
   }
-  throw new Error(`Cannot extract the SQLite addon (${failures.join('; ')})`);
+  throw new Error(`Cannot extract the SQLite addon (${failures.join('; ')}): set XDG_CACHE_HOME to a directory of yours that allows executables`);
 }
 
 let embedded: object | undefined;

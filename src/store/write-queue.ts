@@ -49,6 +49,14 @@ export interface WriteQueueOptions {
    * scheduler, for a whole busy timeout each. Only the write that discovers an outage waits.
    */
   lockWaits?: (wait: boolean) => Promise<void>;
+  /**
+   * The backend's choice (BackendTraits.claimMustSucceed): slot claims (and skipped-slot records, which claim the
+   * slot too) never wait in the queue. They go straight to the database, even during an outage (that is also how
+   * the queue hears the database is back), and a failure reaches the caller, which then does not fire the slot.
+   */
+  claimMustSucceed?: boolean;
+  /** Which errors mean an outage rather than a bug (default: SQLite's, {@link isStorageFault}). */
+  isStorageFault?: (err: unknown) => boolean;
   limit?: number;
   retry?: { firstMs: number; maxMs: number };
   reportEveryMs?: number;
@@ -89,7 +97,9 @@ type Unwritten = 'queue_full' | 'claim_conflict' | 'rejected' | 'shutdown';
  * written), logs the outage once and then every `reportEveryMs`, and retries the oldest write with capped
  * backoff until the database takes them all. On SQLite availability wins: a slot claim that cannot be written
  * is queued like the rest, so the cycle still fires; if another agent claimed the same slot meanwhile, the
- * conflict is logged as an error and our record of the cycle goes to `dump`.
+ * conflict is logged as an error and our record of the cycle goes to `dump`. With `claimMustSucceed` (PostgreSQL,
+ * shared by replicas) claims bypass the queue instead: no claim, no fire; the queue keeps only the records of
+ * cycles that were claimed and fired before the database went away.
  *
  * Overflow drops the oldest writes (with the writes that depend on them, so cycles are kept or dropped whole):
  * the newest describe what the agent is doing now, and an in-flight cycle can always record how it ended. A
@@ -100,6 +110,7 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   const limit = Math.max(2, opts.limit ?? WRITE_QUEUE_LIMIT);
   const retry = opts.retry ?? FLUSH_RETRY;
   const reportEveryMs = opts.reportEveryMs ?? OUTAGE_REPORT_EVERY_MS;
+  const storageFault = opts.isStorageFault ?? isStorageFault;
 
   const queue: Entry[] = [];
   const provisional = { cycle: 0, attempt: 0 };
@@ -304,7 +315,7 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
           result = await execute(entry.write);
         } catch (err) {
           executing = false;
-          if (isStorageFault(err)) {
+          if (storageFault(err)) {
             onFault(err);
             notify();
             await nap();
@@ -357,12 +368,22 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
     return result;
   }
 
+  /** A claim that must be written before its slot fires: straight to the database, its failure to the caller. */
+  async function claimNow<T>(write: () => Promise<T>): Promise<T> {
+    if (closed) throw new Error('the database was still unavailable at shutdown: not claiming');
+    const result = await write();
+    // The database took it: if writes are queued behind an outage, flush them now rather than after the backoff.
+    napping?.abort();
+    return result;
+  }
+
   return {
     get queued() {
       return queue.length;
     },
-    claimCycle: (cycle) => submit({ kind: 'claimCycle', cycle, temp: -++provisional.cycle }),
-    recordSkipped: (cycle, reason, error) => submit({ kind: 'recordSkipped', cycle, reason, error }),
+    claimCycle: (cycle) => (opts.claimMustSucceed ? claimNow(() => inner.claimCycle(cycle)) : submit({ kind: 'claimCycle', cycle, temp: -++provisional.cycle })),
+    recordSkipped: (cycle, reason, error) =>
+      opts.claimMustSucceed ? claimNow(() => inner.recordSkipped(cycle, reason, error)) : submit({ kind: 'recordSkipped', cycle, reason, error }),
     finishCycle: (id, end) => submit({ kind: 'finishCycle', id, end }),
     startAttempt: (attempt) => submit({ kind: 'startAttempt', attempt, temp: -++provisional.attempt }),
     finishAttempt: (id, end) => submit({ kind: 'finishAttempt', id, end }),

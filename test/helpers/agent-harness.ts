@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { runAgent, type AgentExit } from '../../src/agent.ts';
 import type { Clock } from '../../src/clock.ts';
-import { formatProblem, parseConfig, type Config } from '../../src/config.ts';
+import { formatProblem, parseConfig, type Config, type DatabaseTarget } from '../../src/config.ts';
 import { createDiegoClient, type DiegoClient } from '../../src/diego-client.ts';
 import { createRedactor } from '../../src/redact.ts';
 import { openDatabase, type Database } from '../../src/store/database.ts';
@@ -33,7 +34,7 @@ export function testConfig(env: Record<string, string>): Config {
 export interface AgentUnderTest {
   /** The agent's own fast clock. */
   clock: FastClock;
-  /** The waits that move its time, in ms as the agent asked: scheduling waits (readiness too) and retry delays. */
+  /** The waits that move its time, in ms as asked: scheduling waits (readiness, a slot's last stretch) and retry delays. */
   sleeps: number[];
   /** Every POST it sent, with its own time at the moment it sent it (the Idempotency-Key links it to its cycle). */
   sent: { at: number; idempotencyKey: string; requestId: string }[];
@@ -56,12 +57,15 @@ export interface AgentGroup {
 }
 
 export interface AgentSetup {
-  /** The SQLite file; every agent opens its own connection to it. */
-  path: string;
+  /** The SQLite file, or with `target` any database; every agent opens its own connection to it. */
+  path?: string;
+  target?: DatabaseTarget;
   env: Record<string, string>;
   /** Agents sharing the database (default 1); each has its own clock, log, identity and store. */
   count?: number;
   start?: number;
+  /** Added to `start` for agent `i`: replicas whose clocks disagree (default 0 for all). */
+  clockSkewMs?: (agent: number) => number;
   earlyMs?: number;
   /** Default gate: stop once every agent has fired this many slots (a startup cycle counts) and none runs. */
   slots?: number;
@@ -105,10 +109,11 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
   const starts: (() => Promise<AgentExit>)[] = [];
   for (let i = 0; i < (setup.count ?? 1); i++) {
     const config = testConfig(setup.env);
-    const clock = fastClock(setup.start ?? T0, { earlyMs: setup.earlyMs });
+    const clock = fastClock((setup.start ?? T0) + (setup.clockSkewMs?.(i) ?? 0), { earlyMs: setup.earlyMs });
     const redact = createRedactor([config.diegoToken]);
     const log = captureLog({ now: clock.now, redact });
-    const database = await openDatabase({ kind: 'sqlite', path: setup.path }, { busyTimeoutMs: setup.busyTimeoutMs });
+    const target = setup.target ?? { kind: 'sqlite', path: setup.path ?? assert.fail('startAgents needs a path or a target') };
+    const database = await openDatabase(target, { busyTimeoutMs: setup.busyTimeoutMs });
     const firedSlots = new Set<string>();
     const sleeps: number[] = [];
     const sent: AgentUnderTest['sent'] = [];
@@ -123,7 +128,8 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
       },
     };
     agents.push(agent);
-    const real = setup.wrapStore ? setup.wrapStore(createHistoryStore(database.db, redact), i, database) : createHistoryStore(database.db, redact);
+    const backendStore = createHistoryStore(database.db, redact, database.traits);
+    const real = setup.wrapStore ? setup.wrapStore(backendStore, i, database) : backendStore;
     // The real store, counting what the agent does with it (claims start synchronously inside the slot's fire).
     const store: HistoryStore = {
       ...real,
@@ -189,6 +195,7 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
         identity: { host: `test-host-${i}`, pid: 1000 + i },
         isAlive: () => true,
         newId: randomUUID,
+        traits: database.traits,
         stop: stop.signal,
       }),
     );

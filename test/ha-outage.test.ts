@@ -1,0 +1,84 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PG_URL, pgAdmin } from './helpers/backends.ts';
+import { analysisOk, startDiegoStub } from './helpers/diego-stub.ts';
+import { createPrivatePostgres, type PrivatePostgres } from './helpers/private-postgres.ts';
+import { killReplicas, outputOf, slotRows, spawnReplica, stopReplicas, type Replica } from './helpers/replicas.ts';
+import { runMain } from './helpers/run-main.ts';
+import { until } from './helpers/wait.ts';
+import { openDatabase } from '../src/store/database.ts';
+
+// PostgreSQL going away under running replicas. The server is a private one (initdb in a temp dir, its own port):
+// the machine's shared server serves other tests at the same time and is never stopped.
+
+const OUTAGE_MS = 5_000;
+
+before(async () => {
+  // The private server needs the PostgreSQL binaries the shared one runs on; fail, do not skip, when it is absent.
+  await pgAdmin(PG_URL, (c) => c.query('select 1'));
+});
+
+test('PostgreSQL down at start, then stopped for 5 s under two replicas: nothing fires without a claim, no duplicate after, the gap is missed slots in stats', async () => {
+  const pg: PrivatePostgres = await createPrivatePostgres();
+  const stub = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+  const replicas: Replica[] = [];
+  const env = { DATABASE_URL: pg.url, DIEGO_URL: stub.url };
+  try {
+    // 1. The server is not running yet: the first replica waits, logging each try, and fires nothing.
+    replicas.push(spawnReplica('replica-1', { ...env, RUN_ON_START: 'true' }));
+    await replicas[0]!.line(/Cannot reach PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres: .*\(try 2\); retrying in 1000 ms/, 15_000);
+    assert.equal(stub.received.length, 0, 'nothing fired before the database was there');
+    await pg.start();
+    replicas.push(spawnReplica('replica-2', env));
+    await Promise.all(replicas.map((r) => r.line(/Next fire time/, 20_000)));
+    await until(() => stub.received.length >= 4, 'a few slots fired', 10_000);
+
+    // 2. The server stops for OUTAGE_MS: claims fail, so no replica fires; records of a cycle already fired wait.
+    const stoppedAt = Date.now();
+    await pg.stop();
+    const firedBeforeStop = stub.received.length;
+    await sleep(OUTAGE_MS);
+    const restartAt = Date.now();
+    const firedDuringOutage = stub.received.filter((r) => r.at >= stoppedAt + 1500 && r.at < restartAt);
+    await pg.start();
+    await until(() => stub.received.length >= firedBeforeStop + 5, 'firing to resume once the database is back', 20_000);
+    await sleep(2000);
+    assert.deepEqual(await stopReplicas(replicas), [0, 0], replicas.map(outputOf).join('\n'));
+
+    assert.deepEqual(firedDuringOutage.map((r) => new Date(r.at).toISOString()), [], 'no claim, no fire');
+    for (const r of replicas) {
+      assert.ok(r.stderr.some((l) => /Could not claim slot \S+ \(.+\): not firing it/.test(l)), `${r.id} logged its skipped slots\n${outputOf(r)}`);
+    }
+
+    const db = await openDatabase({ kind: 'postgres', url: pg.url }, { readonly: true });
+    try {
+      const rows = await slotRows(db.db);
+      // No duplicate: one row per slot (the key), one POST per row, and every POST has its row, including the
+      // records of cycles that were in flight when the server went away (kept in memory, written once it was back).
+      const slots = rows.map((r) => r.scheduled_at);
+      assert.equal(new Set(slots).size, slots.length);
+      const keys = stub.received.map((r) => String(r.headers['idempotency-key']));
+      assert.equal(new Set(keys).size, keys.length, 'no Idempotency-Key sent twice');
+      assert.deepEqual(new Set(keys), new Set(rows.map((r) => r.idempotency_key)), 'every POST is a recorded cycle, every cycle was POSTed once');
+      assert.deepEqual(rows.filter((r) => r.status !== 'succeeded').map((r) => [r.scheduled_at, r.status]), []);
+
+      // The gap: slots of the outage have no row, and `stats` counts them as missed.
+      const firstScheduled = rows.find((r) => r.trigger === 'schedule')!.scheduled_at;
+      const gap = slots.filter((s, i) => i > 0 && s - slots[i - 1]! > 1000).map((s) => (s - slots[slots.indexOf(s) - 1]!) / 1000 - 1);
+      const missedInRows = gap.reduce((a, b) => a + b, 0);
+      assert.ok(missedInRows >= OUTAGE_MS / 1000 - 1, `${missedInRows} slots without a row`);
+      const window = ['--since', new Date(firstScheduled).toISOString(), '--until', new Date(slots.at(-1)! + 1).toISOString(), '--cron', '* * * * * *'];
+      const stats = await runMain(['stats', '--json', ...window, '--db', pg.url]);
+      assert.equal(stats.code, 0, stats.err.join('\n'));
+      assert.equal(JSON.parse(stats.text).total.missedSlots, missedInRows, 'the gap shows in stats as missed slots');
+    } finally {
+      await db.close();
+    }
+  } finally {
+    killReplicas(replicas);
+    await Promise.all(replicas.map((r) => r.exited));
+    await stub.close();
+    await pg.destroy();
+  }
+});
