@@ -2,8 +2,8 @@
 // RUN_ON_START=true, for Node (dist/src/cli.js), the single binary (dist/pmf-scheduler) and Deno (deno run -A
 // src/cli.ts) when they exist; bare Node posting once (`node -e "fetch(…)"`) is the floor.
 //   node dist/bench/startup.js [--runs 10] [--out file.json]
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,24 @@ interface Variant {
   /** Why it is not measured, when it is not. */
   missing?: string;
   command?: [string, string[]];
+  /** Node only: with kysely bundled into dist/node_modules (scripts/bundle-kysely.mjs, the history issue's). */
+  kyselyBundled?: boolean;
+}
+
+const vendored = join(root, 'dist/node_modules/kysely');
+const aside = join(root, 'dist/kysely-bundle-aside');
+const bundler = join(root, 'scripts/bundle-kysely.mjs');
+
+/** Puts dist/ in the state a variant needs: kysely bundled into dist/node_modules or not. */
+function kyselyBundle(wanted: boolean): void {
+  if (wanted && !existsSync(vendored)) {
+    if (existsSync(aside)) renameSync(aside, vendored);
+    else {
+      const made = spawnSync(process.execPath, [bundler], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`bundle-kysely failed: ${made.stderr}`);
+    }
+  }
+  if (!wanted && existsSync(vendored)) renameSync(vendored, aside);
 }
 
 function variants(url: string): Variant[] {
@@ -32,7 +50,10 @@ function variants(url: string): Variant[] {
   const post = `fetch(${JSON.stringify(`${url}/analyze`)}, { method: 'POST', headers: { 'x-sent-at': String(performance.timeOrigin + performance.now()) }, body: '{}' }).then((r) => r.arrayBuffer())`;
   return [
     { name: 'bare Node, one fetch (floor)', command: [process.execPath, ['-e', post]] },
-    { name: 'Node: node dist/src/cli.js run', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']] },
+    { name: 'Node: node dist/src/cli.js run', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']], kyselyBundled: false },
+    existsSync(bundler)
+      ? { name: 'Node, kysely bundled into dist/', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']], kyselyBundled: true }
+      : { name: 'Node, kysely bundled into dist/', missing: 'no scripts/bundle-kysely.mjs' },
     existsSync(binary) ? { name: 'single binary: dist/pmf-scheduler run', command: [binary, ['run']] } : { name: 'single binary: dist/pmf-scheduler run', missing: 'not built (npm run build:binary)' },
     existsSync(deno) ? { name: 'Deno: deno run -A src/cli.ts run', command: [deno, ['run', '-A', join(root, 'src/cli.ts'), 'run']] } : { name: 'Deno: deno run -A src/cli.ts run', missing: 'deno not installed' },
   ];
@@ -71,6 +92,7 @@ async function main(): Promise<void> {
   const receiver = await startReceiver();
   const rows: string[][] = [];
   const results: Record<string, { fresh: number[]; existing: number[]; error?: string }> = {};
+  const hadBundle = existsSync(vendored);
   try {
     for (const v of variants(receiver.url)) {
       if (v.missing) {
@@ -80,6 +102,7 @@ async function main(): Promise<void> {
       const r = (results[v.name] = { fresh: [] as number[], existing: [] as number[], error: undefined as string | undefined });
       process.stderr.write(`start-up: ${v.name} × ${runs}...\n`);
       try {
+        if (v.kyselyBundled !== undefined) kyselyBundle(v.kyselyBundled);
         for (let i = 0; i < runs; i++) {
           const dir = mkdtempSync(join(tmpdir(), 'pmf-bench-startup-'));
           try {
@@ -99,6 +122,10 @@ async function main(): Promise<void> {
     }
   } finally {
     await receiver.close();
+    // dist/ as it was found.
+    if (existsSync(bundler)) kyselyBundle(hadBundle);
+    if (!hadBundle) rmSync(join(root, 'dist/node_modules'), { recursive: true, force: true });
+    rmSync(aside, { recursive: true, force: true });
   }
   process.stdout.write(`Start-up: process start to the first request's arrival, RUN_ON_START=true, ms; ${runs} run(s), median (min–max)\n\n`);
   process.stdout.write(`${renderTable(['variant', 'new database (created, migrated)', 'existing database'], rows)}\n`);

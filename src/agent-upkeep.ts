@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { CycleResult } from './cycle.ts';
+import { errorText } from './error-text.ts';
 import type { Logger } from './log.ts';
 import { queryCycle } from './reports/history-query.ts';
 import { addCycle, addSkipped, emptyMetrics, renderMetrics, writeFileAtomic, type MetricsState } from './reports/metrics-file.ts';
@@ -115,7 +116,8 @@ async function leaseKeeper(db: Kysely<Schema>, owner: string, clock: Clock, log:
         log.warn(`Marked ${ids.length} cycle(s) of ${dead} interrupted: its lease expired (the replica died or lost the database mid-cycle): ${ids.map((id) => `#${id}`).join(', ')}`, { owner: dead, cycles: ids });
       }
     } catch (err) {
-      if (!failing) log.warn(`Could not renew cycle leases; retrying every ${LEASE_CHECK_MS / 1000} s`, {}, err);
+      // The reason without a stack: an unreachable database is an expected condition, not a bug.
+      if (!failing) log.warn(`Could not renew cycle leases (${errorText(err)}); retrying every ${LEASE_CHECK_MS / 1000} s`);
       failing = true;
     }
   }

@@ -81,9 +81,8 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
 
   // Aborted only when the shutdown grace runs out: in-flight attempts become `aborted`, their cycles `interrupted`.
   const abortCycles = new AbortController();
-  // The cycle each symbol is running (the overlap guard looks here), and every cycle not yet closed (drained at stop).
-  const inFlight = new Map<string, Promise<unknown>>();
-  const running = new Set<Promise<unknown>>();
+  // Every cycle not yet closed (drained at stop), with its symbol and deadline for the overlap guard and the cut.
+  const running = new Set<{ symbol: string; deadline: number; cut: AbortController; done: Promise<unknown> }>();
   // Cycles claimed ahead of their slot (runSchedule's onPrepare), each waiting for its release at the boundary.
   const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
   const cycleDeps: CycleDeps = {
@@ -100,25 +99,24 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     label: '',
   };
 
-  const start = (job: CycleJob, release?: Promise<Release>) => {
+  const start = (job: Omit<CycleJob, 'cut'>, release?: Promise<Release>) => {
     const { symbol } = job;
     const label = config.symbols.length > 1 ? ` (${symbol})` : '';
-    const run: Promise<unknown> = runCycle(job, { ...cycleDeps, label }, abortCycles.signal, release)
+    const cut = new AbortController();
+    const entry = { symbol, deadline: job.deadline, cut, done: Promise.resolve() as Promise<unknown> };
+    entry.done = runCycle({ ...job, cut: cut.signal }, { ...cycleDeps, label }, abortCycles.signal, release)
       .then((result) => upkeep.cycleEnded(result))
       .catch((err) => log.error(`Cycle for ${symbol} at ${new Date(job.slot).toISOString()} crashed`, { symbol }, err))
-      .finally(() => {
-        running.delete(run);
-        if (inFlight.get(symbol) === run) inFlight.delete(symbol);
-      });
-    running.add(run);
-    inFlight.set(symbol, run);
+      .finally(() => running.delete(entry));
+    running.add(entry);
   };
+  const busyPast = (symbol: string, slot: number) => outlivesSlot(running, symbol, slot);
 
   // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
-  // request is left to send. A symbol whose previous cycle still runs is decided at the slot, as before.
+  // request is left to send. A symbol whose previous cycle would outlive the slot is decided at the slot.
   const prepare = (slot: number) => {
     for (const symbol of config.symbols) {
-      if (inFlight.has(symbol)) continue;
+      if (busyPast(symbol, slot)) continue;
       let release!: (r: Release) => void;
       const gate = new Promise<Release>((resolve) => (release = resolve));
       prepared.set(symbol, { slot, release });
@@ -134,19 +132,18 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
       prepared.delete(symbol);
       if (ready?.slot === slot) ready.release('fire');
       else {
-        if (ready) {
-          // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
-          ready.release('missed');
-          inFlight.delete(symbol);
-        }
+        // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
+        ready?.release('missed');
         fresh.push(symbol);
       }
     }
+    // The deadline policy, enforced on the boundary: every cycle whose deadline is this slot (or earlier) ends now.
+    for (const r of running) if (r.deadline <= slot) r.cut.abort();
     if (fresh.length === 0) return;
     const until = deadline ?? config.cron.next(slot);
     for (const symbol of fresh) {
-      if (inFlight.has(symbol)) {
-        // Overlap policy: skip. The deadline normally ends a cycle by its next slot; this is the safety net.
+      if (busyPast(symbol, slot)) {
+        // Overlap policy: skip. Cycles end at their deadline, the next slot; this is the safety net.
         log.warn(`Previous cycle for ${symbol} still running at slot ${new Date(slot).toISOString()}: slot skipped (overlap)`);
         const skipped = d.store.recordSkipped(
           { symbol, timeframe: config.timeframe, trigger, scheduledAt: slot, deadlineAt: until, startedAt: clock.now(), idempotencyKey: d.newId(), owner: cycleDeps.owner },
@@ -185,10 +182,20 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   for (const { release } of prepared.values()) release('shutdown');
   prepared.clear();
   log.info(`Stopping: no new cycles; ${running.size} in flight`);
-  await drain([...running], clock, config.shutdownGraceMs, abortCycles, log);
+  await drain([...running].map((r) => r.done), clock, config.shutdownGraceMs, abortCycles, log);
   await statsLoop;
   log.info('Stopped');
   return 0;
+}
+
+/**
+ * Overlap policy (pure): a slot is skipped only when a cycle of its symbol would still run after it, i.e. its deadline
+ * is later. Cycles whose deadline is this slot are cut on the boundary instead, so this is a safety net (a deadline
+ * computed before a wall-clock step back, say), never the normal path.
+ */
+export function outlivesSlot(running: Iterable<{ symbol: string; deadline: number }>, symbol: string, slot: number): boolean {
+  for (const r of running) if (r.symbol === symbol && r.deadline > slot) return true;
+  return false;
 }
 
 /** Shutdown policy: wait for in-flight cycles up to `graceMs`, then abort them and wait for their rows to close. */

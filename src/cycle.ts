@@ -14,6 +14,11 @@ export interface CycleJob {
   slot: number;
   /** The symbol's next slot: no attempt starts after it and none runs past it. */
   deadline: number;
+  /**
+   * Aborted by the agent when the deadline slot itself fires. A timer set for the deadline wakes a few ms late, so
+   * without this the old attempt would still be in flight at the boundary and the next slot would be skipped.
+   */
+  cut?: AbortSignal;
 }
 
 export interface CycleDeps {
@@ -121,7 +126,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
     // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting.
     const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - now);
     // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
-    const answer = d.client.analyze(body, { idempotencyKey, requestId: sent.requestId, timeoutMs, signal: abort });
+    const answer = d.client.analyze(body, { idempotencyKey, requestId: sent.requestId, timeoutMs, signal: abort, deadline: job.cut });
     announce();
     d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
     last = await answer;
@@ -139,7 +144,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
       d.log.info(`Diego response: ${last.status} ${last.summary}`, { ...fields, attempt, status: last.status, durationMs: finishedAt - startedAt });
       break;
     }
-    const cutByDeadline = last.outcome === 'timeout' && timeoutMs < d.diegoTimeoutMs;
+    const cutByDeadline = last.outcome === 'timeout' && (timeoutMs < d.diegoTimeoutMs || job.cut?.aborted === true);
     const step = cutByDeadline ? ({ kind: 'stop', reason: 'deadline' } as const) : nextStep(last, attempt, finishedAt, job.deadline, d.retry);
     const why = `${last.outcome}${last.error ? ` (${last.error})` : ''}`;
     if (step.kind === 'retry') {

@@ -25,6 +25,8 @@ export interface AttemptOptions {
   timeoutMs: number;
   /** Aborts the attempt at shutdown; the outcome is then `aborted`. */
   signal: AbortSignal;
+  /** Ends the attempt at the cycle's deadline (the next slot); the outcome is then `timeout`. */
+  deadline?: AbortSignal;
 }
 
 export interface DiegoClientOptions {
@@ -50,7 +52,7 @@ export function createDiegoClient(opts: DiegoClientOptions): DiegoClient {
   return {
     async analyze(req, a) {
       const timeout = AbortSignal.timeout(Math.max(1, a.timeoutMs));
-      const signal = AbortSignal.any([timeout, a.signal]);
+      const signal = AbortSignal.any(a.deadline ? [timeout, a.signal, a.deadline] : [timeout, a.signal]);
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         accept: 'application/json',
@@ -61,6 +63,7 @@ export function createDiegoClient(opts: DiegoClientOptions): DiegoClient {
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       const failed = (err: unknown): AttemptResult => {
         if (a.signal.aborted) return { outcome: 'aborted', error: 'aborted at shutdown', executed: false };
+        if (a.deadline?.aborted) return { outcome: 'timeout', error: 'no complete answer by the deadline (the next slot)', executed: false };
         if (timeout.aborted) return { outcome: 'timeout', error: `no complete answer within ${a.timeoutMs} ms`, executed: false };
         return { outcome: 'network_error', error: networkError(err), executed: false };
       };

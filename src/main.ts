@@ -244,7 +244,7 @@ async function migrateCommand(io: Io, opts: Record<string, string>): Promise<num
   } catch (err) {
     if (err instanceof DatabaseOpenError) {
       io.err(`pmf-scheduler: ${err.message}`);
-      return 2;
+      return err.kind === 'unreachable' ? 1 : 2; // a server that does not answer may answer later: not a usage error
     }
     throw err;
   }

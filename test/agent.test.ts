@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { outlivesSlot } from '../src/agent.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { T0, lockstep, startAgents, type AgentGroup, type AgentSetup } from './helpers/agent-harness.ts';
@@ -74,10 +75,10 @@ test('early wake-up guard: timers that wake 20 ms early re-arm; each slot fires 
   });
 });
 
-test('overlap guard: a cycle still running at its next slot makes that slot a skipped cycle (reason overlap), a warning, no second request', async () => {
-  // The fast clock lets the wall clock run ahead of an HTTP round trip, as after a suspend or a clock jump:
-  // slot 2 comes while slot 1's attempt is still held by the stub (its real timeout, ≤ 1 s, has not run out).
-  // That is the situation the guard exists for, reached without touching the agent.
+test('deadline: a cycle still in flight when its next slot fires is cut on that boundary, and the slot fires normally', async () => {
+  // The fast clock lets the wall clock run ahead of an HTTP round trip: slot 2 comes while slot 1's attempt is still
+  // held by the stub (its real timeout, about 1 s, has not run out). The agent must end slot 1 at the boundary
+  // (attempt `timeout`, cycle `failed`/`deadline`) rather than skip slot 2 as an overlap.
   const held = heldReply();
   let isHeld = false;
   void held.held.then(() => (isHeld = true));
@@ -86,28 +87,40 @@ test('overlap guard: a cycle still running at its next slot makes that slot a sk
     waits++;
     if (waits === 2) await until(() => isHeld, 'the stub to hold the request of slot 1'); // then slot 2 comes
     if (waits === 3) {
-      held.release(200);
-      await until(() => g.active === 0, 'the cycle of slot 1 to end');
+      await until(() => g.active === 0, 'both cycles to end');
       g.stop.abort();
     }
   };
   await withAgents([held.reply, { status: 200 }], { gate }, async (g, stub) => {
     assert.deepEqual(await within(g.exits, 5000, 'the agents to stop'), [0]);
-    assert.equal(stub.received.length, 1, 'no second request');
+    assert.equal(stub.received.length, 2, 'slot 2 sent its own request');
     const db = g.agents[0]!.database.db;
     const rows = await cycleRows(db);
     assert.deepEqual(
-      rows.map((r) => [r.scheduled_at, r.status, r.reason, r.error, r.attempts]),
+      rows.map((r) => [r.scheduled_at, r.status, r.reason, r.attempts]),
       [
-        [T0 + 1000, 'succeeded', null, null, 1],
-        [T0 + 2000, 'skipped', 'overlap', 'previous cycle still running', 0],
+        [T0 + 1000, 'failed', 'deadline', 1],
+        [T0 + 2000, 'succeeded', null, 1],
       ],
     );
-    assert.equal(rows[1]!.finished_at, rows[1]!.started_at);
-    assert.notEqual(rows[1]!.idempotency_key, rows[0]!.idempotency_key);
-    assert.deepEqual((await attemptRows(db)).map((a) => a.cycle_id), [rows[0]!.id], 'the skipped slot made no attempt');
-    assert.deepEqual(messages(g.agents[0]!.log.err), [`Previous cycle for BTC/USDT still running at slot ${iso(T0 + 2000)}: slot skipped (overlap)`]);
+    const attempts = await attemptRows(db);
+    assert.equal(attempts[0]!.outcome, 'timeout');
+    assert.match(attempts[0]!.error ?? '', /by the deadline/);
+    assert.ok(attempts[0]!.finished_at! <= rows[1]!.started_at + 50, 'slot 1 ended at the boundary, not a timer later');
+    assert.equal(g.agents[0]!.log.all().filter((l) => /overlap/.test(l)).length, 0, 'no overlap skip');
   });
+});
+
+test('overlap guard (pure): only a cycle whose deadline is after the slot makes it a skipped overlap', () => {
+  const running = [
+    { symbol: 'BTC/USDT', deadline: T0 + 1000 },
+    { symbol: 'ETH/USDT', deadline: T0 + 5000 },
+  ];
+  assert.equal(outlivesSlot(running, 'BTC/USDT', T0 + 1000), false, 'deadline reached: cut, not overlap');
+  assert.equal(outlivesSlot(running, 'BTC/USDT', T0 + 500), true, 'would outlive the slot: overlap');
+  assert.equal(outlivesSlot(running, 'ETH/USDT', T0 + 1000), true);
+  assert.equal(outlivesSlot(running, 'SOL/USDT', T0 + 1000), false, 'another symbol never blocks');
+  assert.equal(outlivesSlot([], 'BTC/USDT', T0), false);
 });
 
 test('slot claim: two agents on one database fire each slot once; the loser logs that the slot was claimed', async () => {

@@ -82,3 +82,24 @@ test('PostgreSQL down at start, then stopped for 5 s under two replicas: nothing
     await pg.destroy();
   }
 });
+
+test('PostgreSQL unreachable at start: the agent waits, logging each try with the password hidden, fires nothing, and stops on SIGTERM; a malformed URL is exit 2', async () => {
+  const stub = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+  const password = 'pw-SECRET-42';
+  const waiting = spawnReplica('replica-x', { DATABASE_URL: `postgres://pmf:${password}@127.0.0.1:1/pmf`, DIEGO_URL: stub.url, RUN_ON_START: 'true' });
+  const malformed = spawnReplica('replica-y', { DATABASE_URL: `postgres://pmf:${password}@127.0.0.1:port/pmf`, DIEGO_URL: stub.url });
+  try {
+    await waiting.line(/\(try 3\); retrying in 2000 ms, nothing fires until it answers$/, 15_000);
+    assert.deepEqual(await stopReplicas([waiting]), [0], outputOf(waiting));
+    const tries = waiting.stderr.filter((l) => l.includes('Cannot reach PostgreSQL at postgres://pmf:***@127.0.0.1:1/pmf: connect ECONNREFUSED 127.0.0.1:1'));
+    assert.equal(tries.length, 3, outputOf(waiting));
+    assert.equal(stub.received.length, 0, 'nothing fired');
+
+    assert.equal((await malformed.exited).code, 2);
+    assert.deepEqual(malformed.stderr.filter(Boolean), ['pmf-scheduler: Invalid DATABASE_URL="postgres://pmf:***@127.0.0.1:port/pmf": expected a PostgreSQL URL such as postgres://user:password@host:5432/database']);
+    for (const r of [waiting, malformed]) assert.ok(!outputOf(r).includes(password), 'the password is in no output');
+  } finally {
+    killReplicas([waiting, malformed]);
+    await stub.close();
+  }
+});

@@ -136,8 +136,13 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
       async claimCycle(c) {
         firedSlots.add(`${c.trigger}@${c.scheduledAt}`);
         active++;
-        const id = await real.claimCycle(c);
-        if (id === undefined) ended();
+        let id: number | undefined;
+        try {
+          id = await real.claimCycle(c);
+        } finally {
+          // A claim lost to another agent, or not written at all (PostgreSQL: no claim, no fire), ends here.
+          if (id === undefined) ended();
+        }
         return id;
       },
       recordSkipped(c, reason, error) {

@@ -62,24 +62,32 @@ export async function createPrivatePostgres(): Promise<PrivatePostgres> {
   // Its socket goes in its own directory; fsync off: this server's data is thrown away after the test.
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
   const ctl = (args: string[]) => pgCommand('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), ...args]);
+  const pidFile = join(data, 'postmaster.pid');
+  /** Sends PostgreSQL's immediate shutdown to the postmaster by its PID; false when none runs. */
+  const quit = (): boolean => {
+    if (!existsSync(pidFile)) return false;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    try {
+      if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGQUIT');
+      return true;
+    } catch {
+      return false; // already gone
+    }
+  };
+  // A test process that exits without its cleanup (a crash, an interrupt) still leaves no server behind.
+  const onExit = () => {
+    quit();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     start: async () => void (await ctl(['-o', options, '-w', '-t', '30', 'start'])),
     stop: async () => void (await ctl(['-m', 'fast', '-w', '-t', '30', 'stop'])),
     async destroy() {
-      const pidFile = join(data, 'postmaster.pid');
-      if (existsSync(pidFile)) {
-        const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-        if (Number.isInteger(pid) && pid > 0) {
-          try {
-            process.kill(pid, 'SIGQUIT'); // PostgreSQL's immediate shutdown
-          } catch {
-            // already gone
-          }
-          for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+      process.removeListener('exit', onExit);
+      if (quit()) for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
       rmSync(dir, { recursive: true, force: true });
     },
   };

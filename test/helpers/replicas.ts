@@ -3,6 +3,10 @@ import type { Schema } from '../../src/store/schema.ts';
 import { spawnCli, type CliProcess } from './cli-process.ts';
 import { within } from './wait.ts';
 
+// Every replica still running when the test process exits, whatever the reason, is killed by its PID.
+const running = new Set<Replica>();
+process.once('exit', () => killReplicas([...running]));
+
 /** A spawned agent (the built CLI) named by its REPLICA_ID. */
 export interface Replica extends CliProcess {
   id: string;
@@ -14,7 +18,10 @@ export interface Replica extends CliProcess {
  */
 export function spawnReplica(id: string, env: Record<string, string>): Replica {
   const cli = spawnCli(['run'], { REPLICA_ID: id, CRON_PATTERN: '* * * * * *', MIGUEL_URL: '', WAIT_FOR_READY: 'false', STATS_INTERVAL_MS: '0', RUN_ON_START: 'false', ...env });
-  return Object.assign(cli, { id });
+  const replica = Object.assign(cli, { id });
+  running.add(replica);
+  void replica.exited.then(() => running.delete(replica));
+  return replica;
 }
 
 /** SIGTERM to each (by PID), then their exit codes; any still running after `withinMs` is killed and rejects. */
