@@ -21,6 +21,8 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
 COPY migrations/ migrations/
+# kysely as one bundle in dist/node_modules: Node 20+ then loads it in ~25 ms instead of ~170 ms per command.
+COPY scripts/bundle-kysely.mjs scripts/
 RUN npm run build && chmod +x dist/src/cli.js
 
 FROM node:24-bookworm-slim AS deps

@@ -79,7 +79,10 @@ test('SIGKILL during an attempt, 50 times on one database with a restart after e
       const scheduled = i % 5 === 4;
       const before = stub.received.length;
       cli = spawnCli(['run'], agentEnv(stub, path, { RUN_ON_START: scheduled ? 'false' : 'true' }));
-      await until(() => stub.received.length > before, `life ${i + 1}: its POST`, 10_000);
+      const life = cli;
+      await until(() => stub.received.length > before, `life ${i + 1}: its POST`, 10_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${[...life.stdout, ...life.stderr].join('\n')}`);
+      });
       cli.kill('SIGKILL');
       const exit = await cli.exited;
       assert.equal(exit.signal, 'SIGKILL');
