@@ -80,7 +80,7 @@ test('SIGKILL during an attempt, 50 times on one database with a restart after e
       const before = stub.received.length;
       cli = spawnCli(['run'], agentEnv(stub, path, { RUN_ON_START: scheduled ? 'false' : 'true' }));
       const life = cli;
-      await until(() => stub.received.length > before, `life ${i + 1}: its POST`, 10_000).catch((err: Error) => {
+      await until(() => stub.received.length > before, `life ${i + 1}: its POST`, 20_000).catch((err: Error) => {
         throw new Error(`${err.message}\n${[...life.stdout, ...life.stderr].join('\n')}`);
       });
       cli.kill('SIGKILL');
