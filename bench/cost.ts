@@ -1,7 +1,8 @@
 // Cost per cycle and footprint: the real agent (runAgent: scheduler, cycle, Diego client, SQLite store, logger)
 // in this process, on `* * * * * *` with a fast clock, against the built-in simulator (instant answers) in a child
 // process, for 10,000 cycles. Reports CPU per cycle, RSS at 1,000 and at the end, and database bytes per 1,000.
-//   node dist/bench/cost.js [--cycles 10000] [--runs 1] [--synchronous normal|full] [--out file.json]
+// Each run is its own process (so one run's memory does not carry into the next), sharing one simulator.
+//   node --expose-gc dist/bench/cost.js [--cycles 10000] [--runs 1] [--synchronous normal|full] [--out file.json]
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { sql } from 'kysely';
 import { runAgent } from '../src/agent.ts';
 import type { Clock } from '../src/clock.ts';
@@ -23,6 +25,9 @@ import { stopChild } from './lib/proc.ts';
 import { medianSpread } from './lib/stats.ts';
 import { renderTable } from './lib/table.ts';
 
+// As src/cli.ts does for the agent process: no background recompilation of undici's WebAssembly parser.
+setFlagsFromString('--liftoff-only');
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const argv = process.argv.slice(2);
 const total = intFlag(argv, 'cycles', 10_000);
@@ -30,6 +35,8 @@ const runs = intFlag(argv, 'runs', 1);
 const out = flag(argv, 'out');
 /** `normal` or `full` overrides the agent's own setting (FULL) on its connection, to compare the two. */
 const synchronous = flag(argv, 'synchronous');
+/** Internal: run one measurement against this simulator and print its result as JSON (the parent spawns these). */
+const childOf = flag(argv, 'child-of');
 const FIRST = Math.min(1000, total);
 const T0 = Date.UTC(2024, 0, 22, 10, 0, 0);
 
@@ -42,6 +49,9 @@ interface CostResult {
   rssGrowthMiB: number;
   heapMiBAtFirst: number;
   heapMiBAtEnd: number;
+  /** V8 heap reserved (used or not) and memory outside it (buffers, native objects), at the end. */
+  heapTotalMiBAtEnd: number;
+  externalMiBAtEnd: number;
   dbBytesPer1000: number;
 }
 
@@ -113,6 +123,9 @@ async function measure(diegoUrl: string): Promise<CostResult> {
     MIGUEL_URL: '',
     STATS_INTERVAL_MS: '0',
     DATABASE_URL: dbPath,
+    // Each attempt's timeout is a live timer until it expires: 20 s of them at hundreds of cycles per second would
+    // hold thousands of timers that a real agent (one cycle per slot) never has. The instant Diego answers in ~1 ms.
+    DIEGO_TIMEOUT_MS: '1000',
   });
   if ('problems' in parsed) throw new Error(parsed.problems.map(formatProblem).join('; '));
   const config = parsed.config;
@@ -170,6 +183,8 @@ async function measure(diegoUrl: string): Promise<CostResult> {
           rssGrowthMiB: (mem.rss - mark.rss) / 2 ** 20,
           heapMiBAtFirst: mark.heap / 2 ** 20,
           heapMiBAtEnd: mem.heapUsed / 2 ** 20,
+          heapTotalMiBAtEnd: mem.heapTotal / 2 ** 20,
+          externalMiBAtEnd: mem.external / 2 ** 20,
           dbBytesPer1000: n > 0 ? ((await pageBytes()) - mark.bytes) / (n / 1000) : Number.NaN,
         };
         stop.abort();
@@ -211,13 +226,28 @@ async function measure(diegoUrl: string): Promise<CostResult> {
   }
 }
 
+/** One run in a fresh process of its own (this script with --child-of), its result read from its stdout. */
+async function runChild(url: string): Promise<CostResult> {
+  const args = ['--expose-gc', fileURLToPath(import.meta.url), '--child-of', url, '--cycles', String(total), ...(synchronous ? ['--synchronous', synchronous] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`cost run exited with ${code}`);
+  return JSON.parse(text) as CostResult;
+}
+
 async function main(): Promise<void> {
+  if (childOf) {
+    process.stdout.write(JSON.stringify(await measure(childOf)));
+    return;
+  }
   const sim = await startSimulatorProcess();
   const results: CostResult[] = [];
   try {
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`cost run ${i + 1}/${runs}...\n`);
-      results.push(await measure(sim.url));
+      results.push(await runChild(sim.url));
     }
   } finally {
     await sim.stop();
@@ -227,8 +257,8 @@ async function main(): Promise<void> {
   process.stdout.write(`Cost per cycle: ${total} cycles of the real agent in-process (fast clock) against the simulator, ${setting}; ${runs} run(s), median (min–max)\n\n`);
   process.stdout.write(
     `${renderTable(
-      ['CPU ms/cycle (after the first 1,000)', `RSS MiB at ${FIRST}`, `RSS MiB at ${total}`, 'RSS growth MiB', `heap MiB at ${FIRST}`, `heap MiB at ${total}`, 'DB KiB per 1,000 cycles'],
-      [[col((r) => r.cpuMsPerCycle, 3), col((r) => r.rssMiBAtFirst, 1), col((r) => r.rssMiBAtEnd, 1), col((r) => r.rssGrowthMiB, 1), col((r) => r.heapMiBAtFirst, 1), col((r) => r.heapMiBAtEnd, 1), col((r) => r.dbBytesPer1000 / 1024, 0)]],
+      ['CPU ms/cycle (after the first 1,000)', `RSS MiB at ${FIRST}`, `RSS MiB at ${total}`, 'RSS growth MiB', `heap used MiB at ${FIRST}`, `at ${total}`, `heap reserved MiB at ${total}`, `external MiB at ${total}`, 'DB KiB per 1,000 cycles'],
+      [[col((r) => r.cpuMsPerCycle, 3), col((r) => r.rssMiBAtFirst, 1), col((r) => r.rssMiBAtEnd, 1), col((r) => r.rssGrowthMiB, 1), col((r) => r.heapMiBAtFirst, 1), col((r) => r.heapMiBAtEnd, 1), col((r) => r.heapTotalMiBAtEnd, 1), col((r) => r.externalMiBAtEnd, 1), col((r) => r.dbBytesPer1000 / 1024, 0)]],
     )}\n`,
   );
   if (out) writeFileSync(out, JSON.stringify(results, null, 2));
