@@ -62,12 +62,17 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   };
   // A database that is down must not stop the agent: the row is created at the first beat that can write it.
   let registration: AgentRegistration | undefined;
+  // Logged once per outage (the write queue already reports the outage itself), not every beat with a stack.
+  let failing = false;
   const beat = async () => {
     try {
       if (registration === undefined) registration = await registerAgent(db, record);
       else await registration.heartbeat(clock.now());
+      if (failing) log.info('Heartbeat written again');
+      failing = false;
     } catch (err) {
-      log.warn('Could not write the heartbeat', {}, err);
+      if (!failing) log.warn(`Could not write the heartbeat: ${errorText(err)}; healthcheck will report it stale until the database is back`);
+      failing = true;
     }
   };
   await beat();
