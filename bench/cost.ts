@@ -145,8 +145,14 @@ async function measure(diegoUrl: string): Promise<CostResult> {
     const r = await sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`.execute(database.db);
     return r.rows[0]!.n;
   };
-  // With --expose-gc, memory is read after a full collection, so RSS and heap show what is retained.
-  const collect = () => (globalThis as { gc?: () => void }).gc?.();
+  // With --expose-gc, memory is read after full collections with a pause between them, so the heap shows what is
+  // retained (the pause lets finalizers drop the WeakRefs AbortSignal.any leaves behind).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const collect = async () => {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+    gc?.();
+  };
   const cpuMs = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
@@ -162,22 +168,28 @@ async function measure(diegoUrl: string): Promise<CostResult> {
     },
     async finishCycle(id, e) {
       await real.finishCycle(id, e);
-      finished++;
+      const n = ++finished; // this cycle's number: `finished` moves on while the measurement below awaits
       // A macrotask later, the agent has dropped the cycle from its in-flight map too.
       setImmediate(() => {
         active--;
         if (active === 0) onIdle?.();
       });
-      if (finished === FIRST || finished === total) collect();
-      if (finished === FIRST) mark = { cpu: cpuMs(), rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, bytes: await pageBytes(), at: performance.now() };
-      if (finished === total && mark) {
+      // CPU is counted from after the first collection to before the last, so neither forced GC is in it.
+      if (n === FIRST) {
+        await collect();
+        mark = { cpu: cpuMs(), rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, bytes: await pageBytes(), at: performance.now() };
+      }
+      if (n === total && mark) {
         const cpu = cpuMs();
+        const wall = performance.now();
+        const bytes = await pageBytes();
+        await collect();
         const mem = process.memoryUsage();
-        const n = total - FIRST;
+        const counted = total - FIRST;
         end = {
           cycles: total,
-          wallSeconds: (performance.now() - mark.at) / 1000,
-          cpuMsPerCycle: n > 0 ? (cpu - mark.cpu) / n : Number.NaN,
+          wallSeconds: (wall - mark.at) / 1000,
+          cpuMsPerCycle: counted > 0 ? (cpu - mark.cpu) / counted : Number.NaN,
           rssMiBAtFirst: mark.rss / 2 ** 20,
           rssMiBAtEnd: mem.rss / 2 ** 20,
           rssGrowthMiB: (mem.rss - mark.rss) / 2 ** 20,
@@ -185,7 +197,7 @@ async function measure(diegoUrl: string): Promise<CostResult> {
           heapMiBAtEnd: mem.heapUsed / 2 ** 20,
           heapTotalMiBAtEnd: mem.heapTotal / 2 ** 20,
           externalMiBAtEnd: mem.external / 2 ** 20,
-          dbBytesPer1000: n > 0 ? ((await pageBytes()) - mark.bytes) / (n / 1000) : Number.NaN,
+          dbBytesPer1000: counted > 0 ? (bytes - mark.bytes) / (counted / 1000) : Number.NaN,
         };
         stop.abort();
       }
