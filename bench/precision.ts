@@ -42,6 +42,8 @@ interface PrecisionResult {
   peakRssMiB: number;
   /** The machine's 1-minute load average at the end: other work on this shared 2-core machine shows here. */
   load: number;
+  /** Per slot fired, in slot order: slot, scheduler lateness, transfer (for the JSON file only). */
+  samples: [slot: number, scheduler: number, transfer: number][];
 }
 
 function startSender(name: string, url: string, dir: string): ChildProcess {
@@ -94,6 +96,7 @@ function evaluate(sender: string, condition: string, arrivals: readonly Arrival[
     total: summarize(firstOf.map(({ slot, a }) => a.arrivedAt - slot)),
     peakRssMiB: rss,
     load: loadavg()[0]!,
+    samples: firstOf.sort((x, y) => x.slot - y.slot).map(({ slot, a }) => [slot, a.sentAt - slot, a.arrivedAt - a.sentAt]),
   };
 }
 

@@ -50,10 +50,10 @@ function variants(url: string): Variant[] {
   const post = `fetch(${JSON.stringify(`${url}/analyze`)}, { method: 'POST', headers: { 'x-sent-at': String(performance.timeOrigin + performance.now()) }, body: '{}' }).then((r) => r.arrayBuffer())`;
   return [
     { name: 'bare Node, one fetch (floor)', command: [process.execPath, ['-e', post]] },
-    { name: 'Node: node dist/src/cli.js run', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']], kyselyBundled: false },
+    { name: 'Node: node dist/src/cli.js run, tsc output alone', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']], kyselyBundled: false },
     existsSync(bundler)
-      ? { name: 'Node, kysely bundled into dist/', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']], kyselyBundled: true }
-      : { name: 'Node, kysely bundled into dist/', missing: 'no scripts/bundle-kysely.mjs' },
+      ? { name: 'Node: the same, as npm run build ships it (kysely bundled)', command: [process.execPath, [join(root, 'dist/src/cli.js'), 'run']], kyselyBundled: true }
+      : { name: 'Node: the same, with kysely bundled', missing: 'no scripts/bundle-kysely.mjs' },
     existsSync(binary) ? { name: 'single binary: dist/pmf-scheduler run', command: [binary, ['run']] } : { name: 'single binary: dist/pmf-scheduler run', missing: 'not built (npm run build:binary)' },
     existsSync(deno) ? { name: 'Deno: deno run -A src/cli.ts run', command: [deno, ['run', '-A', join(root, 'src/cli.ts'), 'run']] } : { name: 'Deno: deno run -A src/cli.ts run', missing: 'deno not installed' },
   ];

@@ -89,6 +89,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
     return { status: 'unclaimed', attempts: 0 };
   }
   if (claimed === undefined) {
+    await release; // as above: a prepared cycle says so at its slot
     const taken =
       job.trigger === 'startup'
         ? `Run on start skipped: the job already ran (or is claimed) since ${new Date(job.slot).toISOString()}, this interval's slot, by another agent`
