@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { systemClock } from '../src/clock.ts';
 import { main, type Io } from '../src/main.ts';
 import { openDatabase, setBusyTimeout, type Database } from '../src/store/database.ts';
-import { createHistoryStore, type HistoryStore } from '../src/store/history-store.ts';
+import { createHistoryStore } from '../src/store/history-store.ts';
 import { createWriteQueue, isStorageFault } from '../src/store/write-queue.ts';
 import { startAgents, T0, type AgentGroup } from './helpers/agent-harness.ts';
 import { captureLog } from './helpers/capture-log.ts';
@@ -17,6 +17,7 @@ import { attemptRows, cycleRows } from './helpers/history-rows.ts';
 import { withHooks } from './helpers/slot-hooks.ts';
 import { tempDir } from './helpers/temp-db.ts';
 import { until } from './helpers/wait.ts';
+import { faultInjector, type FaultControl } from './helpers/fault-injector.ts';
 
 // Fast, real-time flush pacing for tests: the agents themselves run on a fast clock.
 const QUICK = { retry: { firstMs: 5, maxMs: 20 }, reportEveryMs: 60 };
@@ -24,27 +25,6 @@ const QUICK = { retry: { firstMs: 5, maxMs: 20 }, reportEveryMs: 60 };
 /** A storage error as SQLite reports it (better-sqlite3 and our node:sqlite adapter both set `code`). */
 function sqliteError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
-}
-
-/** A fault injector around a real store: while `control.failing` is set, every write throws it and nothing is written. */
-function faultInjector(real: HistoryStore, control: FaultControl): HistoryStore {
-  const guard =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      if (control.failing) throw control.failing;
-      return fn(...args);
-    };
-  return {
-    claimCycle: guard(real.claimCycle),
-    recordSkipped: guard(real.recordSkipped),
-    finishCycle: guard(real.finishCycle),
-    startAttempt: guard(real.startAttempt),
-    finishAttempt: guard(real.finishAttempt),
-    recoverInterrupted: guard(real.recoverInterrupted),
-  };
-}
-interface FaultControl {
-  failing: Error | undefined;
 }
 
 interface Dumped {

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemClock } from '../src/clock.ts';
-import type { HistoryStore } from '../src/store/history-store.ts';
 import { createWriteQueue } from '../src/store/write-queue.ts';
 import { T0, startAgents } from './helpers/agent-harness.ts';
 import { tempDatabaseOn } from './helpers/backends.ts';
@@ -9,28 +8,12 @@ import { captureLog } from './helpers/capture-log.ts';
 import { analysisOk, startDiegoStub } from './helpers/diego-stub.ts';
 import { cycleRows } from './helpers/history-rows.ts';
 import { withHooks } from './helpers/slot-hooks.ts';
+import { faultInjector } from './helpers/fault-injector.ts';
 
 // PostgreSQL's side of the database-fault trade-off, in-process on a real PostgreSQL schema with the agent's own
 // write queue: the database "goes away" through an injected connection error (the real outage, a stopped server, is
 // in ha-outage.test.ts). No claim, no fire; the records of a cycle already fired wait and are written later.
 
-/** While `failing` is set, every write throws it and nothing reaches the database. */
-function unreachable(real: HistoryStore, control: { failing: Error | undefined }): HistoryStore {
-  const guard =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      if (control.failing) throw control.failing;
-      return fn(...args);
-    };
-  return {
-    claimCycle: guard(real.claimCycle),
-    recordSkipped: guard(real.recordSkipped),
-    finishCycle: guard(real.finishCycle),
-    startAttempt: guard(real.startAttempt),
-    finishAttempt: guard(real.finishAttempt),
-    recoverInterrupted: guard(real.recoverInterrupted),
-  };
-}
 
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
 
@@ -54,7 +37,7 @@ test('[postgres] database unreachable mid-run: the cycle in flight keeps its rec
     target: t.target,
     env: { DIEGO_URL: stub.url, RETRY_ATTEMPTS: '1' },
     wrapStore: (real, _i, database) =>
-      createWriteQueue(unreachable(real, control), {
+      createWriteQueue(faultInjector(real, control), {
         log: qlog,
         clock: systemClock,
         dump: (l) => dumped.push(l),

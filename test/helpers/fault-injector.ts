@@ -1,0 +1,27 @@
+import type { HistoryStore } from '../../src/store/history-store.ts';
+
+/** Switches a fault injector on (an error every write throws) and off (undefined). */
+export interface FaultControl {
+  failing: Error | undefined;
+}
+
+/**
+ * A fault injector around a real store (not a mock: every write that goes through reaches the real database):
+ * while `control.failing` is set, every write throws it and nothing is written.
+ */
+export function faultInjector(real: HistoryStore, control: FaultControl): HistoryStore {
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (control.failing) throw control.failing;
+      return fn(...args);
+    };
+  return {
+    claimCycle: guard(real.claimCycle),
+    recordSkipped: guard(real.recordSkipped),
+    finishCycle: guard(real.finishCycle),
+    startAttempt: guard(real.startAttempt),
+    finishAttempt: guard(real.finishAttempt),
+    recoverInterrupted: guard(real.recoverInterrupted),
+  };
+}
