@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimulator, type SimulatorOptions, type SimulatorRequestRecord } from '../src/simulator.ts';
-
-// Seeded so a failure reproduces; the tests below never depend on which values it yields.
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './helpers/seeded-random.ts';
 
 async function withSim(opts: SimulatorOptions, fn: (url: string) => Promise<void>): Promise<void> {
   const sim = await startSimulator({ port: 0, ...opts });
@@ -53,7 +44,7 @@ test('GET /health answers ok', async () => {
 });
 
 test('POST /analyze returns a plausible analysis', async () => {
-  await withSim({ random: mulberry32(42) }, async (url) => {
+  await withSim({ random: seededRandom(42) /* seeded so a failure reproduces; no test depends on its values */ }, async (url) => {
     const res = await post(url, { ...valid, triggerExecution: false });
     assert.equal(res.status, 200);
     const body = await json(res);
