@@ -69,10 +69,14 @@ describe('high availability: replicas sharing PostgreSQL', { concurrency: true }
 
       const posts = postsByKey(stub);
       const sent = rows.filter((r) => r.attempts > 0);
-      assert.equal(stub.received.length, sent.length, 'one POST per slot that had time to send one');
       assert.ok(sent.length >= rows.length - 1, `${rows.length - sent.length} slots sent nothing`);
       assert.deepEqual([...posts.values()].filter((n) => n > 1), [], 'no Idempotency-Key sent twice');
-      assert.deepEqual(new Set(posts.keys()), new Set(sent.map((r) => r.idempotency_key)), 'every POST is a claimed cycle');
+      // Every POST is a claimed cycle; every succeeded cycle reached Diego. A cycle cut at its deadline under load
+      // may have started an attempt whose request never arrived, so only those may be missing from the stub.
+      const keys = new Set(sent.map((r) => r.idempotency_key));
+      assert.deepEqual([...posts.keys()].filter((k) => !keys.has(k)), [], 'every POST is a claimed cycle');
+      const unseen = sent.filter((r) => !posts.has(r.idempotency_key));
+      assert.deepEqual(unseen.filter((r) => r.status !== 'failed' || r.reason !== 'deadline').map((r) => [r.scheduled_at, r.status]), [], 'one POST per slot that had time to send one');
       const owners = new Set(rows.map((r) => r.owner));
       assert.ok([...owners].every((o) => /^replica-[123]$/.test(o)), [...owners].join(', '));
 
