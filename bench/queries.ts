@@ -1,8 +1,9 @@
 // Whole-process timings of the read commands on a large history: builds a database of ~1,000,000 attempts (about two
-// years at the default every-minute schedule) with one bulk SQL load into the migrated schema, then runs the real
-// CLI (`node dist/src/cli.js …`) several times per command and prints the median and the spread. Each command runs
-// twice over: on dist/ as tsc builds it, and with kysely bundled into dist/node_modules (scripts/bundle-kysely.mjs),
-// which spares Node 20 loading its ~300 ES modules one by one; dist/ is left as it was found.
+// years at the default every-minute schedule) with one bulk SQL load into the migrated schema, laid out as the agent
+// writes it (UUIDs as 16-byte blobs, no body kept for an ok answer), then runs the real CLI (`node dist/src/cli.js …`)
+// several times per command and prints the median and the spread. Each command runs twice over: on dist/ as tsc
+// builds it, and with kysely bundled into dist/node_modules (scripts/bundle-kysely.mjs), which spares Node 20 loading
+// its ~300 ES modules one by one; dist/ is left as it was found.
 //   npm run bench:queries [-- --runs 9] [--attempts 1000000] [--keep]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -26,9 +27,8 @@ const keep = argv.includes('--keep');
 const MINUTE = 60_000;
 // Per 1,000 cycles: 20 fail after 3 timeouts, 30 succeed on a second attempt after a 503: 1.07 attempts a cycle.
 const ATTEMPTS_PER_CYCLE = 1.07;
-const EXCERPT =
-  '{"success":true,"symbol":"BTC/USDT","timeframe":"1m","timestamp":"2024-01-20T10:00:01.234Z","analysis":{"price":97012.5,"signal":"BUY","confidence":0.82,"indicators":{"rsi":31.4,"ema20":96980.1,"ema50":96870.4}},"execution":{"orderId":"sim-3","side":"buy","quantity":0.001,"price":97012.5,"status":"filled","placed":true}}';
-const SUMMARY = '{ success: true, signal: BUY, confidence: 0.82, price: 97012.5, execution: placed sim-3 buy 0.001 @ 97012.5 }';
+// What the agent keeps of a successful answer (src/diego-response.ts briefOf); its body is not kept (issue #3).
+const SUMMARY = 'BUY 0.82 @ 97012.5 · placed sim-3 buy 0.001';
 
 /** Fills the migrated schema with `cycles` every-minute cycles ending now, and their attempts, in a few statements. */
 async function build(path: string, cycles: number): Promise<void> {
@@ -50,32 +50,32 @@ async function build(path: string, cycles: number): Promise<void> {
       CASE WHEN i % 50 = 7 THEN NULL ELSE 200 END,
       CASE WHEN i % 50 = 7 THEN NULL ELSE ${SUMMARY} END,
       CASE WHEN i % 50 = 7 THEN 0 ELSE i % 3 = 0 END,
-      printf('%08x-0000-4000-8000-%012x', i, i), 'bench-host:1'
+      randomblob(16), 'bench-host:1'
     FROM seq`.execute(db);
   // Attempt 1 of every cycle, then attempt 2 of retried and failed cycles, then attempt 3 of failed ones.
   await sql`
     INSERT INTO attempts (cycle_id, number, request_id, started_at, finished_at, duration_ms, outcome, http_status, error, response_excerpt)
-    SELECT id, 1, idempotency_key || '-1', started_at,
+    SELECT id, 1, randomblob(16), started_at,
       started_at + CASE WHEN status = 'failed' THEN 20000 WHEN attempts = 2 THEN 120 ELSE finished_at - started_at END,
       CASE WHEN status = 'failed' THEN 20000 WHEN attempts = 2 THEN 120 ELSE finished_at - started_at END,
       CASE WHEN status = 'failed' THEN 'timeout' WHEN attempts = 2 THEN 'http_error' ELSE 'ok' END,
       CASE WHEN status = 'failed' THEN NULL WHEN attempts = 2 THEN 503 ELSE 200 END,
       CASE WHEN status = 'failed' THEN 'timeout after 20000 ms' WHEN attempts = 2 THEN 'HTTP 503: overloaded' END,
-      CASE WHEN status = 'failed' THEN NULL WHEN attempts = 2 THEN '{"error":"overloaded"}' ELSE ${EXCERPT} END
+      CASE WHEN status = 'failed' THEN NULL WHEN attempts = 2 THEN '{"error":"overloaded"}' END
     FROM cycles`.execute(db);
   await sql`
     INSERT INTO attempts (cycle_id, number, request_id, started_at, finished_at, duration_ms, outcome, http_status, error, response_excerpt)
-    SELECT id, 2, idempotency_key || '-2', started_at + 5120,
+    SELECT id, 2, randomblob(16), started_at + 5120,
       CASE WHEN status = 'failed' THEN started_at + 25120 ELSE finished_at END,
       CASE WHEN status = 'failed' THEN 20000 ELSE finished_at - started_at - 5120 END,
       CASE WHEN status = 'failed' THEN 'timeout' ELSE 'ok' END,
       CASE WHEN status = 'failed' THEN NULL ELSE 200 END,
       CASE WHEN status = 'failed' THEN 'timeout after 20000 ms' END,
-      CASE WHEN status = 'failed' THEN NULL ELSE ${EXCERPT} END
+      NULL
     FROM cycles WHERE attempts >= 2`.execute(db);
   await sql`
     INSERT INTO attempts (cycle_id, number, request_id, started_at, finished_at, duration_ms, outcome, http_status, error, response_excerpt)
-    SELECT id, 3, idempotency_key || '-3', started_at + 30000, started_at + 50000, 20000, 'timeout', NULL, 'timeout after 20000 ms', NULL
+    SELECT id, 3, randomblob(16), started_at + 30000, started_at + 50000, 20000, 'timeout', NULL, 'timeout after 20000 ms', NULL
     FROM cycles WHERE attempts = 3`.execute(db);
   // Half an hour of downtime six hours ago, so `stats` has missed slots to find.
   const gapEnd = Math.floor(Date.now() / MINUTE) * MINUTE - 6 * 60 * MINUTE;
@@ -122,6 +122,9 @@ try {
     ['history', ['history', ...db]],
     ['history --status failed --limit 50', ['history', '--status', 'failed', '--limit', '50', ...db]],
     ['history --symbol BTC/USDT --since 7d', ['history', '--symbol', 'BTC/USDT', '--since', '7d', ...db]],
+    // The worst case of the time-leading slot key: a symbol with no row at all is looked for through every entry.
+    ['history --symbol ETH/USDT (no rows)', ['history', '--symbol', 'ETH/USDT', ...db]],
+    ['history --status interrupted (no rows)', ['history', '--status', 'interrupted', ...db]],
     ['history --cycle 12345', ['history', '--cycle', '12345', ...db]],
     ['history --json --limit 100', ['history', '--json', '--limit', '100', ...db]],
     ['stats (24h)', ['stats', ...db]],

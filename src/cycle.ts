@@ -139,7 +139,9 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
       outcome: last.outcome,
       httpStatus: last.status,
       error: last.error,
-      excerpt: last.excerpt,
+      // An ok answer lives on as the cycle's summary (signal, order); its body too would be most of the history's
+      // size. A failure keeps its body: that is what an operator reads to see what went wrong.
+      excerpt: last.outcome === 'ok' ? undefined : last.excerpt,
     });
     if (last.outcome === 'ok') {
       d.log.info(`Diego response: ${last.status} ${last.summary}`, { ...fields, attempt, status: last.status, durationMs: finishedAt - startedAt });
@@ -165,7 +167,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
   }
   if (stop !== 'missed') announce();
   if (stop === undefined && last?.outcome === 'ok') {
-    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts: attempt, httpStatus: last.status, summary: last.summary, executed: last.executed });
+    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts: attempt, httpStatus: last.status, summary: last.brief, executed: last.executed });
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts: attempt, durationMs: finishedAt - job.slot });
     return { id, status: 'succeeded', attempts: attempt };
   }
@@ -178,7 +180,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
         : verdict.reason === 'missed'
           ? 'not fired: a later slot was already due when the agent woke (late wake-up or clock jump)'
           : (last?.error ?? last?.outcome ?? 'no attempt');
-  await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts: attempt, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.summary, executed: false });
+  await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts: attempt, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false });
   const message =
     verdict.status === 'interrupted'
       ? `Scalping cycle ${recordLabel(id)} interrupted by shutdown after ${attempt} attempt(s)${d.label}`

@@ -4,8 +4,10 @@ import type { AttemptOutcome } from './store/schema.ts';
 export interface ResponseMeaning {
   outcome: AttemptOutcome;
   error?: string;
-  /** Compact one-line view of the body for logs and history. */
+  /** Compact one-line view of the body, for the log. */
   summary?: string;
+  /** Fewer words, for the cycle's row in the history (see {@link briefOf}). */
+  brief?: string;
   /** Diego's answer says an order was placed. */
   executed: boolean;
 }
@@ -23,11 +25,11 @@ export function interpretResponse(status: number, body: string | undefined, limi
   // An array is not an answer either: Diego always sends an object, so anything else is a broken or foreign reply.
   const json = obj(safeJson(body));
   if (json === undefined) return { outcome: 'invalid_response', error: 'body is not a JSON object', executed: false };
-  const summary = summarizeBody(json);
+  const read = { summary: summarizeBody(json), brief: briefOf(json) };
   if (json.success === false) {
-    return { outcome: 'invalid_response', error: `success: false${errorText(json) ? `: ${errorText(json)}` : ''}`, summary, executed: false };
+    return { outcome: 'invalid_response', error: `success: false${errorText(json) ? `: ${errorText(json)}` : ''}`, ...read, executed: false };
   }
-  return { outcome: 'ok', summary, executed: executionPlaced(json) };
+  return { outcome: 'ok', ...read, executed: executionPlaced(json) };
 }
 
 function safeJson(text: string): unknown {
@@ -58,24 +60,49 @@ export function executionPlaced(body: unknown): boolean {
   return exec.orderId !== undefined && exec.orderId !== null;
 }
 
-/** `{ success: true, signal: BUY, confidence: 0.82, price: 97012.5, execution: placed sim-3 buy 0.001 }`. */
-export function summarizeBody(body: unknown): string {
+/** What reports say of an answer, each part as text, absent when the body has no such field. */
+interface AnswerParts {
+  success: string;
+  signal?: string;
+  confidence?: string;
+  price?: string;
+  /** The execution part: `placed sim-3 buy 0.001` or `none signal HOLD`, and the order's price apart. */
+  execution?: { text: string; price?: string };
+  error?: string;
+}
+
+function answerParts(body: unknown): AnswerParts {
   const b = obj(body) ?? {};
   const a = obj(b.analysis) ?? b;
-  const parts: string[] = [`success: ${b.success === undefined ? '?' : String(b.success)}`];
-  for (const key of ['signal', 'confidence', 'price'] as const) {
-    const v = a[key];
-    if (typeof v === 'string' || typeof v === 'number') parts.push(`${key}: ${v}`);
-  }
+  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
+  const parts: AnswerParts = { success: b.success === undefined ? '?' : String(b.success), signal: text(a.signal), confidence: text(a.confidence), price: text(a.price), error: errorText(b) };
   const exec = obj(b.execution);
   if (exec) {
     const placed = executionPlaced(b);
-    const detail = placed
-      ? [exec.orderId, exec.side, exec.quantity, exec.price !== undefined ? `@ ${exec.price}` : undefined]
-      : [typeof exec.reason === 'string' ? exec.reason : undefined];
-    parts.push(`execution: ${[placed ? 'placed' : 'none', ...detail.filter((d) => d !== undefined && d !== null)].join(' ')}`);
+    const detail = placed ? [exec.orderId, exec.side, exec.quantity] : [typeof exec.reason === 'string' ? exec.reason : undefined];
+    const words = [placed ? 'placed' : 'none', ...detail.filter((d) => d !== undefined && d !== null)].join(' ');
+    parts.execution = { text: words, price: placed && exec.price !== undefined ? String(exec.price) : undefined };
   }
-  const err = errorText(b);
-  if (err) parts.push(`error: ${err}`);
-  return `{ ${parts.join(', ')} }`;
+  return parts;
+}
+
+/** The log's view of an answer: `{ success: true, signal: BUY, confidence: 0.82, price: 97012.5, execution: placed sim-3 buy 0.001 @ 97012.5 }`. */
+export function summarizeBody(body: unknown): string {
+  const { execution, ...p } = answerParts(body);
+  const order = execution && `${execution.text}${execution.price === undefined ? '' : ` @ ${execution.price}`}`;
+  const fields = Object.entries({ signal: p.signal, confidence: p.confidence, price: p.price, execution: order, error: p.error }).filter(([, v]) => v !== undefined);
+  return `{ ${[`success: ${p.success}`, ...fields.map(([k, v]) => `${k}: ${v}`)].join(', ')} }`;
+}
+
+/**
+ * The history's view of an answer, kept on its cycle's row, a few words a minute for years:
+ * `BUY 0.82 @ 97012.5 · placed sim-3 buy 0.001` (an order's price only when it differs from the analysis price),
+ * `HOLD 0.4 · none signal HOLD`; an answer that is not a success says so first (`success false · error: no data`).
+ */
+export function briefOf(body: unknown): string {
+  const p = answerParts(body);
+  const call = [p.signal, p.confidence, p.price === undefined ? undefined : `@ ${p.price}`].filter((x) => x !== undefined).join(' ');
+  const order = p.execution && `${p.execution.text}${p.execution.price === undefined || p.execution.price === p.price ? '' : ` @ ${p.execution.price}`}`;
+  const parts = [p.success === 'true' ? undefined : `success ${p.success}`, call || undefined, order, p.error === undefined ? undefined : `error: ${p.error}`];
+  return parts.filter((x) => x !== undefined).join(' · ');
 }

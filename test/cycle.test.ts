@@ -103,10 +103,11 @@ test('the request: POST /analyze, JSON body, Idempotency-Key, X-Request-Id, User
     assert.equal(cycle!.attempts, 1);
     assert.equal(cycle!.http_status, 200);
     assert.equal(cycle!.executed, 1);
-    assert.equal(cycle!.summary, '{ success: true, signal: BUY, confidence: 0.8, price: 97000, execution: placed o-1 buy 0.001 }');
+    assert.equal(cycle!.summary, 'BUY 0.8 @ 97000 · placed o-1 buy 0.001', 'the brief of the answer; the log line has the longer form');
     const [attempt] = await attemptRows(db.db);
     assert.equal(attempt!.request_id, req.headers['x-request-id']);
     assert.equal(attempt!.outcome, 'ok');
+    assert.equal(attempt!.response_excerpt, null, "an ok answer's body is not kept: the cycle's summary holds it");
 
     assert.deepEqual(messages(log.out), [
       `Starting scalping cycle #${cycle!.id}`,
@@ -155,6 +156,7 @@ test('done when: Diego fails twice (503, 500) then answers → 3 POSTs with one 
       ],
     );
     assert.equal(attempts[1]!.error, 'HTTP 500: boom');
+    assert.deepEqual(attempts.map((a) => a.response_excerpt), [attempts[0]!.response_excerpt, '{"success":false,"error":"boom"}', null], 'a failed answer keeps its body');
     for (const a of attempts) {
       assert.ok(a.finished_at! >= a.started_at);
       assert.equal(a.duration_ms, a.finished_at! - a.started_at);

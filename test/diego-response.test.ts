@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { executionPlaced, interpretResponse, summarizeBody } from '../src/diego-response.ts';
+import { briefOf, executionPlaced, interpretResponse, summarizeBody } from '../src/diego-response.ts';
 
 const LIMIT = 1_048_576;
 const json = (v: unknown) => JSON.stringify(v);
@@ -15,9 +15,10 @@ test('a 2xx JSON object whose success is not false is ok, with a summary and the
   assert.deepEqual(interpretResponse(200, json(placed), LIMIT), {
     outcome: 'ok',
     summary: '{ success: true, signal: BUY, confidence: 0.82, price: 97012.5, execution: placed sim-3 buy 0.001 @ 97013 }',
+    brief: 'BUY 0.82 @ 97012.5 · placed sim-3 buy 0.001 @ 97013',
     executed: true,
   });
-  assert.deepEqual(interpretResponse(201, json({ signal: 'HOLD' }), LIMIT), { outcome: 'ok', summary: '{ success: ?, signal: HOLD }', executed: false });
+  assert.deepEqual(interpretResponse(201, json({ signal: 'HOLD' }), LIMIT), { outcome: 'ok', summary: '{ success: ?, signal: HOLD }', brief: 'success ? · HOLD', executed: false });
   assert.equal(interpretResponse(299, json({ success: null }), LIMIT).outcome, 'ok');
 });
 
@@ -26,6 +27,7 @@ test('success: false is an invalid response carrying Diego\'s error text', () =>
     outcome: 'invalid_response',
     error: 'success: false: exchange unavailable',
     summary: '{ success: false, error: exchange unavailable }',
+    brief: 'success false · error: exchange unavailable',
     executed: false,
   });
   assert.equal(interpretResponse(200, json({ success: false }), LIMIT).error, 'success: false');
@@ -96,4 +98,15 @@ test('summarizeBody: one compact line with the signal and execution fields when 
   assert.equal(summarizeBody(null), '{ success: ? }');
   const big = summarizeBody({ success: true, analysis: { ...placed.analysis, indicators: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, i])) } });
   assert.ok(!big.includes('\n') && big.length < 200, big);
+});
+
+test("briefOf: the history's few words, signal, confidence, price and order; an order's price only when it differs", () => {
+  assert.equal(briefOf(placed), 'BUY 0.82 @ 97012.5 · placed sim-3 buy 0.001 @ 97013');
+  assert.equal(briefOf({ ...placed, execution: { ...placed.execution, price: 97012.5 } }), 'BUY 0.82 @ 97012.5 · placed sim-3 buy 0.001', 'filled at the analysis price');
+  assert.equal(briefOf({ success: true, analysis: { signal: 'HOLD', confidence: 0.4 }, execution: { placed: false, reason: 'signal HOLD' } }), 'HOLD 0.4 · none signal HOLD');
+  assert.equal(briefOf({ success: true, signal: 'SELL', price: 3100 }), 'SELL @ 3100');
+  assert.equal(briefOf({ success: false, error: { message: 'no data' } }), 'success false · error: no data');
+  assert.equal(briefOf({ success: true }), '', 'nothing to say');
+  // The stored brief is far shorter than the log's line for the same answer.
+  assert.ok(briefOf(placed).length * 2 < summarizeBody(placed).length + 20);
 });

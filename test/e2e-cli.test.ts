@@ -103,17 +103,21 @@ test('end to end: `run` with * * * * * * against the simulator, SIGTERM → exit
       }
       for (const c of cycles) {
         assert.deepEqual([c.status, c.attempts, c.http_status, c.executed], ['succeeded', 1, 200, 1], `cycle #${c.id}`);
-        assert.match(c.summary!, /^\{ success: true, signal: BUY, confidence: [\d.]+, price: [\d.]+, execution: placed sim-\d+ buy 0\.001 @ [\d.]+ \}$/);
+        assert.match(c.summary!, /^BUY [\d.]+ @ [\d.]+ · placed sim-\d+ buy 0\.001$/);
       }
       assert.deepEqual(attempts.map((a) => [a.cycle_id, a.number, a.outcome, a.http_status]), cycles.map((c) => [c.id, 1, 'ok', 200]));
 
-      // The four lines of each cycle, in order, exactly.
+      // The four lines of each cycle, in order, exactly. The log says the answer at length; the row keeps its brief,
+      // the same confidence, price and order.
+      const responseLine = (summary: string) => {
+        const [, confidence, price, order] = /^BUY ([\d.]+) @ ([\d.]+) · placed (sim-\d+) buy 0\.001$/.exec(summary)!;
+        return `Diego response: 200 { success: true, signal: BUY, confidence: ${confidence}, price: ${price}, execution: placed ${order} buy 0.001 @ ${price} }`;
+      };
       const cycleLines = out.filter((m) => /^(Starting scalping cycle|Calling Diego|Diego response|Scalping cycle)/.test(m));
       assert.deepEqual(
         cycleLines,
-        cycles.flatMap((c) => [`Starting scalping cycle #${c.id}`, 'Calling Diego analysis endpoint...', `Diego response: 200 ${c.summary}`, 'Scalping cycle completed successfully']),
+        cycles.flatMap((c) => [`Starting scalping cycle #${c.id}`, 'Calling Diego analysis endpoint...', responseLine(c.summary!), 'Scalping cycle completed successfully']),
       );
-      assert.match(cycleLines[2]!, /^Diego response: 200 \{ success: true, /);
       for (const line of agent.stdout.filter((l) => l.includes('Starting scalping cycle #'))) {
         assert.match(line, new RegExp(String.raw`^\[${ISO}\] \[SCHEDULER\] Starting scalping cycle #\d+$`));
       }

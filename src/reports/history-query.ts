@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AttemptOutcome, AttemptsTable, CycleStatus, CyclesTable, Schema, Trigger } from '../store/schema.ts';
+import { whereStatus } from '../store/status-filter.ts';
 
 /** Which cycles `history` lists; times are epoch ms on the scheduled time, `since` inclusive, `until` exclusive. */
 export interface HistoryFilter {
@@ -81,10 +82,10 @@ function attemptView(r: Selectable<AttemptsTable>): AttemptView {
   };
 }
 
-/** The newest cycles matching the filter, newest slot first (served by the scheduled_at, status and symbol indexes). */
+/** The newest cycles matching the filter, newest slot first (served by the slot key, which leads with the time, or the unsettled index). */
 export async function queryHistory(db: Kysely<Schema>, f: HistoryFilter): Promise<CycleView[]> {
   let q = db.selectFrom('cycles').selectAll();
-  if (f.status !== undefined) q = q.where('status', '=', f.status);
+  if (f.status !== undefined) q = whereStatus(q, f.status);
   if (f.symbol !== undefined) q = q.where('symbol', '=', f.symbol);
   if (f.since !== undefined) q = q.where('scheduled_at', '>=', f.since);
   if (f.until !== undefined) q = q.where('scheduled_at', '<', f.until);

@@ -39,17 +39,9 @@ export function attemptJson(a: AttemptView) {
   };
 }
 
-/**
- * The short "what happened" of a cycle: for an answer, its signal and execution (`BUY · placed o-1 buy 0.001`),
- * read from the summary line the agent stored; otherwise the reason and error.
- */
+/** The short "what happened" of a cycle: for an answer, the few words the agent kept of it; otherwise the reason and error. */
 export function shortSummary(v: CycleView): string {
-  if (v.status === 'succeeded' && v.summary) {
-    const signal = /signal: ([^,}]+)/.exec(v.summary)?.[1]?.trim();
-    const execution = /execution: ([^,}]+)/.exec(v.summary)?.[1]?.trim();
-    const parts = [signal, execution].filter((p): p is string => p !== undefined);
-    return parts.length > 0 ? parts.join(' · ') : v.summary;
-  }
+  if (v.status === 'succeeded' && v.summary) return v.summary;
   if (v.status === 'running') return 'running';
   // The error often opens with its reason already (`deadline: the next slot …`): say it once.
   if (v.reason && v.error?.startsWith(`${v.reason}:`)) return v.error;

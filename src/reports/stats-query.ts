@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { CronPattern } from '../cron-pattern.ts';
 import type { AttemptOutcome, CycleStatus, Schema } from '../store/schema.ts';
+import { whereStatus } from '../store/status-filter.ts';
 import { slotCounter } from './missed-slots.ts';
 
 /** Every cycle status, in the order reports list them. */
@@ -153,11 +154,11 @@ function emptyStats(): SymbolStats {
 const GROUP_COLUMN = { symbol: 'symbol', replica: 'owner' } as const satisfies Record<StatsGrouping, string>;
 
 /**
- * The newest cycle of a status (and symbol, or replica with `by`) scheduled before `until`: served by the (symbol,
- * status, time) index.
+ * The newest cycle of a status (and symbol, or replica with `by`) scheduled before `until`: read newest first off
+ * the slot key (a success), or off the unsettled index (any other status).
  */
 export async function lastCycleWithStatus(db: Kysely<Schema>, status: CycleStatus, until: number, symbol?: string, by: StatsGrouping = 'symbol') {
-  let q = db.selectFrom('cycles').select(['id', 'scheduled_at', 'finished_at', 'error']).where('status', '=', status).where('scheduled_at', '<', until);
+  let q = whereStatus(db.selectFrom('cycles').select(['id', 'scheduled_at', 'finished_at', 'error']), status).where('scheduled_at', '<', until);
   if (symbol !== undefined) q = q.where(GROUP_COLUMN[by], '=', symbol);
   return q.orderBy('scheduled_at', 'desc').limit(1).executeTakeFirst();
 }
@@ -165,11 +166,8 @@ export async function lastCycleWithStatus(db: Kysely<Schema>, status: CycleStatu
 /** Failed cycles of a symbol (or replica, with `by`) after its last success, up to `until`. */
 export async function failureStreak(db: Kysely<Schema>, symbol: string, until: number, by: StatsGrouping = 'symbol'): Promise<number> {
   const success = await lastCycleWithStatus(db, 'succeeded', until, symbol, by);
-  const row = await db
-    .selectFrom('cycles')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
+  const row = await whereStatus(db.selectFrom('cycles').select((eb) => eb.fn.countAll<number>().as('n')), 'failed')
     .where(GROUP_COLUMN[by], '=', symbol)
-    .where('status', '=', 'failed')
     .where('scheduled_at', '>', success === undefined ? Number.MIN_SAFE_INTEGER : Number(success.scheduled_at))
     .where('scheduled_at', '<', until)
     .executeTakeFirstOrThrow();
@@ -309,12 +307,12 @@ async function symbolsInWindow(db: Kysely<Schema>, since: number, until: number,
   return [...new Set([...configured, ...rows.map((r) => r.symbol)])].sort();
 }
 
-/** The first slot of each symbol ever recorded: missed slots are counted from there on (min over an index). */
+/** The first slot of each symbol ever recorded: missed slots are counted from there on (the slot key, oldest first). */
 async function firstSlotBySymbol(db: Kysely<Schema>, symbols: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const symbol of symbols) {
-    const row = await db.selectFrom('cycles').select((eb) => eb.fn.min('scheduled_at').as('first')).where('symbol', '=', symbol).executeTakeFirst();
-    if (row?.first != null) out.set(symbol, num(row.first));
+    const row = await db.selectFrom('cycles').select('scheduled_at').where('symbol', '=', symbol).orderBy('scheduled_at').limit(1).executeTakeFirst();
+    if (row !== undefined) out.set(symbol, num(row.scheduled_at));
   }
   return out;
 }

@@ -7,6 +7,7 @@ import type { DatabaseTarget } from '../config.ts';
 import type { Schema } from './schema.ts';
 import { runtimeSqliteDriver, sqliteOpener, type OpenSqlite, type SqliteDriver } from './sqlite-driver.ts';
 import { reusingStatements } from './statement-cache.ts';
+import { UuidBlobPlugin } from './uuid-blobs.ts';
 import { isStorageFault } from './write-queue.ts';
 
 /** Why a database could not be opened: a value the CLI turns into exit 2 and one line. */
@@ -124,7 +125,7 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenOptions = {
     const hint = e.code === 'SQLITE_CANTOPEN' || e.code?.startsWith('SQLITE_READONLY') ? ` (${dirname(path)} must be writable: SQLite keeps -wal and -shm files beside the database)` : '';
     throw new DatabaseOpenError('not_writable', `Cannot use database ${path}: ${e.message}${hint}`);
   }
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: reusingStatements(raw) }) });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: reusingStatements(raw) }), plugins: [new UuidBlobPlugin()] });
   if (!readonly) await migrate(db, path);
   return { db, location: path, traits: SQLITE_TRAITS, close: () => db.destroy() };
 }

@@ -2,6 +2,7 @@ import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import type { BackendTraits } from './database.ts';
 import { CYCLE_LEASE_MS, markInterrupted } from './leases.ts';
 import type { AttemptOutcome, CycleStatus, Schema, Trigger } from './schema.ts';
+import { whereStatus } from './status-filter.ts';
 
 export interface NewCycle {
   symbol: string;
@@ -204,6 +205,7 @@ export function createHistoryStore(db: Kysely<Schema>, redact: (text: string) =>
           http_status: e.httpStatus ?? null,
           summary: clean(e.summary),
           executed: e.executed ? 1 : 0,
+          lease_until: null, // a lease is a running cycle's only
         })
         .where('id', '=', id)
         .execute();
@@ -234,7 +236,7 @@ export function createHistoryStore(db: Kysely<Schema>, redact: (text: string) =>
     },
 
     async recoverInterrupted(now, self, isAlive) {
-      const running = await db.selectFrom('cycles').select(['id', 'owner', 'deadline_at', 'lease_until']).where('status', '=', 'running').execute();
+      const running = await whereStatus(db.selectFrom('cycles').select(['id', 'owner', 'deadline_at', 'lease_until']), 'running').execute();
       const dead = running.filter((r) => isOrphaned(r, now, self, isAlive)).map((r) => r.id);
       return (await markInterrupted(db, dead, now, 'agent_died')).length;
     },

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from './schema.ts';
+import { whereStatus } from './status-filter.ts';
 
 /**
  * How long a running cycle's lease lasts from its last renewal. Its owner renews it every LEASE_CHECK_MS, so it
@@ -31,17 +32,17 @@ const ERRORS: Record<InterruptedReason, { cycle: string; attempt: string }> = {
 export async function markInterrupted(db: Kysely<Schema>, ids: readonly number[], now: number, reason: InterruptedReason, leaseExpiredBefore?: number): Promise<number[]> {
   if (ids.length === 0) return [];
   return db.transaction().execute(async (tx) => {
-    let update = tx
+    let update = whereStatus(tx
       .updateTable('cycles')
       .set((eb) => ({
         status: 'interrupted',
         finished_at: now,
+        lease_until: null,
         reason,
         error: ERRORS[reason].cycle,
         attempts: eb.selectFrom('attempts').select((a) => a.fn.countAll<number>().as('n')).whereRef('attempts.cycle_id', '=', 'cycles.id'),
       }))
-      .where('id', 'in', ids)
-      .where('status', '=', 'running');
+      .where('id', 'in', ids), 'running');
     if (leaseExpiredBefore !== undefined) update = update.where('lease_until', '<', leaseExpiredBefore);
     const marked = (await update.returning('id').execute()).map((r) => r.id);
     if (marked.length > 0) {
@@ -70,10 +71,10 @@ export interface LeaseCheck {
  * first and writes only when there is something to write, so an idle agent costs the database one indexed read.
  */
 export async function checkLeases(db: Kysely<Schema>, owner: string, now: number): Promise<LeaseCheck> {
-  const running = await db.selectFrom('cycles').select(['id', 'owner', 'lease_until']).where('status', '=', 'running').execute();
+  const running = await whereStatus(db.selectFrom('cycles').select(['id', 'owner', 'lease_until']), 'running').execute();
   let renewed = 0;
   if (running.some((r) => r.owner === owner)) {
-    const done = await db.updateTable('cycles').set({ lease_until: now + CYCLE_LEASE_MS }).where('owner', '=', owner).where('status', '=', 'running').executeTakeFirst();
+    const done = await whereStatus(db.updateTable('cycles').set({ lease_until: now + CYCLE_LEASE_MS }).where('owner', '=', owner), 'running').executeTakeFirst();
     renewed = Number(done.numUpdatedRows);
   }
   const stale = running.filter((r) => r.owner !== owner && r.lease_until !== null && r.lease_until < now);

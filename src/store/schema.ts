@@ -21,16 +21,17 @@ export interface CyclesTable {
   reason: string | null;
   error: string | null;
   http_status: number | null;
-  /** One-line summary of Diego's answer (signal, execution). */
+  /** The brief of Diego's answer: signal, confidence, price, order (src/diego-response.ts `briefOf`). */
   summary: string | null;
   /** 1 when Diego's answer says an order was placed. */
   executed: ColumnType<number, number | undefined, number>;
+  /** A UUID; SQLite holds it as 16 bytes (src/store/uuid-blobs.ts), reads give the string. */
   idempotency_key: string;
   /** The replica that claimed the slot: REPLICA_ID, else `host:pid` (the same as `agents.owner`). */
   owner: string;
   /**
    * While `running`: the owner renews it; once it has passed, the owner is taken for dead and the cycle may be
-   * marked `interrupted` by any agent (migration 0003). Null on older rows and on rows that never ran.
+   * marked `interrupted` by any agent (migration 0003). Null once the cycle has ended, and on rows that never ran.
    */
   lease_until: ColumnType<number | null, number | null | undefined, number | null>;
 }
@@ -40,6 +41,7 @@ export interface AttemptsTable {
   id: Generated<number>;
   cycle_id: number;
   number: number;
+  /** A UUID, stored as `idempotency_key` is. */
   request_id: string;
   started_at: number;
   finished_at: number | null;
@@ -47,6 +49,7 @@ export interface AttemptsTable {
   outcome: AttemptOutcome | null;
   http_status: number | null;
   error: string | null;
+  /** The start of the body of an answer that was not `ok` (an ok one lives on as its cycle's summary). */
   response_excerpt: string | null;
 }
 

@@ -72,7 +72,7 @@ export async function seedCycle(db: Kysely<Schema>, c: SeedCycle): Promise<numbe
       reason: c.reason === undefined ? (status === 'failed' ? (last?.outcome ?? 'unknown') : null) : c.reason,
       error: c.error === undefined ? (status === 'failed' ? (last?.error ?? 'failed') : null) : c.error,
       http_status: c.httpStatus === undefined ? (last?.http_status ?? null) : c.httpStatus,
-      summary: c.summary === undefined ? (status === 'succeeded' ? '{ success: true, signal: BUY, confidence: 0.8, price: 97000, execution: placed o-1 buy 0.001 }' : null) : c.summary,
+      summary: c.summary === undefined ? (status === 'succeeded' ? 'BUY 0.8 @ 97000 · placed o-1 buy 0.001' : null) : c.summary,
       executed: (c.executed ?? status === 'succeeded') ? 1 : 0,
       idempotency_key: `key-${c.symbol ?? 'BTC/USDT'}-${c.trigger ?? 'schedule'}-${c.scheduledAt}`,
       owner: c.owner ?? 'test-host:1',
