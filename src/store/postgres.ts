@@ -76,9 +76,12 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
     application_name: 'pmf-scheduler',
     types,
   });
-  // An idle connection that the server drops (a restart, a failover) is reported here; without a listener the
-  // process would crash. Nothing to do: the next query opens a new connection, or meets the outage and says so.
+  // A connection that the server drops (a restart, a failover) emits 'error', and without a listener the process
+  // would crash: the pool listens on its idle connections, and this listener covers one that is checked out between
+  // two queries (a transaction awaiting, kysely about to send), where pg removes the pool's. Nothing to do: the query
+  // on it fails and says so, the pool drops it, and the next query opens a new connection or meets the outage.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Schema>({
     dialect: new PostgresDialect({
       pool,
