@@ -76,7 +76,7 @@ test('migration 0004 on a database written before it: same rows, five indexes be
   const dir = tempDir();
   try {
     const path = join(dir.dir, 'history.db');
-    // The schema as 0003 left it, with rows as the agent wrote them then (text UUIDs, the long summary).
+    // The schema as 0003 left it, with rows as written then (ids as text, a summary in the long form).
     const raw = (await sqliteOpener(runtimeSqliteDriver()))(path, false);
     const old = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
     const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < '0004'));
