@@ -21,8 +21,8 @@ export function bytesToUuid(value: unknown): unknown {
 type Node = OperationNode & { readonly [key: string]: unknown };
 
 /**
- * SQLite keeps the two UUID columns as 16-byte blobs instead of 36 characters of text: two UUIDs a minute are a
- * seventh of a year of history (issue #3: well under 200 MB). Inserted UUIDs are packed, read ones unpacked, so
+ * SQLite keeps the two UUID columns as 16-byte blobs instead of 36 characters of text: as text, a cycle's two UUIDs
+ * were a fifth of its history (issue #3: a year well under 200 MB). Inserted UUIDs are packed, read ones unpacked, so
  * everything above the database (the store, reports, tests) sees the UUID strings it wrote; any other value (an
  * older or hand-written row) is kept as it is. Only inserts carry these ids: nothing updates or filters on them.
  * In the `sqlite3` shell: `SELECT lower(hex(idempotency_key)) FROM cycles`.
