@@ -1,17 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCronPattern, type CronPattern } from '../src/cron-pattern.ts';
+import { pattern } from './helpers/cron.ts';
 
 // cron-schedule follows local time. This file runs in its own process (node --test runs one per file), so it can
 // pick a zone with daylight saving time: Europe/Paris goes 02:00 → 03:00 on 2024-03-31 and 03:00 → 02:00 on
 // 2024-10-27, both at 01:00 UTC.
 process.env.TZ = 'Europe/Paris';
-
-function pattern(text: string): CronPattern {
-  const r = parseCronPattern(text);
-  if ('error' in r) assert.fail(`${text}: ${r.error}`);
-  return r.pattern;
-}
 
 const utc = (iso: string) => Date.parse(iso);
 /** A wall-clock time in Paris (months from 1). */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemClock, WAKE_EARLY_MS } from '../src/clock.ts';
-import { parseCronPattern, type CronPattern } from '../src/cron-pattern.ts';
+import { pattern } from './helpers/cron.ts';
 import { runCycle, type CycleDeps, type Release } from '../src/cycle.ts';
 import { createDiegoClient } from '../src/diego-client.ts';
 import { PREPARE_LEAD_MS, runSchedule } from '../src/scheduler.ts';
@@ -17,12 +17,6 @@ import { until } from './helpers/wait.ts';
 
 // The precision path (docs/benchmarks.md): the real clock's waitUntil, the scheduler's prepare-then-release, and a
 // cycle prepared ahead of its slot, whose claim and first attempt row are written before the request may leave.
-
-function pattern(text: string): CronPattern {
-  const r = parseCronPattern(text);
-  if ('error' in r) assert.fail(r.error);
-  return r.pattern;
-}
 
 test('systemClock.waitUntil never resolves before its target, and resolves soon after it', { timeout: 5000 }, async () => {
   const late: number[] = [];

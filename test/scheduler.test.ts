@@ -1,17 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCronPattern, type CronPattern } from '../src/cron-pattern.ts';
+import { pattern } from './helpers/cron.ts';
 import { MAX_SLEEP_MS, planWake, runSchedule } from '../src/scheduler.ts';
 import { fastClock, type FastClock } from './helpers/fast-clock.ts';
 
 // Daily patterns below are read in UTC; this file runs in its own process.
 process.env.TZ = 'UTC';
-
-function pattern(text: string): CronPattern {
-  const r = parseCronPattern(text);
-  if ('error' in r) assert.fail(`${text}: ${r.error}`);
-  return r.pattern;
-}
 
 const utc = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCronPattern, type CronPattern } from '../src/cron-pattern.ts';
+import type { CronPattern } from '../src/cron-pattern.ts';
+import { pattern as cron } from './helpers/cron.ts';
 import { slotCounter } from '../src/reports/missed-slots.ts';
 import { sparkline } from '../src/reports/render-stats.ts';
 import { formatSummary, queryStats, type Percentiles } from '../src/reports/stats-query.ts';
@@ -17,11 +18,6 @@ import { tempDir } from './helpers/temp-db.ts';
 const MIN = 60_000;
 const T0 = Date.UTC(2024, 0, 22, 10, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString();
-const cron = (text: string): CronPattern => {
-  const r = parseCronPattern(text);
-  if ('error' in r) throw new Error(r.error);
-  return r.pattern;
-};
 const expectedPercentiles = (values: number[]): Percentiles => ({
   count: values.length,
   p50: nearestRank(values, 50),
