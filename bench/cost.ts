@@ -12,14 +12,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { sql } from 'kysely';
-import { runAgent } from '../src/agent.ts';
-import type { Clock } from '../src/clock.ts';
+import { runAgent } from '../src/agent/agent.ts';
+import { composeAgent } from '../src/agent/wiring.ts';
+import type { Clock } from '../src/time/clock.ts';
 import { formatProblem, parseConfig } from '../src/config.ts';
-import { createDiegoClient } from '../src/diego-client.ts';
-import { createLogger } from '../src/log.ts';
-import { createRedactor } from '../src/redact.ts';
-import { openDatabase } from '../src/store/database.ts';
-import { createHistoryStore, type HistoryStore } from '../src/store/history-store.ts';
+import { createLogger } from '../src/log/logger.ts';
+import { createRedactor } from '../src/log/redact.ts';
+import { openDatabase } from '../src/store/open.ts';
+import type { HistoryStore } from '../src/store/port.ts';
 import { flag, intFlag } from './lib/args.ts';
 import { stopChild } from './lib/proc.ts';
 import { medianSpread } from './lib/stats.ts';
@@ -157,8 +157,8 @@ async function measure(diegoUrl: string): Promise<CostResult> {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
-  const real = createHistoryStore(database.db, redact);
-  const store: HistoryStore = {
+  // Counts what the agent writes, between the write queue and the real store.
+  const counting = (real: HistoryStore): HistoryStore => ({
     ...real,
     async claimCycle(c) {
       active++;
@@ -202,7 +202,7 @@ async function measure(diegoUrl: string): Promise<CostResult> {
         stop.abort();
       }
     },
-  };
+  });
   // Log lines go where a container's stdout would: a file descriptor, written synchronously.
   const devNull = openSync('/dev/null', 'w');
   const log = createLogger({
@@ -215,19 +215,20 @@ async function measure(diegoUrl: string): Promise<CostResult> {
   });
   const clock = benchClock(stop.signal, idle);
   try {
-    const exit = await runAgent({
-      config,
-      clock,
-      log,
-      db: database.db,
-      dbLocation: database.location,
-      store,
-      client: createDiegoClient({ baseUrl: config.diegoUrl, maxResponseBytes: config.maxResponseBytes, now: clock.now }),
-      identity: { host: 'bench', pid: process.pid },
-      isAlive: () => true,
-      newId: randomUUID,
-      stop: stop.signal,
-    });
+    const exit = await runAgent(
+      composeAgent({
+        config,
+        clock,
+        log,
+        database,
+        identity: { host: 'bench', pid: process.pid },
+        isAlive: () => true,
+        newId: randomUUID,
+        stop: stop.signal,
+        dump: (line) => process.stderr.write(`${line}\n`),
+        wrapBackend: counting,
+      }),
+    );
     if (exit !== 0 || !end) throw new Error(`the agent stopped after ${finished} cycles (exit ${exit})`);
     const file = statSync(dbPath).size;
     process.stderr.write(`  ${total} cycles in ${end.wallSeconds.toFixed(1)} s after the first ${FIRST}; file ${(file / 2 ** 20).toFixed(1)} MiB\n`);

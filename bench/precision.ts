@@ -2,7 +2,11 @@
 // with fetch), one after another on `* * * * * *`, idle and with one busy core. A receiver in this process stamps
 // each arrival; each sender stamps its send time into X-Sent-At, so lateness splits into scheduler and transfer.
 //   node dist/bench/precision.js [--slots 300] [--senders agent,croner,node-cron,cron-schedule] [--conditions idle,busy] [--out file.json]
+// `--senders agent-hanging-alerts` is our agent with a webhook and a Healthchecks URL that never answer: what
+// notifications cost the slots (nothing, if delivery stays off their path).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -46,11 +50,25 @@ interface PrecisionResult {
   samples: [slot: number, scheduler: number, transfer: number][];
 }
 
+/** A server that takes every request and never answers (a hung webhook), for `agent-hanging-alerts`. */
+function startHangingServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(() => {});
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: () => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))),
+      }),
+    ),
+  );
+}
+let hanging: { url: string; close(): Promise<void> } | undefined;
+
 function startSender(name: string, url: string, dir: string): ChildProcess {
   const log = openSync(join(dir, `${name}.log`), 'w');
   const opts = { stdio: ['ignore', log, log] as ['ignore', number, number], cwd: root };
   const child =
-    name === 'agent'
+    name.startsWith('agent')
       ? spawn(process.execPath, [join(root, 'dist/src/cli.js'), 'run'], {
           ...opts,
           env: {
@@ -61,8 +79,9 @@ function startSender(name: string, url: string, dir: string): ChildProcess {
             WAIT_FOR_READY: 'false',
             MIGUEL_URL: '',
             STATS_INTERVAL_MS: '0',
-            DATABASE_URL: join(dir, 'agent.db'),
+            DATABASE_URL: join(dir, `${name}.db`),
             LOG_FORMAT: 'json',
+            ...(name === 'agent-hanging-alerts' && hanging ? { ALERT_WEBHOOK_URL: `${hanging.url}/hook`, HEALTHCHECK_PING_URL: `${hanging.url}/ping` } : {}),
           },
         })
       : spawn(process.execPath, [join(here, 'precision-sender.js'), name, url, PATTERN], opts);
@@ -125,6 +144,7 @@ function precisionTable(results: readonly PrecisionResult[]): string {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pmf-bench-precision-'));
   const receiver = await startReceiver();
+  if (senders.includes('agent-hanging-alerts')) hanging = await startHangingServer();
   const results: PrecisionResult[] = [];
   process.stdout.write(`Fire precision: ${PATTERN}, ${slots} slots per scheduler, lateness in ms (scheduler = slot → send, transfer = send → arrival)\n`);
   try {
@@ -142,6 +162,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await receiver.close();
+    await hanging?.close();
     rmSync(dir, { recursive: true, force: true });
   }
   if (out) writeFileSync(out, JSON.stringify(results, null, 2));

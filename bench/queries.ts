@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { openDatabase } from '../src/store/database.ts';
+import { openDatabase } from '../src/store/open.ts';
 import { intFlag } from './lib/args.ts';
 import { medianSpread } from './lib/stats.ts';
 import { renderTable } from './lib/table.ts';

@@ -15,8 +15,9 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { startSimulator } from '../src/simulator.ts';
-import { openDatabase, type Database } from '../src/store/database.ts';
+import { startSimulator } from '../src/diego/simulator.ts';
+import { openDatabase } from '../src/store/open.ts';
+import type { Database } from '../src/store/port.ts';
 import { flag, intFlag } from './lib/args.ts';
 import { sleep } from './lib/proc.ts';
 

@@ -4,7 +4,7 @@
 // one bundle loads in ~25 ms (Node 22's compile cache does not exist on 20). Node resolves `kysely` from a file
 // under dist/ by looking in dist/node_modules before ./node_modules, so every built file (the CLI, the compiled
 // tests and benchmarks) gets the bundle, and nothing else changes: sources, types, tsx and Deno use ./node_modules.
-// Every entry point kysely exports is bundled, with shared chunks, so `kysely` and `kysely/migration` share classes.
+// Every entry point kysely exports is bundled, with shared chunks, so `kysely` and its helpers share classes.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,8 +16,9 @@ const source = join(root, 'node_modules', 'kysely');
 const target = join(root, 'dist', 'node_modules', 'kysely');
 const pkg = JSON.parse(readFileSync(join(source, 'package.json'), 'utf8'));
 
-// exports: { ".": { default: "./dist/index.js", … }, "./migration": "./dist/migration/index.js", … }
-const entries = Object.entries(pkg.exports).map(([key, value]) => [key, typeof value === 'string' ? value : value.default]);
+// exports: { ".": { import: "./dist/esm/index.js", require: "./dist/cjs/index.js", … }, "./helpers/postgres": … }: the
+// ES module build of each entry point.
+const entries = Object.entries(pkg.exports).map(([key, value]) => [key, typeof value === 'string' ? value : (value.import ?? value.default)]);
 rmSync(target, { recursive: true, force: true });
 await build({
   entryPoints: Object.fromEntries(entries.map(([, file]) => [file.replace(/^\.\//, '').replace(/\.js$/, ''), join(source, file)])),

@@ -12,7 +12,7 @@ started=$SECONDS
 cd "$repo"
 deno=$repo/node_modules/deno/deno
 # Suites that import only what runs on both runtimes; under Deno they exercise node:sqlite.
-storage_tests=(test/sqlite-driver.test.ts test/history-store.test.ts test/history-layout.test.ts test/faults-storage.test.ts test/sea-addon.test.ts)
+storage_tests=(test/store/sqlite-driver.test.ts test/store/history-store.test.ts test/store/history-layout.test.ts test/faults/faults-storage.test.ts test/store/sea-addon.test.ts)
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/pmf-deno.XXXXXX")
 trap 'smoke_cleanup; rm -rf "$dir"' EXIT

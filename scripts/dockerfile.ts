@@ -1,5 +1,5 @@
 /**
- * A reader for our own Dockerfile, used by test/docker-files.test.ts to check its properties and by
+ * A reader for our own Dockerfile, used by test/packaging/docker-files.test.ts to check its properties and by
  * scripts/docker-replay.sh to replay its build and run steps without Docker, so neither can drift from the file.
  * It covers the syntax the file uses and refuses what it does not model (ARG, ADD, SHELL, ONBUILD, heredocs,
  * variable substitution), so a change outside that subset fails loudly instead of being replayed wrongly.

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import process from 'node:process';
 import { setFlagsFromString } from 'node:v8';
-import { main } from './main.ts';
+import { main } from './commands/main.ts';
 
 // The one place that touches the real process: argv, env, streams, signals, exit.
 
@@ -38,6 +38,7 @@ void main(process.argv.slice(2), {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   isTTY: Boolean(process.stdout.isTTY),
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   onSignal: (h) => handlers.push(h),
   pid: process.pid,
 }).then((code) => {

@@ -1,14 +1,15 @@
-import { parseCronPattern, type CronPattern } from './cron-pattern.ts';
-import { redactUrl } from './redact.ts';
+// One piece: the one place that reads the environment: every setting with its parser, default and help, then the
+// parse that checks them all at once, so the whole contract of the configuration reads in one file.
+import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
+import type { LogFormat, LogLevel } from './log/logger.ts';
+import { redactUrl, redactUrlValue } from './log/redact.ts';
+import type { DatabaseTarget } from './store/port.ts';
 
-export type LogFormat = 'pretty' | 'json';
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { DatabaseTarget };
 
-/** Where history lives: a SQLite file (one host), or a PostgreSQL server shared by replicas (high availability). */
-export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
-
-/** The agent's whole configuration, parsed and validated once at start-up. */
-export interface Config {
+/** What the SETTINGS table fills, one field per environment variable. */
+interface SettingValues {
+  /** Without the user and password it may have been given with (they are in `diegoBasicAuth`). */
   diegoUrl: string;
   cron: CronPattern;
   enableScheduler: boolean;
@@ -20,6 +21,7 @@ export interface Config {
   triggerExecution: boolean;
   diegoTimeoutMs: number;
   diegoToken: string | undefined;
+  /** Without the user and password it may have been given with (they are in `miguelBasicAuth`). */
   miguelUrl: string | undefined;
   waitForReady: boolean;
   readyTimeoutMs: number;
@@ -35,6 +37,30 @@ export interface Config {
   metricsFile: string | undefined;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** Webhooks that receive notifications (Slack, Mattermost, Discord or any JSON receiver); empty: none. */
+  alertWebhookUrls: string[];
+  /** A Healthchecks.io check's ping URL (`/start`, success, `/fail` per cycle); undefined: off. */
+  healthcheckPingUrl: string | undefined;
+  /** `failing` is notified after this many failed cycles of a symbol in a row. */
+  alertAfterFailures: number;
+  /** SNTP server checked at start and every `clockCheckIntervalMs`; undefined: no clock check. */
+  ntpServer: { host: string; port: number } | undefined;
+  clockCheckIntervalMs: number;
+  /** Above this offset: a `clock_skew` warning and notification. */
+  clockSkewWarnMs: number;
+  /** Above this offset the agent fires nothing (slots recorded skipped, reason `clock_skew`); undefined: never. */
+  clockSkewMaxMs: number | undefined;
+}
+
+/** The agent's whole configuration, parsed and validated once at start-up. */
+export interface Config extends SettingValues {
+  /**
+   * `Authorization: Basic …` built from DIEGO_URL's `user:password@` (a reverse proxy's login): Node's fetch refuses
+   * a URL that holds credentials, so they travel as this header instead. Undefined: none in the URL.
+   */
+  diegoBasicAuth: string | undefined;
+  /** The same from MIGUEL_URL, for its readiness probe. */
+  miguelBasicAuth: string | undefined;
 }
 
 /** One invalid setting: enough to print a single line that names it. */
@@ -134,8 +160,41 @@ const database: Parser<DatabaseTarget> = (raw) => {
       return { expected };
     }
   }
+  // A mistyped scheme (`postgress://u:pw@h/db`) would otherwise become a relative file path, a directory named after
+  // the URL, password included: any other `scheme://` is refused (and shown redacted, as every value is).
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !/^(sqlite|file):/i.test(raw)) return { expected: 'a SQLite file path, a sqlite: or file: URL, or a postgres:// URL' };
   const path = raw.replace(/^(sqlite|file):(\/\/)?/i, '');
   return path === '' || path.endsWith('/') ? { expected: 'a SQLite file path such as ./data/pmf-scheduler.db' } : { value: { kind: 'sqlite', path } };
+};
+
+const optionalInteger =
+  (min: number, max: number): Parser<number | undefined> =>
+  (raw) =>
+    raw === '' ? { value: undefined } : integer(min, max)(raw);
+
+const webhookUrls: Parser<string[]> = (raw) => {
+  if (raw === '') return { value: [] };
+  const expected = 'one or more http(s) URLs, comma-separated, without duplicates, credentials or fragment';
+  const urls = raw.split(',').map((u) => u.trim());
+  // A query stays (some webhooks carry their token there). Credentials are refused: Node's fetch will not send a
+  // request to such a URL, so the webhook could never be reached.
+  const ok = (u: string) => {
+    if (!URL.canParse(u)) return false;
+    const url = new URL(u);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hash === '' && url.username === '' && url.password === '';
+  };
+  if (!urls.every(ok) || new Set(urls).size !== urls.length) return { expected };
+  return { value: urls };
+};
+
+// host, host:port, an IPv4 address, or [IPv6]:port; the port defaults to NTP's 123.
+const HOST_PORT = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::(\d{1,5}))?$/i;
+const ntpServer: Parser<{ host: string; port: number } | undefined> = (raw) => {
+  if (raw === '') return { value: undefined };
+  const m = HOST_PORT.exec(raw);
+  const port = m?.[3] === undefined ? 123 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) return { expected: 'an NTP server as host or host:port, such as pool.ntp.org or 127.0.0.1:123, or empty to disable' };
+  return { value: { host: m[1] ?? m[2]!, port } };
 };
 
 const replicaId: Parser<string | undefined> = (raw) => {
@@ -149,7 +208,7 @@ const optionalFile: Parser<string | undefined> = (raw) => {
 };
 
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */
-export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
+export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> } = {
   diegoUrl: { env: 'DIEGO_URL', default: 'http://diego:3001', parse: requiredUrl, help: "Diego's base URL" },
   cron: { env: 'CRON_PATTERN', default: '0 * * * * *', parse: cronPattern, help: '6 fields with seconds (5-field patterns also accepted)' },
   enableScheduler: { env: 'ENABLE_SCHEDULER', default: 'true', parse: boolean, help: 'false: make no call, stay up idle until a signal' },
@@ -173,6 +232,13 @@ export const SETTINGS: { [K in keyof Config]: Setting<Config[K]> } = {
   metricsFile: { env: 'METRICS_FILE', default: '', parse: optionalFile, help: 'Prometheus textfile rewritten after every cycle; unset: off' },
   logFormat: { env: 'LOG_FORMAT', default: 'pretty', parse: oneOf('pretty', 'json'), help: 'pretty or json (one object per line)' },
   logLevel: { env: 'LOG_LEVEL', default: 'info', parse: oneOf('debug', 'info', 'warn', 'error'), help: 'debug, info, warn or error' },
+  alertWebhookUrls: { env: 'ALERT_WEBHOOK_URL', default: '', parse: webhookUrls, help: 'webhook URL(s), comma-separated, that receive notifications; never logged', secret: true },
+  healthcheckPingUrl: { env: 'HEALTHCHECK_PING_URL', default: '', parse: httpUrl(true), help: 'Healthchecks.io ping URL: /start, success and /fail per cycle; never logged', secret: true },
+  alertAfterFailures: { env: 'ALERT_AFTER_FAILURES', default: '3', parse: integer(1, 1000), help: 'notify `failing` after this many failed cycles of a symbol in a row' },
+  ntpServer: { env: 'NTP_SERVER', default: '', parse: ntpServer, help: 'SNTP server (host[:port]) the clock is checked against; unset: no check' },
+  clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },
+  clockSkewWarnMs: { env: 'CLOCK_SKEW_WARN_MS', default: '250', parse: integer(1, 3_600_000), help: 'a clock offset above this is a clock_skew warning and notification' },
+  clockSkewMaxMs: { env: 'CLOCK_SKEW_MAX_MS', default: '', parse: optionalInteger(1, 3_600_000), help: 'above this offset no slot fires (skipped, reason clock_skew); unset: never' },
 };
 
 /** `DIEGO_URL` → `diego-url`: the `run` flag that overrides an environment variable. */
@@ -183,7 +249,7 @@ export function flagName(env: string): string {
 /** Shows a value in an error or log line without leaking a secret. */
 function shown(setting: Setting<unknown>, raw: string): string {
   if (setting.secret) return raw === '' ? '' : '[redacted]';
-  return redactUrl(raw);
+  return redactUrlValue(raw);
 }
 
 /**
@@ -196,7 +262,8 @@ export function parseConfig(
 ): { config: Config } | { problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const out: Record<string, unknown> = {};
-  for (const [key, setting] of Object.entries(SETTINGS) as [keyof Config, Setting<unknown>][]) {
+  const names: Record<string, string> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [keyof SettingValues, Setting<unknown>][]) {
     const flag = flagName(setting.env);
     const fromFlag = flags[flag];
     const fromEnv = env[setting.env];
@@ -206,11 +273,78 @@ export function parseConfig(
     if (fromFlag !== undefined) [raw, name] = [fromFlag, `--${flag}`];
     else if (fromEnv !== undefined && (fromEnv !== '' || emptyMeansSomething)) [raw, name] = [fromEnv, setting.env];
     else [raw, name] = [setting.default, setting.env];
+    names[key] = name;
     const parsed = setting.parse(raw.trim());
     if ('value' in parsed) out[key] = parsed.value;
     else problems.push({ setting: name, value: shown(setting, raw), expected: parsed.expected });
   }
-  return problems.length > 0 ? { problems } : { config: Object.freeze(out as unknown as Config) };
+  const zone = timeZoneProblem(env.TZ);
+  if (zone) problems.push(zone);
+  if (problems.length > 0) return { problems };
+  const values = out as unknown as SettingValues;
+  const diego = splitCredentials(values.diegoUrl);
+  const miguel = values.miguelUrl === undefined ? { url: undefined, basicAuth: undefined } : splitCredentials(values.miguelUrl);
+  // Diego takes one Authorization header: rather than pick one of two credentials silently, refuse the pair.
+  if (diego.basicAuth !== undefined && values.diegoToken !== undefined) {
+    return { problems: [{ setting: names.diegoToken!, value: '[redacted]', expected: `unset when ${names.diegoUrl} holds user:password (sent as Basic auth): Diego takes one Authorization header` }] };
+  }
+  // The single binary extracts its SQLite addon under $XDG_CACHE_HOME: the platform's variable, read here with the rest.
+  const cacheHome = env.XDG_CACHE_HOME;
+  const database = values.database.kind === 'sqlite' && cacheHome ? { ...values.database, cacheHome } : values.database;
+  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth }) };
+}
+
+/** `http://user:pw@host` → the URL without them and `Basic dXNlcjpwdw==` (percent-escapes decoded first). */
+function splitCredentials(href: string): { url: string; basicAuth: string | undefined } {
+  const url = new URL(href);
+  if (url.username === '' && url.password === '') return { url: href, basicAuth: undefined };
+  const pair = `${decoded(url.username)}:${decoded(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { url: url.href.replace(/\/+$/, ''), basicAuth: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` };
+}
+
+/** A percent-decoded URL part; one with a stray `%` is taken as it was typed. */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+/** The configured URLs that may hold a password, for the redactor (createRedactor's `urls`). */
+export function urlsOf(config: Config): string[] {
+  return config.database.kind === 'postgres' ? [config.database.url] : [];
+}
+
+/**
+ * Every secret the configuration holds, for the redactor of log lines and stored errors: the token and the encoded
+ * Basic credentials (the URLs that held them were stripped at parse time, so they are printed nowhere).
+ */
+export function secretsOf(config: Config): string[] {
+  const basic = [config.diegoBasicAuth, config.miguelBasicAuth].map((h) => h?.slice('Basic '.length));
+  // Webhook and ping URLs carry their token in the path (Slack's do): the whole URL is the secret.
+  const hooks = [...config.alertWebhookUrls, config.healthcheckPingUrl];
+  return [config.diegoToken, ...basic, ...hooks].filter((s): s is string => s !== undefined && s !== '');
+}
+
+/**
+ * TZ is the runtime's own variable (the pattern runs in local time), so it has no flag and no Config field; it is
+ * checked here with the settings because a zone the runtime does not know silently means UTC. The runtime's ICU
+ * matches names case-sensitively (`utc`, `europe/paris` give UTC) while `Intl` accepts any case, hence the
+ * capitalised segments. glibc's leading `:` is allowed, as Node strips it; empty and unset are the system's zone.
+ */
+function timeZoneProblem(tz: string | undefined): ConfigProblem | undefined {
+  if (tz === undefined || tz === '') return undefined;
+  const name = tz.startsWith(':') ? tz.slice(1) : tz;
+  let known = name.split('/').every((part) => /^[A-Z]/.test(part));
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+  } catch {
+    known = false;
+  }
+  return known ? undefined : { setting: 'TZ', value: tz, expected: 'an IANA time zone such as Europe/Paris or UTC (case-sensitive), or unset for the system zone' };
 }
 
 /** One line for one problem: the setting, its value, what is expected. */
@@ -221,15 +355,33 @@ export function formatProblem(p: ConfigProblem): string {
 /** The effective configuration as loggable text, secrets redacted. */
 export function describeConfig(config: Config): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, setting] of Object.entries(SETTINGS) as [keyof Config, Setting<unknown>][]) {
+  for (const [key, setting] of Object.entries(SETTINGS) as [keyof SettingValues, Setting<unknown>][]) {
     const v = config[key];
     let text: string;
-    if (setting.secret) text = v === undefined ? '(unset)' : '[redacted]';
+    if (setting.secret) text = v === undefined || (Array.isArray(v) && v.length === 0) ? '(unset)' : '[redacted]';
     else if (v === undefined) text = key === 'replicaId' ? '(host:pid)' : '(disabled)';
     else if (key === 'cron') text = config.cron.text;
-    else if (key === 'database') text = config.database.kind === 'sqlite' ? config.database.path : redactUrl(config.database.url);
+    else if (key === 'ntpServer') text = `${config.ntpServer!.host}:${config.ntpServer!.port}`;
+    else if (key === 'database') text = config.database.kind === 'sqlite' ? config.database.path : redactUrlValue(config.database.url);
     else text = Array.isArray(v) ? v.join(',') : redactUrl(String(v));
+    if ((key === 'diegoUrl' && config.diegoBasicAuth) || (key === 'miguelUrl' && config.miguelBasicAuth)) text += ' (Basic auth from the URL)';
     out[setting.env] = text;
   }
   return out;
+}
+
+/**
+ * Whether systemd asks for notifications (NOTIFY_SOCKET, set by a `Type=notify` service): the agent then says
+ * READY=1, feeds the watchdog with every heartbeat, and says STOPPING=1 (agent/upkeep/systemd-notify.ts).
+ */
+export function systemdNotifySocket(env: Record<string, string | undefined>): string | undefined {
+  return env.NOTIFY_SOCKET || undefined;
+}
+
+/**
+ * Whether output may be coloured: a terminal, unless NO_COLOR is set to anything (https://no-color.org) or the
+ * terminal says it cannot (`TERM=dumb`).
+ */
+export function colorsWanted(env: Record<string, string | undefined>, isTTY: boolean): boolean {
+  return isTTY && !env.NO_COLOR && env.TERM !== 'dumb';
 }

@@ -25,9 +25,12 @@ function onlyProblem(env: Env, flags?: Record<string, string>): ConfigProblem {
   return problems[0]!;
 }
 
-/** Everything but the pattern object, which is compared through its text and its answers. */
+/**
+ * The settings but the pattern object, which is compared through its text and its answers, and without the
+ * credentials derived from the URLs (tested on their own below).
+ */
 function plain(config: Config): Record<string, unknown> {
-  const { cron, ...rest } = config;
+  const { cron, diegoBasicAuth: _d, miguelBasicAuth: _m, ...rest } = config;
   return { ...rest, cron: cron.text };
 }
 
@@ -55,6 +58,13 @@ const DEFAULTS = {
   metricsFile: undefined,
   logFormat: 'pretty',
   logLevel: 'info',
+  alertWebhookUrls: [],
+  healthcheckPingUrl: undefined,
+  alertAfterFailures: 3,
+  ntpServer: undefined,
+  clockCheckIntervalMs: 600000,
+  clockSkewWarnMs: 250,
+  clockSkewMaxMs: undefined,
 };
 
 const ALL_ENV = Object.values(SETTINGS).map((s) => s.env);
@@ -103,6 +113,13 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['METRICS_FILE', '/var/lib/node_exporter/pmf-scheduler.prom', 'metricsFile', '/var/lib/node_exporter/pmf-scheduler.prom'],
   ['LOG_FORMAT', 'json', 'logFormat', 'json'],
   ['LOG_LEVEL', 'debug', 'logLevel', 'debug'],
+  ['ALERT_WEBHOOK_URL', 'https://hooks.slack.com/services/T0/B0/secretXYZ, http://127.0.0.1:9/hook', 'alertWebhookUrls', ['https://hooks.slack.com/services/T0/B0/secretXYZ', 'http://127.0.0.1:9/hook']],
+  ['HEALTHCHECK_PING_URL', 'https://hc-ping.com/0b7d2d3c-1111-2222-3333-444455556666', 'healthcheckPingUrl', 'https://hc-ping.com/0b7d2d3c-1111-2222-3333-444455556666'],
+  ['ALERT_AFTER_FAILURES', '5', 'alertAfterFailures', 5],
+  ['NTP_SERVER', 'pool.ntp.org', 'ntpServer', { host: 'pool.ntp.org', port: 123 }],
+  ['CLOCK_CHECK_INTERVAL_MS', '60000', 'clockCheckIntervalMs', 60000],
+  ['CLOCK_SKEW_WARN_MS', '100', 'clockSkewWarnMs', 100],
+  ['CLOCK_SKEW_MAX_MS', '1000', 'clockSkewMaxMs', 1000],
 ];
 
 const parsedValue = (config: Config, key: keyof Config) => (key === 'cron' ? config.cron.text : config[key]);
@@ -145,6 +162,13 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'metrics-file': './flag.prom',
     'log-format': 'pretty',
     'log-level': 'error',
+    'alert-webhook-url': 'http://10.0.0.7/hook',
+    'healthcheck-ping-url': 'http://hc.flag/ping/abc',
+    'alert-after-failures': '2',
+    'ntp-server': '[::1]:1123',
+    'clock-check-interval-ms': '5000',
+    'clock-skew-warn-ms': '50',
+    'clock-skew-max-ms': '2000',
   };
   assert.deepEqual(Object.keys(flags).sort(), ALL_ENV.map(flagName).sort(), 'one flag per setting');
   const fromEnv = valid(env);
@@ -173,8 +197,15 @@ test('every setting is read from its flag, and the flag wins over the environmen
     metricsFile: './flag.prom',
     logFormat: 'pretty',
     logLevel: 'error',
+    alertWebhookUrls: ['http://10.0.0.7/hook'],
+    healthcheckPingUrl: 'http://hc.flag/ping/abc',
+    alertAfterFailures: 2,
+    ntpServer: { host: '::1', port: 1123 },
+    clockCheckIntervalMs: 5000,
+    clockSkewWarnMs: 50,
+    clockSkewMaxMs: 2000,
   };
-  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+  for (const key of Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]) {
     await t.test(`--${flagName(SETTINGS[key].env)}`, () => {
       assert.notDeepEqual(parsedValue(fromEnv, key), expected[key], 'the environment alone gives another value');
       assert.deepEqual(parsedValue(config, key), expected[key]);
@@ -263,6 +294,28 @@ test('DATABASE_URL takes a plain path or a sqlite:/file: URL', () => {
   assert.deepEqual(valid({ DATABASE_URL: 'history.db' }).database, { kind: 'sqlite', path: 'history.db' });
 });
 
+test('DATABASE_URL with any other scheme:// (a typo such as postgress://) is a problem, shown with its password hidden', () => {
+  for (const raw of ['postgress://u:secretpw@h/db', 'mysql://root:secretpw@db/pmf', 'http://h/x.db']) {
+    const parsed = parseConfig({ DATABASE_URL: raw });
+    assert.ok('problems' in parsed, raw);
+    assert.equal(parsed.problems.length, 1);
+    const line = formatProblem(parsed.problems[0]!);
+    assert.match(line, /^Invalid DATABASE_URL=".*": expected a SQLite file path, a sqlite: or file: URL, or a postgres:\/\/ URL$/);
+    assert.ok(!line.includes('secretpw'), line);
+  }
+});
+
+test('TZ: unset, empty, IANA names, aliases and a leading ":" are taken; unknown names and the wrong case are one problem', () => {
+  for (const tz of [undefined, '', 'UTC', 'Europe/Paris', ':Europe/Paris', 'US/Eastern', 'EST5EDT', 'Etc/GMT+5', 'America/Argentina/Buenos_Aires']) {
+    assert.ok('config' in parseConfig({ TZ: tz }), String(tz));
+  }
+  for (const tz of ['Mars/Olympus', 'utc', 'europe/paris', 'UTC0', '/etc/localtime', 'Europe/Paris ']) {
+    const parsed = parseConfig({ TZ: tz });
+    assert.ok('problems' in parsed, tz);
+    assert.deepEqual(parsed.problems.map((p) => [p.setting, p.value]), [['TZ', tz]]);
+  }
+});
+
 const NUMERIC: [env: string, min: number, max: number][] = [
   ['RETRY_ATTEMPTS', 1, 100],
   ['RETRY_DELAY_MS', 0, 2147483647],
@@ -272,12 +325,16 @@ const NUMERIC: [env: string, min: number, max: number][] = [
   ['SHUTDOWN_GRACE_MS', 0, 2147483647],
   ['MAX_RESPONSE_BYTES', 1024, 268435456],
   ['HISTORY_RETENTION_DAYS', 0, 36500],
+  ['ALERT_AFTER_FAILURES', 1, 1000],
+  ['CLOCK_CHECK_INTERVAL_MS', 1000, 2147483647],
+  ['CLOCK_SKEW_WARN_MS', 1, 3600000],
+  ['CLOCK_SKEW_MAX_MS', 1, 3600000],
 ];
 
 test('numbers accept exactly their bounds', async (t) => {
   for (const [env, min, max] of NUMERIC) {
     await t.test(env, () => {
-      const key = (Object.keys(SETTINGS) as (keyof Config)[]).find((k) => SETTINGS[k].env === env)!;
+      const key = (Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]).find((k) => SETTINGS[k].env === env)!;
       assert.equal(valid({ [env]: String(min) })[key], min);
       assert.equal(valid({ [env]: String(max) })[key], max);
       assert.equal(onlyProblem({ [env]: String(max + 1) }).expected, `an integer from ${min} to ${max}`);
@@ -342,6 +399,15 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['LOG_FORMAT', 'JSONL', /^one of pretty, json \(any case\)$/],
   ['LOG_LEVEL', 'verbose', /^one of debug, info, warn, error \(any case\)$/],
   ['LOG_LEVEL', 'trace', /^one of debug, info, warn, error \(any case\)$/],
+  ['ALERT_WEBHOOK_URL', 'hooks.slack.com/services/T0/B0/x', /^one or more http\(s\) URLs, comma-separated, without duplicates, credentials or fragment$/],
+  ['ALERT_WEBHOOK_URL', 'http://a.example/h,http://a.example/h', /^one or more http\(s\) URLs/],
+  ['ALERT_WEBHOOK_URL', 'http://user:pw@a.example/h', /^one or more http\(s\) URLs/],
+  ['ALERT_WEBHOOK_URL', 'http://a.example/h#x', /^one or more http\(s\) URLs/],
+  ['ALERT_WEBHOOK_URL', 'ftp://a.example/h', /^one or more http\(s\) URLs/],
+  ['HEALTHCHECK_PING_URL', 'hc-ping.com/abc', OPT_URL_EXPECTED],
+  ['NTP_SERVER', 'pool.ntp.org:99999', /^an NTP server as host or host:port/],
+  ['NTP_SERVER', 'udp://pool.ntp.org', /^an NTP server as host or host:port/],
+  ['NTP_SERVER', 'pool ntp org', /^an NTP server as host or host:port/],
 ];
 // Every numeric setting refuses the same kinds of text.
 for (const [env, min, max] of NUMERIC) {
@@ -419,7 +485,7 @@ test('secrets are redacted in problems: DIEGO_TOKEN and URL passwords', async (t
 
 test('describeConfig lists every variable as text, with secrets redacted', () => {
   const config = valid({
-    DIEGO_URL: `http://scheduler:${PASSWORD}@diego:3001`,
+    DIEGO_URL: 'http://diego:3001',
     MIGUEL_URL: `https://ops:${PASSWORD}@miguel:3002/`,
     DIEGO_TOKEN: TOKEN,
     SYMBOLS: 'BTC/USDT,ETH/USDT',
@@ -429,7 +495,7 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
   const described = describeConfig(config);
   assert.deepEqual(Object.keys(described), ALL_ENV);
   assert.deepEqual(described, {
-    DIEGO_URL: 'http://scheduler:***@diego:3001',
+    DIEGO_URL: 'http://diego:3001',
     CRON_PATTERN: '*/10 * * * * *',
     ENABLE_SCHEDULER: 'true',
     RETRY_ATTEMPTS: '3',
@@ -440,7 +506,7 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     TRIGGER_EXECUTION: 'true',
     DIEGO_TIMEOUT_MS: '20000',
     DIEGO_TOKEN: '[redacted]',
-    MIGUEL_URL: 'https://ops:***@miguel:3002',
+    MIGUEL_URL: 'https://miguel:3002 (Basic auth from the URL)',
     WAIT_FOR_READY: 'true',
     READY_TIMEOUT_MS: '0',
     DATABASE_URL: '/tmp/pmf.db',
@@ -452,6 +518,13 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     METRICS_FILE: '(disabled)',
     LOG_FORMAT: 'pretty',
     LOG_LEVEL: 'info',
+    ALERT_WEBHOOK_URL: '(unset)',
+    HEALTHCHECK_PING_URL: '(unset)',
+    ALERT_AFTER_FAILURES: '3',
+    NTP_SERVER: '(disabled)',
+    CLOCK_CHECK_INTERVAL_MS: '600000',
+    CLOCK_SKEW_WARN_MS: '250',
+    CLOCK_SKEW_MAX_MS: '(disabled)',
   });
   const text = JSON.stringify(described);
   assert.ok(!text.includes(TOKEN) && !text.includes(PASSWORD), text);
@@ -467,4 +540,27 @@ test('LOG_FORMAT and LOG_LEVEL accept any case, like the booleans', () => {
   const config = valid({ LOG_FORMAT: 'JSON', LOG_LEVEL: 'Warn' });
   assert.equal(config.logFormat, 'json');
   assert.equal(config.logLevel, 'warn');
+});
+
+test('user:password in DIEGO_URL and MIGUEL_URL become Basic auth, percent-escapes decoded, and leave the URLs', () => {
+  const config = valid({ DIEGO_URL: 'http://sched:p%40ss%20w@diego:3001/', MIGUEL_URL: 'https://ops:x@miguel:3002' });
+  assert.equal(config.diegoUrl, 'http://diego:3001');
+  assert.equal(config.diegoBasicAuth, `Basic ${Buffer.from('sched:p@ss w').toString('base64')}`);
+  assert.equal(config.miguelUrl, 'https://miguel:3002');
+  assert.equal(config.miguelBasicAuth, `Basic ${Buffer.from('ops:x').toString('base64')}`);
+  assert.equal(valid({ DIEGO_URL: 'http://u@diego:3001' }).diegoBasicAuth, `Basic ${Buffer.from('u:').toString('base64')}`);
+  assert.equal(valid({}).diegoBasicAuth, undefined);
+  assert.equal(valid({ MIGUEL_URL: '' }).miguelBasicAuth, undefined);
+});
+
+test('Basic auth in DIEGO_URL together with DIEGO_TOKEN is refused, naming the token (flag or variable), not showing it', () => {
+  const p = onlyProblem({ DIEGO_URL: 'http://u:pw@diego:3001', DIEGO_TOKEN: 'tok_live_Abc123' });
+  assert.deepEqual(p, { setting: 'DIEGO_TOKEN', value: '[redacted]', expected: 'unset when DIEGO_URL holds user:password (sent as Basic auth): Diego takes one Authorization header' });
+  assert.equal(onlyProblem({ DIEGO_TOKEN: 'tok_live_Abc123' }, { 'diego-url': 'http://u:pw@diego:3001' }).expected.startsWith('unset when --diego-url holds'), true);
+});
+
+test('XDG_CACHE_HOME (where the single binary extracts its SQLite addon) reaches the SQLite target, and only it', () => {
+  assert.deepEqual(valid({ XDG_CACHE_HOME: '/srv/cache', DATABASE_URL: '/var/lib/pmf/h.db' }).database, { kind: 'sqlite', path: '/var/lib/pmf/h.db', cacheHome: '/srv/cache' });
+  assert.deepEqual(valid({ DATABASE_URL: '/var/lib/pmf/h.db' }).database, { kind: 'sqlite', path: '/var/lib/pmf/h.db' });
+  assert.deepEqual(valid({ XDG_CACHE_HOME: '/srv/cache', DATABASE_URL: 'postgres://u@db/x' }).database, { kind: 'postgres', url: 'postgres://u@db/x' });
 });

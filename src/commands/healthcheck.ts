@@ -1,9 +1,12 @@
-import { intOption } from '../cli-args.ts';
+import { intOption } from './args.ts';
 import { agentToJudge, DEFAULT_MAX_HEARTBEAT_AGE_MS, judgeHealth, worstStreak, type HealthVerdict } from '../reports/health-query.ts';
-import { DatabaseOpenError, openDatabase } from '../store/database.ts';
+import { openDatabase } from '../store/open.ts';
+import { DatabaseOpenError } from '../store/port.ts';
 import type { CommandContext } from './context.ts';
 import { durationOption } from './options.ts';
-import { isMissingTable } from './reader.ts';
+import { escapeControl } from '../log/escape.ts';
+import { readControlState } from '../control/control-store.ts';
+import { describePause, pausesAt } from '../control/state.ts';
 
 /**
  * `pmf-scheduler healthcheck`, for Docker's HEALTHCHECK: exit 0 when the agent's heartbeat is fresh, 1 with the
@@ -12,8 +15,10 @@ import { isMissingTable } from './reader.ts';
 export async function healthcheckCommand(ctx: CommandContext): Promise<number> {
   const maxFailures = ctx.opts['max-failures'] === undefined ? undefined : intOption('max-failures', ctx.opts['max-failures'], 0, 1, 1_000_000);
   const maxAgeMs = durationOption('max-age', ctx.opts['max-age']) ?? DEFAULT_MAX_HEARTBEAT_AGE_MS;
+  const maxWaitMs = durationOption('max-wait', ctx.opts['max-wait']);
   const report = (v: HealthVerdict) => {
-    ctx.out(`${v.healthy ? 'healthy' : 'unhealthy'}: ${v.reason}`);
+    // The reason may quote the database (a replica's name, a server's error).
+    ctx.out(`${v.healthy ? 'healthy' : 'unhealthy'}: ${escapeControl(v.reason)}`);
     return v.healthy ? 0 : 1;
   };
 
@@ -27,9 +32,12 @@ export async function healthcheckCommand(ctx: CommandContext): Promise<number> {
   try {
     const agent = await agentToJudge(database.db, ctx.host);
     const worst = maxFailures === undefined || agent === undefined ? undefined : await worstStreak(database.db, agent.symbols.split(','));
-    return report(judgeHealth(agent, ctx.now, maxAgeMs, worst && maxFailures !== undefined ? { ...worst, limit: maxFailures } : undefined));
+    const verdict = judgeHealth(agent, ctx.now, maxAgeMs, worst && maxFailures !== undefined ? { ...worst, limit: maxFailures } : undefined, maxWaitMs);
+    // Paused is a decision, not a failure: the verdict stands, and says so.
+    const pauses = pausesAt(await readControlState(database.db), ctx.now);
+    return report(pauses.length === 0 ? verdict : { ...verdict, reason: `${verdict.reason}; ${pauses.map(describePause).join('; ')}` });
   } catch (err) {
-    if (!isMissingTable(err)) throw err;
+    if (!database.traits.isMissingTable(err)) throw err;
     return report({ healthy: false, reason: `no heartbeat recorded in ${database.location} (an agent older than this version, or none, ran on it)` });
   } finally {
     await database.close();

@@ -1,6 +1,6 @@
-import { intOption } from '../cli-args.ts';
+import { intOption } from './args.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { formatDuration } from '../time-spec.ts';
+import { formatDuration } from '../time/durations.ts';
 import type { CommandContext } from './context.ts';
 import { cronOption } from './options.ts';
 

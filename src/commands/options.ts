@@ -1,6 +1,6 @@
-import { UsageError } from '../cli-args.ts';
-import { parseCronPattern, type CronPattern } from '../cron-pattern.ts';
-import { DURATION_EXPECTED, TIME_EXPECTED, parseDuration, parseInstant } from '../time-spec.ts';
+import { UsageError } from './args.ts';
+import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
+import { DURATION_EXPECTED, TIME_EXPECTED, parseDuration, parseInstant } from '../time/durations.ts';
 
 /** `--name 2h` → ms; undefined when absent; a UsageError naming the option otherwise. */
 export function durationOption(name: string, raw: string | undefined): number | undefined {
@@ -30,6 +30,16 @@ export function textOption(name: string, raw: string | undefined): string | unde
   if (raw === undefined) return undefined;
   if (raw.trim() === '') throw new UsageError(`Invalid --${name} "": expected a value`);
   return raw.trim();
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A UUID in any case → its canonical lowercase form (as the agent writes them); undefined when absent. */
+export function uuidOption(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim().toLowerCase();
+  if (!UUID.test(text)) throw new UsageError(`Invalid --${name} ${JSON.stringify(String(raw))}: expected a UUID such as 0b6f7c1e-4a2d-4c8e-9f10-2a3b4c5d6e7f`);
+  return text;
 }
 
 /** Rejects `since` at or after `until`, which could only ever match nothing. */

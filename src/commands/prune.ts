@@ -1,8 +1,7 @@
-import { countPrunable, pruneHistory } from '../reports/prune.ts';
-import { DatabaseOpenError, openDatabase } from '../store/database.ts';
+import { countPrunable, pruneHistory } from '../store/prune.ts';
 import type { CommandContext } from './context.ts';
 import { durationOption } from './options.ts';
-import { withReader } from './reader.ts';
+import { withDatabase, withReader } from './reader.ts';
 
 /** `pmf-scheduler prune`: deletes cycles (and attempts) older than `--older-than` or HISTORY_RETENTION_DAYS. */
 export async function pruneCommand(ctx: CommandContext): Promise<number> {
@@ -26,19 +25,9 @@ export async function pruneCommand(ctx: CommandContext): Promise<number> {
   const usable = await withReader(ctx, async () => 0);
   if (usable !== 0) return usable;
 
-  let database;
-  try {
-    database = await openDatabase(ctx.config.database);
-  } catch (err) {
-    if (!(err instanceof DatabaseOpenError)) throw err;
-    ctx.err(`pmf-scheduler: ${err.message}`);
-    return err.kind === 'unreachable' ? 1 : 2;
-  }
-  try {
+  return withDatabase(ctx, {}, async (database) => {
     const done = await pruneHistory(database.db, cutoff);
     ctx.out(`Deleted ${done.cycles} cycle(s) and ${done.attempts} attempt(s) ${what}; ${database.traits.freedSpace}`);
     return 0;
-  } finally {
-    await database.close();
-  }
+  });
 }

@@ -1,36 +1,37 @@
 import type { Kysely } from 'kysely';
-import { DatabaseOpenError, openDatabase } from '../store/database.ts';
+import { openDatabase } from '../store/open.ts';
+import type { Database, OpenOptions } from '../store/port.ts';
 import type { Schema } from '../store/schema.ts';
 import type { CommandContext } from './context.ts';
-
-/** A query that met a database without our tables: not ours, or a schema older than this version. */
-export function isMissingTable(err: unknown): boolean {
-  const e = err as { message?: unknown; code?: unknown };
-  return e?.code === '42P01' || (typeof e?.message === 'string' && /no such table/i.test(e.message));
-}
+import { databaseExit } from './exit-codes.ts';
+import { escapeControl } from '../log/escape.ts';
 
 /**
- * Runs `read` on a read-only connection, so it works beside a running agent and never creates, migrates or writes
- * the file. An unusable or missing database, or one without our tables, is exit 2 with one line; an unreachable
- * server exit 1.
+ * Opens the configured database for a command and runs `use` on it, closing it after: a database that cannot be
+ * opened is one line and its exit code (exit-codes.ts); one without our tables is exit 2 with a hint.
  */
-export async function withReader(ctx: CommandContext, read: (db: Kysely<Schema>, location: string) => Promise<number>): Promise<number> {
+export async function withDatabase(ctx: CommandContext, opts: OpenOptions, use: (database: Database) => Promise<number>): Promise<number> {
   let database;
   try {
-    database = await openDatabase(ctx.config.database, { readonly: true });
+    database = await openDatabase(ctx.config.database, opts);
   } catch (err) {
-    if (!(err instanceof DatabaseOpenError)) throw err;
-    ctx.err(`pmf-scheduler: ${err.message}`);
-    // A server that does not answer is a runtime failure (1), not a usage error: the same command may work later.
-    return err.kind === 'unreachable' ? 1 : 2;
+    return databaseExit(err, (line) => ctx.err(`pmf-scheduler: ${escapeControl(line)}`), { name: ctx.databaseSetting, target: ctx.config.database });
   }
   try {
-    return await read(database.db, database.location);
+    return await use(database);
   } catch (err) {
-    if (!isMissingTable(err)) throw err;
-    ctx.err(`pmf-scheduler: Database ${database.location} lacks the history tables or is on an older schema (${(err as Error).message}); run \`pmf-scheduler migrate\` or start the agent once`);
+    if (!database.traits.isMissingTable(err)) throw err;
+    ctx.err(`pmf-scheduler: Database ${database.location} lacks the history tables or is on an older schema (${escapeControl((err as Error).message)}); run \`pmf-scheduler migrate\` or start the agent once`);
     return 2;
   } finally {
     await database.close();
   }
+}
+
+/**
+ * Runs `read` on a read-only connection, so it works beside a running agent and never creates, migrates or writes
+ * the file.
+ */
+export function withReader(ctx: CommandContext, read: (db: Kysely<Schema>, location: string) => Promise<number>): Promise<number> {
+  return withDatabase(ctx, { readonly: true }, (database) => read(database.db, database.location));
 }

@@ -1,15 +1,17 @@
 import type { Kysely } from 'kysely';
-import { UsageError } from '../cli-args.ts';
-import { parseCronPattern, type CronPattern } from '../cron-pattern.ts';
+import { UsageError } from './args.ts';
+import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
 import { hasCycles } from '../reports/history-query.ts';
 import { renderStats, statsJson } from '../reports/render-stats.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { queryStats, type StatsGrouping } from '../reports/stats-query.ts';
+import { queryStats } from '../reports/stats-query.ts';
+import type { StatsGrouping } from '../reports/stats-model.ts';
 import type { Schema } from '../store/schema.ts';
-import { DURATION_EXPECTED, parseDuration } from '../time-spec.ts';
+import { DURATION_EXPECTED, parseDuration } from '../time/durations.ts';
 import type { CommandContext } from './context.ts';
 import { checkRange, choiceOption, cronOption, instantOption } from './options.ts';
 import { withReader } from './reader.ts';
+import { escapeJson } from '../log/escape.ts';
 
 const DEFAULT_WINDOW = '24h';
 /** Time buckets of the picture: one character each. */
@@ -47,7 +49,7 @@ export async function statsCommand(ctx: CommandContext): Promise<number> {
     const cron = cronOverride ?? (agent ? (parseCronPattern(agent.cron) as { pattern?: CronPattern }).pattern : undefined) ?? ctx.config.cron;
     const report = await queryStats(db, { since, until, now: ctx.now, cron, symbols: agent?.symbols, buckets: STATS_BUCKETS, by });
     if (json) {
-      ctx.out(JSON.stringify(statsJson(report), null, 2));
+      ctx.out(escapeJson(JSON.stringify(statsJson(report), null, 2)));
       return 0;
     }
     if (!(await hasCycles(db))) {

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AgentsTable, Schema } from '../store/schema.ts';
-import { failureStreak } from './stats-query.ts';
+import { formatDuration } from '../time/durations.ts';
+import { failureStreak } from './cycle-lookups.ts';
 
 /** Default age past which a heartbeat is stale: the agent refreshes it every 10 s, so this is several missed beats. */
 export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 60_000;
@@ -34,6 +35,7 @@ export function judgeHealth(
   now: number,
   maxAgeMs: number,
   streak?: { symbol: string; streak: number; limit: number },
+  maxWaitMs?: number,
 ): HealthVerdict {
   const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
   if (agent === undefined) return { healthy: false, reason: 'no agent has ever run on this database' };
@@ -42,6 +44,14 @@ export function judgeHealth(
   const age = now - Number(agent.heartbeat_at);
   if (age > maxAgeMs) {
     return { healthy: false, reason: `${who}: heartbeat stale, last at ${new Date(Number(agent.heartbeat_at)).toISOString()}, ${seconds(age)} ago (limit ${seconds(maxAgeMs)}); the agent is hung or was killed` };
+  }
+  if (agent.ready_at === null) {
+    // Alive, but firing nothing until Diego (and Miguel) answer /health: healthy by default, as WAIT_FOR_READY waits
+    // forever; `--max-wait` bounds it.
+    const waited = now - Number(agent.started_at);
+    const since = `waiting for Diego since ${new Date(Number(agent.started_at)).toISOString()} (${formatDuration(waited)}), firing nothing until it answers /health`;
+    if (maxWaitMs !== undefined && waited > maxWaitMs) return { healthy: false, reason: `${who}: ${since}; limit ${formatDuration(maxWaitMs)}` };
+    return { healthy: true, reason: `${who}: ${since}; heartbeat ${seconds(Math.max(0, age))} ago` };
   }
   if (streak && streak.streak >= streak.limit) {
     return { healthy: false, reason: `${who}: ${streak.streak} consecutive failed cycles for ${streak.symbol} (limit ${streak.limit})` };

@@ -1,14 +1,18 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { AttemptOutcome, AttemptsTable, CycleStatus, CyclesTable, Schema, Trigger } from '../store/schema.ts';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { AttemptOutcome, CycleStatus, Trigger } from '../records.ts';
+import type { AttemptsTable, CyclesTable, Schema } from '../store/schema.ts';
 import { whereStatus } from '../store/status-filter.ts';
 
 /** Which cycles `history` lists; times are epoch ms on the scheduled time, `since` inclusive, `until` exclusive. */
 export interface HistoryFilter {
   limit: number;
   status?: CycleStatus;
+  trigger?: Trigger;
   symbol?: string;
   since?: number;
   until?: number;
+  /** A cycle's Idempotency-Key (canonical lowercase UUID). */
+  key?: string;
 }
 
 /** One cycle as the reports show it (times epoch ms). */
@@ -30,6 +34,8 @@ export interface CycleView {
   summary: string | null;
   executed: boolean;
   owner: string;
+  /** Why the cycle was sent with `triggerExecution: false` (a live `pause --execution`); null otherwise. */
+  executionOff: string | null;
 }
 
 /** One HTTP attempt as `history --cycle` shows it. */
@@ -65,6 +71,7 @@ export function cycleView(r: Selectable<CyclesTable>): CycleView {
     summary: r.summary,
     executed: Number(r.executed) === 1,
     owner: r.owner,
+    executionOff: r.execution_off,
   };
 }
 
@@ -87,10 +94,45 @@ export async function queryHistory(db: Kysely<Schema>, f: HistoryFilter): Promis
   let q = db.selectFrom('cycles').selectAll();
   if (f.status !== undefined) q = whereStatus(q, f.status);
   if (f.symbol !== undefined) q = q.where('symbol', '=', f.symbol);
+  if (f.trigger !== undefined) q = q.where('trigger', '=', f.trigger);
   if (f.since !== undefined) q = q.where('scheduled_at', '>=', f.since);
   if (f.until !== undefined) q = q.where('scheduled_at', '<', f.until);
+  // Through the view (migration 0006), which shows the key as text on both backends (SQLite stores 16 bytes). No
+  // index serves it: an operator's look-up, a scan of the cycles.
+  if (f.key !== undefined) q = q.where(sql<boolean>`id in (select id from cycles_v where idempotency_key = ${f.key})`);
   const rows = await q.orderBy('scheduled_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();
   return rows.map(cycleView);
+}
+
+/**
+ * Whether a cycle passes the filter's status, symbol, trigger and time bounds, as queryHistory's WHERE does: what
+ * `history --follow` prints of the cycles it sees end. (The key has no field here: --follow refuses it.)
+ */
+export function matchesFilter(v: CycleView, f: Omit<HistoryFilter, 'limit' | 'key'>): boolean {
+  return (
+    (f.status === undefined || v.status === f.status) &&
+    (f.symbol === undefined || v.symbol === f.symbol) &&
+    (f.trigger === undefined || v.trigger === f.trigger) &&
+    (f.since === undefined || v.scheduledAt >= f.since) &&
+    (f.until === undefined || v.scheduledAt < f.until)
+  );
+}
+
+/**
+ * What `history --follow` polls, both by the primary key: the cycles inserted after `afterId`, and those of `ids`
+ * (seen running before, to catch their end). At most `limit` new ones, oldest first.
+ */
+export async function queryCyclesAfter(db: Kysely<Schema>, afterId: number, ids: readonly number[], limit = 1000): Promise<CycleView[]> {
+  const newer = await db.selectFrom('cycles').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  const again = ids.length > 0 ? await db.selectFrom('cycles').selectAll().where('id', 'in', [...ids]).execute() : [];
+  return [...again, ...newer].map(cycleView);
+}
+
+/** The newest cycle id (0 when none), and the cycles still running: where `history --follow` starts watching. */
+export async function followStart(db: Kysely<Schema>): Promise<{ maxId: number; running: number[] }> {
+  const newest = await db.selectFrom('cycles').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const running = await whereStatus(db.selectFrom('cycles').select('id'), 'running').execute();
+  return { maxId: Number(newest?.id ?? 0), running: running.map((r) => Number(r.id)) };
 }
 
 /** One cycle and all its attempts in order, or undefined when there is no such cycle. */

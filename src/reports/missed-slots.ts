@@ -1,5 +1,5 @@
 import { parseCronExpression } from 'cron-schedule';
-import type { CronPattern } from '../cron-pattern.ts';
+import type { CronPattern } from '../time/cron-pattern.ts';
 
 const HOUR_MS = 3_600_000;
 /** Below this many possible slots, walking the pattern slot by slot is cheaper than being clever. */
@@ -47,4 +47,49 @@ export function slotCounter(pattern: CronPattern): SlotCounter {
     }
     return count;
   };
+}
+
+/** One agent's life as the `agents` table has it. */
+export interface AgentLife {
+  startedAt: number;
+  heartbeatAt: number;
+  stoppedAt: number | null;
+}
+
+/** An agent that stopped without saying so (a crash, a kill) is taken to have lived this long past its last beat. */
+const AGENT_GONE_AFTER_MS = 60_000;
+
+/** Spans `[start, end)` in epoch ms, sorted and not overlapping. */
+export type Spans = readonly (readonly [number, number])[];
+
+/**
+ * When some agent was running, for missed slots: each agent from its start to its clean stop, or to its last
+ * heartbeat plus AGENT_GONE_AFTER_MS. Before the first agent registered (a database older than the `agents` table)
+ * nothing is known, so that time counts as running. Undefined when no agent ever registered. Pure.
+ */
+export function agentSpans(lives: readonly AgentLife[]): Spans | undefined {
+  if (lives.length === 0) return undefined;
+  const first = Math.min(...lives.map((l) => l.startedAt));
+  const spans = [[-Infinity, first] as [number, number], ...lives.map((l) => [l.startedAt, l.stoppedAt ?? l.heartbeatAt + AGENT_GONE_AFTER_MS] as [number, number])];
+  spans.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const [start, end] of spans) {
+    const last = merged.at(-1);
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  return merged;
+}
+
+/** How much of `[from, to)` the spans leave uncovered: the time no agent ran. Pure. */
+export function uncovered(spans: Spans, from: number, to: number): number {
+  let covered = 0;
+  for (const [start, end] of spans) covered += Math.max(0, Math.min(end, to) - Math.max(start, from));
+  return Math.max(0, to - from - covered);
+}
+
+/** A counter of only the slots inside the spans: a slot when no agent ran is downtime, not a missed slot. */
+export function withinSpans(count: SlotCounter, spans: Spans | undefined): SlotCounter {
+  if (spans === undefined) return count;
+  return (from, to) => spans.reduce((n, [start, end]) => n + count(Math.max(from, start), Math.min(to, end)), 0);
 }

@@ -1,9 +1,20 @@
-import type { CycleStatus } from '../store/schema.ts';
-import { formatDuration } from '../time-spec.ts';
-import { STATUSES, type Percentiles, type StatsBucket, type StatsReport, type SymbolStats } from './stats-query.ts';
-import { clip, isoOrNull, paintStatus, percent, utcTime, type Colors } from './render-text.ts';
+import { CYCLE_STATUSES, type CycleStatus } from '../records.ts';
+import { formatDuration } from '../time/durations.ts';
+import type { Percentiles, StatsBucket, StatsReport, SymbolStats } from './stats-model.ts';
+import { clip, isoOrNull, paintStatus, percent, shown, utcTime, type Colors } from './render-text.ts';
 
 const BARS = '▁▂▃▄▅▆▇█';
+
+/**
+ * Success rates drawn so the top, where a scalper's trouble starts, can be told apart without colour: only 100 % is
+ * █, then ≥ 99 %, ≥ 95 %, ≥ 90 %, ≥ 75 %, ≥ 50 %, above 0, and 0 (▁). Linear, 93 % rounded to █ like 100 %.
+ */
+const SUCCESS_LEVELS: readonly [min: number, bar: string][] = [[1, '█'], [0.99, '▇'], [0.95, '▆'], [0.9, '▅'], [0.75, '▄'], [0.5, '▃'], [Number.MIN_VALUE, '▂'], [0, '▁']];
+
+/** One success rate's bar (SUCCESS_LEVELS). Pure. */
+export function successBar(rate: number): string {
+  return SUCCESS_LEVELS.find(([min]) => rate >= min)?.[1] ?? '▁';
+}
 
 /** One character per value, scaled to `max` (▁ … █); null (no data) is a space. Pure. */
 export function sparkline(values: readonly (number | null)[], max: number): string {
@@ -30,6 +41,8 @@ function symbolJson(s: SymbolStats) {
     latenessMs: percentilesJson(s.lateness),
     failuresByOutcome: s.failuresByOutcome,
     executions: s.executions,
+    pausedSlots: s.pausedSlots,
+    manualCycles: s.manualCycles,
     lastSuccess: s.lastSuccess && { cycleId: s.lastSuccess.cycleId, at: isoOrNull(s.lastSuccess.at) },
     lastFailure: s.lastFailure && { cycleId: s.lastFailure.cycleId, at: isoOrNull(s.lastFailure.at), error: s.lastFailure.error },
     failureStreak: s.failureStreak,
@@ -48,6 +61,8 @@ export function statsJson(r: StatsReport) {
     since: isoOrNull(r.since),
     until: isoOrNull(r.until),
     cron: r.cron,
+    downtimeMs: r.downtimeMs,
+    clockChecks: r.clockChecks.map((k) => ({ owner: k.owner, offsetMs: k.offsetMs, rttMs: k.rttMs, checkedAt: isoOrNull(k.at) })),
     total: symbolJson(r.total),
     ...(r.replicas ? { replicas: groups(r.replicas) } : { symbols: groups(r.symbols) }),
     buckets: r.buckets.map((b) => ({
@@ -69,7 +84,7 @@ const ago = (at: number, now: number) => `${utcTime(at)} UTC, ${formatDuration(n
 
 function block(title: string, s: SymbolStats, now: number, c: Colors): string[] {
   const field = (name: string, value: string) => `  ${c.dim(name.padEnd(15))} ${value}`;
-  const statuses = STATUSES.filter((k) => s.byStatus[k] > 0).map((k: CycleStatus) => paintStatus(c, k, `${s.byStatus[k]} ${k}`));
+  const statuses = CYCLE_STATUSES.filter((k) => s.byStatus[k] > 0).map((k: CycleStatus) => paintStatus(c, k, `${s.byStatus[k]} ${k}`));
   const rate = s.successRate === null ? c.dim('-') : (s.successRate >= 0.99 ? c.green : s.successRate >= 0.9 ? c.yellow : c.red)(percent(s.successRate));
   const lines = [c.bold(title), field('cycles', `${s.cycles}${statuses.length ? ` (${statuses.join(', ')})` : ''}`)];
   lines.push(field('success', `${rate}   ${s.attemptsPerCycle === null ? '-' : s.attemptsPerCycle.toFixed(2)} attempts/cycle   ${percent(s.retryRate)} retried`));
@@ -78,6 +93,7 @@ function block(title: string, s: SymbolStats, now: number, c: Colors): string[] 
   const failures = Object.entries(s.failuresByOutcome).sort((a, b) => b[1] - a[1]);
   lines.push(field('failed attempts', failures.length ? failures.map(([o, n]) => `${o} ${n}`).join(', ') : c.dim('none')));
   lines.push(field('orders placed', String(s.executions)));
+  if (s.pausedSlots > 0 || s.manualCycles > 0) lines.push(field('live control', `${s.pausedSlots} slot(s) skipped while paused, ${s.manualCycles} run-now cycle(s)`));
   lines.push(field('last success', s.lastSuccess ? `${ago(s.lastSuccess.at, now)} ${c.dim(`#${s.lastSuccess.cycleId}`)}` : c.yellow('never')));
   lines.push(
     field('last failure', s.lastFailure ? `${ago(s.lastFailure.at, now)} ${c.dim(`#${s.lastFailure.cycleId}`)}${s.lastFailure.error ? `: ${clip(s.lastFailure.error, 80)}` : ''}` : c.dim('never')),
@@ -93,11 +109,10 @@ function block(title: string, s: SymbolStats, now: number, c: Colors): string[] 
 function picture(buckets: readonly StatsBucket[], c: Colors): string[] {
   if (buckets.length === 0) return [];
   const width = buckets[0]!.end - buckets[0]!.start;
-  const rates = buckets.map((b) => b.successRate);
   const successLine = buckets
-    .map((b, i) => {
-      const ch = sparkline([rates[i] ?? null], 1);
+    .map((b) => {
       if (b.successRate === null) return c.dim('·');
+      const ch = successBar(b.successRate);
       return (b.successRate >= 0.99 ? c.green : b.successRate >= 0.9 ? c.yellow : c.red)(ch);
     })
     .join('');
@@ -105,7 +120,7 @@ function picture(buckets: readonly StatsBucket[], c: Colors): string[] {
   const maxLatency = Math.max(0, ...latencies.filter((v): v is number => v !== null));
   const lines = [
     c.bold(`Per ${formatDuration(width)} (oldest left)`),
-    `  ${c.dim('success     ')} ${successLine}  ${c.dim('█ = 100%')}`,
+    `  ${c.dim('success     ')} ${successLine}  ${c.dim('█ 100% ▇ 99 ▆ 95 ▅ 90 ▄ 75 ▃ 50 ▂ >0 ▁ 0')}`,
     `  ${c.dim('latency p50 ')} ${sparkline(latencies, maxLatency)}  ${c.dim(`█ = ${formatDuration(maxLatency)}`)}`,
   ];
   if (buckets.some((b) => b.missedSlots !== null)) {
@@ -123,8 +138,11 @@ function picture(buckets: readonly StatsBucket[], c: Colors): string[] {
  */
 export function renderStats(r: StatsReport, label: string, now: number, c: Colors): string {
   const groups = Object.entries(r.replicas ?? r.symbols);
-  const head = `${c.bold(`Stats ${label}`)} ${c.dim(`(${utcTime(r.since)} → ${utcTime(r.until ?? now)} UTC${r.cron ? `, pattern "${r.cron}"` : ''})`)}`;
-  const blocks = groups.map(([name, s]) => block(r.replicas ? `Replica ${name}` : name, s, now, c));
+  const head = `${c.bold(`Stats ${shown(label)}`)} ${c.dim(`(${utcTime(r.since)} → ${utcTime(r.until ?? now)} UTC${r.cron ? `, pattern "${shown(r.cron)}"` : ''})`)}`;
+  const down = r.downtimeMs ? [c.dim(`No agent ran for ${formatDuration(r.downtimeMs)} of it: its slots then are downtime, not missed slots`)] : [];
+  const clock = r.clockChecks.map((k) => c.dim(`Clock of ${shown(k.owner)}: offset ${k.offsetMs >= 0 ? '+' : ''}${Math.round(k.offsetMs)} ms, round trip ${Math.round(k.rttMs)} ms (checked ${utcTime(k.at)} UTC)`));
+  // Group names are symbols or replica names read from the database.
+  const blocks = groups.map(([name, s]) => block(r.replicas ? `Replica ${shown(name)}` : shown(name), s, now, c));
   if (groups.length > 1 || (r.replicas && r.total.missedSlots !== null)) blocks.push(block(r.replicas ? 'All replicas' : 'All symbols', r.total, now, c));
-  return [head, '', ...blocks.flatMap((b) => [...b, '']), ...picture(r.buckets, c)].join('\n').trimEnd();
+  return [head, ...down, ...clock, '', ...blocks.flatMap((b) => [...b, '']), ...picture(r.buckets, c)].join('\n').trimEnd();
 }

@@ -1,5 +1,6 @@
 import pc from 'picocolors';
-import type { CycleStatus } from '../store/schema.ts';
+import { escapeControl } from '../log/escape.ts';
+import type { CycleStatus } from '../records.ts';
 
 /** picocolors' formatters; `colorsFor(false)` gives identity functions, so rendered text is testable either way. */
 export type Colors = ReturnType<typeof pc.createColors>;
@@ -29,8 +30,12 @@ export interface Cell {
   right?: boolean;
 }
 
-/** Lays out rows in columns two spaces apart; colours go on after padding, so escapes never skew the widths. */
-export function table(header: readonly string[], rows: readonly (readonly Cell[])[], c: Colors): string[] {
+/**
+ * Lays out rows in columns two spaces apart; colours go on after padding, so escapes never skew the widths. Cells
+ * hold database text, so their control characters are shown escaped (`\u001b`) before the widths are taken.
+ */
+export function table(header: readonly string[], cells: readonly (readonly Cell[])[], c: Colors): string[] {
+  const rows = cells.map((r) => r.map((cell) => ({ ...cell, text: escapeControl(cell.text) })));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.text.length ?? 0)));
   const line = (cells: readonly Cell[]) =>
     cells
@@ -43,11 +48,14 @@ export function table(header: readonly string[], rows: readonly (readonly Cell[]
   return [c.bold(line(header.map((h, i) => ({ text: h, right: rows[0]?.[i]?.right })))), ...rows.map(line)];
 }
 
-/** Cuts a text to `max` characters on one line, with an ellipsis when cut. */
+/** Cuts a text to `max` characters on one line, with an ellipsis when cut, its control characters shown escaped. */
 export function clip(text: string, max: number): string {
   const one = text.replace(/\s+/g, ' ').trim();
-  return one.length <= max ? one : `${one.slice(0, max - 1)}…`;
+  return escapeControl(one.length <= max ? one : `${one.slice(0, max - 1)}…`);
 }
+
+/** Database text on one line of a report: control characters shown escaped (`\u001b`, `\n`), never sent raw. */
+export const shown = (text: string): string => escapeControl(text);
 
 /** `97.4%`, or `-` when there is nothing to divide. */
 export const percent = (r: number | null, digits = 1): string => (r === null ? '-' : `${(r * 100).toFixed(digits)}%`);

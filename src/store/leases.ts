@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { ownerOf, type AgentIdentity } from '../records.ts';
 import type { Schema } from './schema.ts';
 import { whereStatus } from './status-filter.ts';
 
@@ -11,6 +12,31 @@ import { whereStatus } from './status-filter.ts';
 export const CYCLE_LEASE_MS = 15_000;
 /** How often an agent renews the leases of its running cycles and looks for expired ones. */
 export const LEASE_CHECK_MS = 5_000;
+
+/** A cycle is certainly dead this long after its deadline: no live agent runs one that late. */
+export const DEAD_AFTER_DEADLINE_MS = 60_000;
+
+/**
+ * Whether a `running` cycle, seen at start-up, belongs to no live agent: owned by our own name (a previous life: the
+ * same REPLICA_ID, or our pid after a container restart), past its deadline by a wide margin, its lease expired
+ * (its owner stopped renewing it), or owned on this host by a process that is gone. A fresh lease of another
+ * replica on another host is never touched: that replica is alive.
+ */
+export function isOrphaned(
+  row: { owner: string; deadline_at: number; lease_until?: number | null },
+  now: number,
+  self: AgentIdentity,
+  isAlive: (pid: number) => boolean,
+): boolean {
+  if (row.owner === ownerOf(self)) return true;
+  if (row.deadline_at + DEAD_AFTER_DEADLINE_MS < now) return true;
+  if (row.lease_until != null && row.lease_until < now) return true;
+  const at = row.owner.lastIndexOf(':');
+  const host = row.owner.slice(0, at);
+  const pid = Number(row.owner.slice(at + 1));
+  if (host !== self.host || !Number.isInteger(pid)) return false;
+  return pid === self.pid || !isAlive(pid);
+}
 
 /** Why a running cycle was marked `interrupted` by someone other than its own agent. */
 export type InterruptedReason = 'agent_died' | 'lease_expired';

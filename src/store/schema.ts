@@ -1,8 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
-
-export type CycleStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted';
-export type Trigger = 'schedule' | 'startup';
-export type AttemptOutcome = 'ok' | 'http_error' | 'timeout' | 'network_error' | 'invalid_response' | 'rejected' | 'aborted';
+import type { AttemptOutcome, CycleStatus, Trigger } from '../records.ts';
 
 /** One row per (symbol, slot). Times are epoch milliseconds, so the same queries serve SQLite and PostgreSQL. */
 export interface CyclesTable {
@@ -21,11 +18,11 @@ export interface CyclesTable {
   reason: string | null;
   error: string | null;
   http_status: number | null;
-  /** The brief of Diego's answer: signal, confidence, price, order (src/diego-response.ts `briefOf`). */
+  /** The brief of Diego's answer: signal, confidence, price, order (diego/response.ts `briefOf`). */
   summary: string | null;
   /** 1 when Diego's answer says an order was placed. */
   executed: ColumnType<number, number | undefined, number>;
-  /** A UUID; SQLite holds it as 16 bytes (src/store/uuid-blobs.ts), reads give the string. */
+  /** A UUID; SQLite holds it as 16 bytes (sqlite/uuid-blobs.ts), reads give the string. */
   idempotency_key: string;
   /** The replica that claimed the slot: REPLICA_ID, else `host:pid` (the same as `agents.owner`). */
   owner: string;
@@ -34,6 +31,8 @@ export interface CyclesTable {
    * marked `interrupted` by any agent (migration 0003). Null once the cycle has ended, and on rows that never ran.
    */
   lease_until: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Why the cycle was sent with `triggerExecution: false` by a live pause (`pause --execution`); null otherwise (migration 0008). */
+  execution_off: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One row per HTTP attempt; `outcome` is null while the attempt is in flight. */
@@ -65,14 +64,118 @@ export interface AgentsTable {
   /** Comma-separated, as in SYMBOLS. */
   symbols: string;
   started_at: number;
-  /** Refreshed at least every 30 s while the agent runs. */
+  /** Refreshed every 10 s while the agent runs (agent/upkeep/heartbeat.ts). */
   heartbeat_at: number;
   /** Set by a clean stop; null while running, or after a crash. */
   stopped_at: number | null;
+  /** When its readiness wait ended (or at start without one); null while it waits for Diego (migration 0005_agent_ready). */
+  ready_at: number | null;
+  /** The last clock check (NTP_SERVER): offset and round trip in ms, and when (migration 0007); null: never. */
+  clock_offset_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  clock_rtt_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  clock_checked_at: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** The notification outbox, one row per notification and channel (migration 0007). */
+export interface NotificationsTable {
+  id: Generated<number>;
+  /** `failing`, `recovered`, `missed`, `clock_skew`, `started`, `stopping`, `test`, … */
+  event: string;
+  severity: 'info' | 'warning' | 'critical';
+  symbol: string | null;
+  /** `webhook:<digest>` or `healthchecks:<digest>`: a configured channel, named without its secret URL. */
+  channel: string;
+  /** Unique with the channel when set: the same notification is never inserted twice (one `failing` per outage). */
+  dedupe_key: string | null;
+  /** The JSON body sent (schema `pmf-scheduler.notification/v1`). */
+  payload: string;
+  created_at: number;
+  state: 'pending' | 'sent' | 'gave_up';
+  attempts: ColumnType<number, number | undefined, number>;
+  /** Not delivered before this time (the backoff after a failed try, or a rate limit). */
+  next_at: number;
+  last_error: string | null;
+  sent_at: number | null;
+  /** The agent delivering it now, until `claimed_until`: one delivery among replicas. */
+  claimed_by: string | null;
+  claimed_until: number | null;
+}
+
+/** The one row every control change bumps first (migration 0008): agents notice a change by reading this number. */
+export interface ControlVersionTable {
+  id: number;
+  version: number;
+}
+
+/** A pause in force: of every symbol (`*`) or one; `cycles` (nothing fires) or `execution` (analysis only). */
+export interface ControlPausesTable {
+  symbol: string;
+  scope: string;
+  reason: string;
+  by_who: string;
+  since: number;
+  /** When it ends by itself; null: until `resume`. */
+  until: number | null;
+  /** 1: `pause --abort`, the cycles in flight are cut when an agent applies it. */
+  abort: ColumnType<number, number | undefined, number>;
+  audit_id: number;
+}
+
+/** Every control action, in the order it was made (`version`). */
+export interface ControlAuditTable {
+  id: Generated<number>;
+  version: number;
+  at: number;
+  /** `pause`, `resume`, `pause_ended` (a timed pause reaching its end), `trigger`, `trigger_expired`, `reschedule`. */
+  action: string;
+  symbol: string;
+  scope: string;
+  /** The arguments as given, a JSON object. */
+  args: string;
+  reason: string | null;
+  by_who: string;
+}
+
+/** The pattern `reschedule` set over CRON_PATTERN: one row (id 1), or none (the environment's pattern). */
+export interface ControlScheduleTable {
+  id: number;
+  pattern: string;
+  reason: string;
+  by_who: string;
+  since: number;
+  audit_id: number;
+}
+
+/** A run-now request (`trigger`): `pending` until one agent takes it, or `expired` when none did in time. */
+export interface ControlTriggersTable {
+  id: Generated<number>;
+  /** `*`: every symbol. */
+  symbol: string;
+  requested_at: number;
+  expires_at: number;
+  audit_id: number;
+  state: 'pending' | 'taken' | 'expired';
+  taken_by: string | null;
+  /** The `scheduled_at` of the manual cycles it fired. */
+  slot: number | null;
+}
+
+/** When each agent applied each control action. */
+export interface ControlAppliedTable {
+  audit_id: number;
+  owner: string;
+  applied_at: number;
 }
 
 export interface Schema {
   cycles: CyclesTable;
   attempts: AttemptsTable;
   agents: AgentsTable;
+  notifications: NotificationsTable;
+  control_version: ControlVersionTable;
+  control_pauses: ControlPausesTable;
+  control_audit: ControlAuditTable;
+  control_triggers: ControlTriggersTable;
+  control_schedule: ControlScheduleTable;
+  control_applied: ControlAppliedTable;
 }

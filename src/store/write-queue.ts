@@ -1,6 +1,16 @@
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
-import { ownerOf, recordLabel, type AgentIdentity, type AttemptEnd, type CycleEnd, type HistoryStore, type NewAttempt, type NewCycle } from './history-store.ts';
+// One piece: the write queue (see createWriteQueue); what it holds and how a write is run, printed or told apart live
+// beside it in queued-write.ts and outage.ts.
+import type { Clock } from '../time/clock.ts';
+import { backoffDelay, RECONNECT_BACKOFF, type Backoff } from '../time/backoff.ts';
+import type { Logger } from '../log/logger.ts';
+import { errorLine } from '../log/error-line.ts';
+import { escapeJson } from '../log/escape.ts';
+import { recordLabel } from '../records.ts';
+import { outageReport } from './outage.ts';
+import { UNCLAIMED } from './history-store.ts';
+import type { HistoryStore, NewCycle, VoidedClaim } from './port.ts';
+import type { SideFile } from './side-file.ts';
+import { createdBy, execute, finishedBy, provisionalResult, recordOf, referredBy, weightOf, type Table, type Unwritten, type Write } from './queued-write.ts';
 
 /**
  * The most writes held in memory while the database cannot take them. A cycle answered at the first attempt is
@@ -10,30 +20,14 @@ import { ownerOf, recordLabel, type AgentIdentity, type AttemptEnd, type CycleEn
 export const WRITE_QUEUE_LIMIT = 10_000;
 
 /**
- * The agent's SQLite busy timeout. better-sqlite3 is synchronous: waiting for a lock blocks the event loop, and so
- * the scheduler. Behind the write queue a write that cannot get the lock in time loses nothing (it is queued), so
- * the wait can be short; it stays far longer than another agent's commit (milliseconds), so that two agents
- * sharing a file never take each other's ordinary writes for a fault.
+ * The most memory those writes may hold (weightOf): a count alone let 40 s of a locked database grow the agent from
+ * 92 to 222 MB when Diego's texts were large (issue 15 item 6). Ordinary writes weigh ~0.3 KB, so the count is
+ * what binds them; this binds writes that carry 16 KiB excerpts, about a thousand of them.
  */
-export const AGENT_BUSY_TIMEOUT_MS = 1000;
-
-/** Capped exponential backoff between flush attempts while the database is unavailable. */
-export const FLUSH_RETRY = { firstMs: 500, maxMs: 10_000 } as const;
+export const WRITE_QUEUE_BYTES = 32 * 1024 * 1024;
 
 /** How often a continuing outage is logged again. */
 export const OUTAGE_REPORT_EVERY_MS = 60_000;
-
-// SQLite result codes (primary part; node:sqlite errors are given the same `code` by our driver) that mean "the
-// database cannot take this write now, but may later": a lock, a full disk, I/O or permission trouble, a file
-// replaced under us. Anything else (a constraint, an SQL error) is a bug that retrying would not fix.
-const STORAGE_FAULTS = new Set(['BUSY', 'LOCKED', 'NOMEM', 'READONLY', 'IOERR', 'CORRUPT', 'FULL', 'CANTOPEN', 'PROTOCOL', 'NOTADB', 'NOLFS', 'PERM']);
-
-/** Whether a write failed because of the storage (worth queueing and retrying) rather than a bug. */
-export function isStorageFault(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  const primary = typeof code === 'string' ? /^SQLITE_([A-Z]+)/.exec(code)?.[1] : undefined;
-  return primary !== undefined && STORAGE_FAULTS.has(primary);
-}
 
 export interface WriteQueueOptions {
   log: Logger;
@@ -50,15 +44,24 @@ export interface WriteQueueOptions {
    */
   lockWaits?: (wait: boolean) => Promise<void>;
   /**
-   * The backend's choice (BackendTraits.claimMustSucceed): slot claims (and skipped-slot records, which claim the
-   * slot too) never wait in the queue. They go straight to the database, even during an outage (that is also how
-   * the queue hears the database is back), and a failure reaches the caller, which then does not fire the slot.
+   * Asked at each claim: whether slot claims (and skipped-slot records, which claim the slot too) must be written
+   * before the slot fires (BackendTraits.claimMustSucceed, or another agent on the same SQLite file). Then they never
+   * wait in the queue: they go straight to the database, even during an outage (that is also how the queue hears the
+   * database is back), and a failure reaches the caller, which then does not fire the slot.
    */
-  claimMustSucceed?: boolean;
-  /** Which errors mean an outage rather than a bug (default: SQLite's, {@link isStorageFault}). */
-  isStorageFault?: (err: unknown) => boolean;
+  claimMustSucceed?: () => boolean;
+  /** Told when an outage begins, with its error (the `storage_fault` notification). */
+  onOutage?: (error: string) => void;
+  /** Which errors mean an outage rather than a bug (BackendTraits.isUnavailable). */
+  isStorageFault: (err: unknown) => boolean;
+  /** Which failed claims may have been written all the same, and are voided (BackendTraits.mayHaveCommitted). */
+  mayHaveCommitted?: (err: unknown) => boolean;
+  /** Where what the queue holds during an outage is also kept on disk (SQLite: beside the database). */
+  sideFile?: SideFile;
   limit?: number;
-  retry?: { firstMs: number; maxMs: number };
+  /** Bytes held at most (default WRITE_QUEUE_BYTES). */
+  byteLimit?: number;
+  retry?: Backoff;
   reportEveryMs?: number;
 }
 
@@ -66,27 +69,23 @@ export interface WriteQueueOptions {
 export interface WriteQueue extends HistoryStore {
   /** Writes waiting for the database. */
   readonly queued: number;
+  /**
+   * Shutdown: keeps flushing for `withinMs` (at least one more try, the database may be back), then prints each
+   * write still queued to `dump` as a JSON line and refuses further writes the same way.
+   */
   settle(withinMs: number): Promise<void>;
 }
 
-type Write =
-  | { kind: 'claimCycle'; cycle: NewCycle; temp: number }
-  | { kind: 'recordSkipped'; cycle: NewCycle; reason: string; error: string }
-  | { kind: 'finishCycle'; id: number; end: CycleEnd }
-  | { kind: 'startAttempt'; attempt: NewAttempt; temp: number }
-  | { kind: 'finishAttempt'; id: number; end: AttemptEnd }
-  | { kind: 'recoverInterrupted'; now: number; self: AgentIdentity; isAlive: (pid: number) => boolean };
+/** How the queue's lines name a slot. */
+const slotName = (c: NewCycle) => `${new Date(c.scheduledAt).toISOString()} of ${c.symbol}`;
 
 interface Entry {
   write: Write;
+  /** weightOf(write), taken once. */
+  bytes: number;
   /** The caller still awaits the real result; once answered provisionally it holds a provisional id instead. */
   waiting?: { resolve(value: unknown): void; reject(err: unknown): void };
 }
-
-type Table = 'cycle' | 'attempt';
-
-/** Why a write left the queue unwritten: the `reason` of its JSON line. */
-type Unwritten = 'queue_full' | 'claim_conflict' | 'rejected' | 'shutdown';
 
 /**
  * Wraps the history store so a database that becomes unwritable or locked mid-run costs no record and no fire.
@@ -95,22 +94,24 @@ type Unwritten = 'queue_full' | 'claim_conflict' | 'rejected' | 'shutdown';
  * queue holds it and every later write (order matters: an attempt needs its cycle), answers at once with
  * provisional ids (negative, shown as `#q3`; later writes that refer to them are mapped to the real ids when
  * written), logs the outage once and then every `reportEveryMs`, and retries the oldest write with capped
- * backoff until the database takes them all. On SQLite availability wins: a slot claim that cannot be written
- * is queued like the rest, so the cycle still fires; if another agent claimed the same slot meanwhile, the
- * conflict is logged as an error and our record of the cycle goes to `dump`. With `claimMustSucceed` (PostgreSQL,
- * shared by replicas) claims bypass the queue instead: no claim, no fire; the queue keeps only the records of
- * cycles that were claimed and fired before the database went away.
+ * backoff until the database takes them all. On SQLite used by one agent availability wins: a slot claim that
+ * cannot be written is queued like the rest, so the cycle still fires; if another agent claimed the same slot
+ * meanwhile, the conflict is logged as an error and our record of the cycle goes to `dump`. While `claimMustSucceed`
+ * says so (PostgreSQL shared by replicas, a SQLite file another agent shares) claims bypass the queue instead: no
+ * claim, no fire; the queue keeps only the records of cycles that were claimed and fired before the database went away.
  *
  * Overflow drops the oldest writes (with the writes that depend on them, so cycles are kept or dropped whole):
  * the newest describe what the agent is doing now, and an in-flight cycle can always record how it ended. A
  * dropped write is counted, logged and printed to `dump` as JSON, so even then it survives in the logs.
+  * One piece: every part (submit, the flush loop, the outage, shutdown) reads and changes the same queue, ids and outage state; split, each part would need all of it.
  */
 export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): WriteQueue {
   const { log, clock } = opts;
   const limit = Math.max(2, opts.limit ?? WRITE_QUEUE_LIMIT);
-  const retry = opts.retry ?? FLUSH_RETRY;
-  const reportEveryMs = opts.reportEveryMs ?? OUTAGE_REPORT_EVERY_MS;
-  const storageFault = opts.isStorageFault ?? isStorageFault;
+  const byteLimit = opts.byteLimit ?? WRITE_QUEUE_BYTES;
+  const retry = opts.retry ?? RECONNECT_BACKOFF;
+  const mustClaim = opts.claimMustSucceed ?? (() => false);
+  const outage = outageReport(log, limit, opts.reportEveryMs ?? OUTAGE_REPORT_EVERY_MS, byteLimit, () => !mustClaim());
 
   const queue: Entry[] = [];
   const provisional = { cycle: 0, attempt: 0 };
@@ -119,14 +120,30 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   // Provisional ids whose insert left the queue unwritten, with the reason: writes that refer to them follow it.
   const lostIds = { cycle: new Map<number, Unwritten>(), attempt: new Map<number, Unwritten>() };
 
-  let outage: { since: number; error: string; reportedAt: number; written: number; dropped: number; conflicts: number } | undefined;
-  let backoffMs = retry.firstMs;
+  let failedTries = 0;
   let working = false;
   let executing = false;
   let closed = false;
   let settleBy: number | undefined;
   let napping: AbortController | undefined;
   let progress: (() => void)[] = [];
+  // A claim that met a storage fault turned lock waits off (as an outage does), so the next claims fail at once.
+  let claimsFailing = false;
+  let asideFailing = false;
+  let aside = false;
+
+  /** Puts a queued write in the side file too (outage only): a SIGKILL then loses nothing that was acknowledged. */
+  const keepAside = (w: Write) => {
+    // After a failed append the file ends in a torn line, where a replay stops: what follows would be lost anyway.
+    if (!opts.sideFile || asideFailing) return;
+    aside = true;
+    try {
+      opts.sideFile.append(w);
+    } catch (err) {
+      log.error(`Could not write the side file ${opts.sideFile.path} (${errorLine(err)}): queued records are in memory only until the database is back`);
+      asideFailing = true;
+    }
+  };
 
   const notify = () => {
     const waiters = progress;
@@ -135,12 +152,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   };
   const nextProgress = () => new Promise<void>((resolve) => progress.push(resolve));
 
-  const creates = (w: Write): { table: Table; temp: number } | undefined =>
-    w.kind === 'claimCycle' ? { table: 'cycle', temp: w.temp } : w.kind === 'startAttempt' ? { table: 'attempt', temp: w.temp } : undefined;
-  const refersTo = (w: Write): { table: Table; id: number } | undefined =>
-    w.kind === 'finishCycle' ? { table: 'cycle', id: w.id } : w.kind === 'startAttempt' ? { table: 'cycle', id: w.attempt.cycleId } : w.kind === 'finishAttempt' ? { table: 'attempt', id: w.id } : undefined;
   const lostParent = (w: Write): Unwritten | undefined => {
-    const ref = refersTo(w);
+    const ref = referredBy(w);
     return ref && ref.id < 0 ? lostIds[ref.table].get(ref.id) : undefined;
   };
   const dbId = (table: Table, id: number): number => {
@@ -150,71 +163,32 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
     return real;
   };
   // A finish is the last write that names its row: the mapping is no longer needed.
-  const forget = (table: Table, id: number) => {
-    realIds[table].delete(id);
-    lostIds[table].delete(id);
+  const forgetFinished = (w: Write) => {
+    const ended = finishedBy(w);
+    if (!ended) return;
+    realIds[ended.table].delete(ended.id);
+    lostIds[ended.table].delete(ended.id);
   };
 
-  const provisionalResult = (w: Write): unknown =>
-    w.kind === 'claimCycle' || w.kind === 'startAttempt' ? w.temp : w.kind === 'recordSkipped' ? true : w.kind === 'recoverInterrupted' ? 0 : undefined;
   const answerProvisionally = (e: Entry) => {
     e.waiting?.resolve(provisionalResult(e.write));
     e.waiting = undefined;
   };
 
-  async function execute(w: Write): Promise<unknown> {
-    switch (w.kind) {
-      case 'claimCycle':
-        return inner.claimCycle(w.cycle);
-      case 'recordSkipped':
-        return inner.recordSkipped(w.cycle, w.reason, w.error);
-      case 'finishCycle':
-        return inner.finishCycle(dbId('cycle', w.id), w.end);
-      case 'startAttempt':
-        return inner.startAttempt({ ...w.attempt, cycleId: dbId('cycle', w.attempt.cycleId) });
-      case 'finishAttempt':
-        return inner.finishAttempt(dbId('attempt', w.id), w.end);
-      case 'recoverInterrupted':
-        return inner.recoverInterrupted(w.now, w.self, w.isAlive);
-    }
-  }
-
-  function record(w: Write): Record<string, unknown> {
-    switch (w.kind) {
-      case 'claimCycle':
-        return { cycle: recordLabel(w.temp), ...w.cycle, status: 'running' };
-      case 'recordSkipped':
-        return { ...w.cycle, status: 'skipped', reason: w.reason, error: w.error };
-      case 'finishCycle':
-        return { cycle: recordLabel(w.id), ...w.end };
-      case 'startAttempt':
-        return { attempt: recordLabel(w.temp), ...w.attempt, cycleId: recordLabel(w.attempt.cycleId) };
-      case 'finishAttempt':
-        return { attempt: recordLabel(w.id), ...w.end };
-      case 'recoverInterrupted':
-        return { now: w.now, owner: ownerOf(w.self) };
-    }
-  }
-
-  function dump(w: Write, reason: Unwritten, detail?: string) {
-    const line = { time: new Date(clock.now()).toISOString(), level: 'error', component: 'store', msg: 'unwritten record', reason, ...(detail ? { detail } : {}), write: w.kind, record: record(w) };
-    opts.dump(opts.redact(JSON.stringify(line)));
-  }
-
   /** Prints a write that will never reach the database; what it would have created or ended is settled too. */
   function discard(w: Write, reason: Unwritten, detail?: string) {
-    dump(w, reason, detail);
-    const made = creates(w);
+    const line = { time: new Date(clock.now()).toISOString(), level: 'error', component: 'store', msg: 'unwritten record', reason, ...(detail ? { detail } : {}), write: w.kind, record: recordOf(w) };
+    opts.dump(opts.redact(escapeJson(JSON.stringify(line)))); // the record may quote Diego: JSON, safe on a terminal
+    const made = createdBy(w);
     if (made) lostIds[made.table].set(made.temp, reason);
-    if (w.kind === 'finishCycle') forget('cycle', w.id);
-    if (w.kind === 'finishAttempt') forget('attempt', w.id);
+    forgetFinished(w);
   }
 
   /** Sends `e` to the dump, then every queued write that depends on it; returns how many left the queue. */
   function abandon(e: Entry, reason: Unwritten, detail?: string): number {
     answerProvisionally(e);
     discard(e.write, reason, detail);
-    if (!creates(e.write)) return 1;
+    if (!createdBy(e.write)) return 1;
     let count = 1;
     // Dependents always come after what they depend on, so one forward pass also catches their own dependents.
     for (let i = executing ? 1 : 0; i < queue.length; ) {
@@ -233,20 +207,22 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
 
   function onWritten(e: Entry, result: unknown) {
     const w = e.write;
-    if (w.kind === 'finishCycle') forget('cycle', w.id);
-    if (w.kind === 'finishAttempt') forget('attempt', w.id);
+    forgetFinished(w);
+    if (w.kind === 'voidClaim' && (result as VoidedClaim) === 'closed') {
+      log.info(`The claim of slot ${slotName(w.cycle)} had been written: its row is now skipped (${UNCLAIMED})`, { symbol: w.cycle.symbol });
+    }
     if (e.waiting) {
       e.waiting.resolve(result);
       e.waiting = undefined;
       return;
     }
     // The caller holds a provisional id: remember its real one, and say what became of the queued write.
-    if (outage) outage.written++;
+    outage.written();
     if (w.kind === 'claimCycle') {
       if (result === undefined) {
-        if (outage) outage.conflicts++;
+        outage.conflict();
         log.error(
-          `Slot ${new Date(w.cycle.scheduledAt).toISOString()} of ${w.cycle.symbol} was claimed by another agent while the database was unavailable, ` +
+          `Slot ${slotName(w.cycle)} was claimed by another agent while the database was unavailable, ` +
             `but this agent had already fired it as cycle ${recordLabel(w.temp)} (Idempotency-Key ${w.cycle.idempotencyKey}): Diego may have been called twice; ` +
             'its records follow on stderr as JSON',
           { symbol: w.cycle.symbol, slot: new Date(w.cycle.scheduledAt).toISOString() },
@@ -261,47 +237,35 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   }
 
   function onFault(err: unknown) {
-    const error = describe(err);
-    const now = clock.now();
-    if (!outage) {
-      outage = { since: now, error, reportedAt: now, written: 0, dropped: 0, conflicts: 0 };
-      log.warn(`Database unavailable (${error}): keeping records in memory (up to ${limit} writes) and retrying; cycles keep firing`, { error });
-      for (const e of queue) answerProvisionally(e);
-      setLockWaits(false);
-      return;
+    failedTries++;
+    const began = outage.fault(errorLine(err), clock.now(), { queued: queue.length, backoffMs: backoffDelay(retry, failedTries) });
+    if (!began) return;
+    opts.onOutage?.(errorLine(err));
+    for (const e of queue) {
+      keepAside(e.write);
+      answerProvisionally(e);
     }
-    outage.error = error;
-    if (now - outage.reportedAt >= reportEveryMs) {
-      outage.reportedAt = now;
-      log.warn(`Database still unavailable after ${duration(now - outage.since)} (${error}): ${queue.length} write(s) queued, ${outage.dropped} dropped; retrying every ${backoffMs} ms at most`, {
-        error,
-        queued: queue.length,
-        dropped: outage.dropped,
-      });
-    }
+    setLockWaits(false);
   }
 
   function onRecovered() {
-    if (!outage) return;
-    const o = outage;
-    outage = undefined;
-    backoffMs = retry.firstMs;
-    setLockWaits(true);
-    const extra = [o.dropped > 0 ? `${o.dropped} dropped when the queue was full` : '', o.conflicts > 0 ? `${o.conflicts} slot(s) also claimed by another agent` : ''].filter(Boolean);
-    const line = `Database writable again after ${duration(clock.now() - o.since)}: wrote ${o.written} queued write(s)${extra.length > 0 ? `; ${extra.join('; ')} (records on stderr as JSON)` : ''}`;
-    if (extra.length > 0) log.warn(line, { written: o.written, dropped: o.dropped, conflicts: o.conflicts });
-    else log.info(line, { written: o.written });
+    if (!outage.active) return;
+    failedTries = 0;
+    if (!claimsFailing) setLockWaits(true);
+    if (aside) opts.sideFile?.clear(); // every write it held is in the database now
+    aside = asideFailing = false;
+    outage.recovered(clock.now());
   }
 
   // A setting on the connection, not a write: it works during an outage; a failure only costs the faster retries.
-  const setLockWaits = (wait: boolean) => void opts.lockWaits?.(wait).catch((err) => log.debug(`Could not ${wait ? 'restore' : 'lift'} the busy timeout: ${describe(err)}`));
+  const setLockWaits = (wait: boolean) => void opts.lockWaits?.(wait).catch((err) => log.debug(`Could not ${wait ? 'restore' : 'lift'} the busy timeout: ${errorLine(err)}`));
 
   async function nap() {
+    const backoffMs = backoffDelay(retry, failedTries);
     const remaining = settleBy === undefined ? backoffMs : Math.max(0, Math.min(backoffMs, settleBy - clock.now()));
     napping = new AbortController();
     await clock.sleep(remaining, napping.signal);
     napping = undefined;
-    backoffMs = Math.min(retry.maxMs, backoffMs * 2);
   }
 
   async function work() {
@@ -312,10 +276,10 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
         let result: unknown;
         executing = true;
         try {
-          result = await execute(entry.write);
+          result = await execute(inner, entry.write, dbId);
         } catch (err) {
           executing = false;
-          if (storageFault(err)) {
+          if (opts.isStorageFault(err)) {
             onFault(err);
             notify();
             await nap();
@@ -326,7 +290,7 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
           if (entry.waiting) entry.waiting.reject(err);
           else {
             log.error(`A queued ${entry.write.kind} was refused by the database; its record follows on stderr as JSON`, {}, err);
-            abandon(entry, 'rejected', describe(err));
+            abandon(entry, 'rejected', errorLine(err));
           }
           continue;
         } finally {
@@ -343,14 +307,13 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
     }
   }
 
-  function makeRoom() {
-    while (queue.length >= limit) {
-      const victim = queue.splice(executing ? 1 : 0, 1)[0]!;
-      const dropped = abandon(victim, 'queue_full');
-      if (outage) {
-        if (outage.dropped === 0) log.warn(`Write queue full (${limit} writes): dropping the oldest; each dropped record goes to stderr as JSON`, { limit });
-        outage.dropped += dropped;
-      }
+  /** Drops the oldest writes (never the one under way) until `incoming` fits the count and the bytes. */
+  function makeRoom(incoming: Entry) {
+    const first = executing ? 1 : 0;
+    const held = () => queue.reduce((sum, e) => sum + e.bytes, 0);
+    while (queue.length > first && (queue.length >= limit || held() + incoming.bytes > byteLimit)) {
+      const victim = queue.splice(first, 1)[0]!;
+      outage.dropped(abandon(victim, 'queue_full'));
     }
   }
 
@@ -360,39 +323,69 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
       discard(write, lost ?? 'shutdown', lost ? 'the row it refers to was not written' : 'the database was still unavailable at shutdown');
       return Promise.resolve(provisionalResult(write) as T);
     }
-    makeRoom();
-    const entry: Entry = { write };
+    const entry: Entry = { write, bytes: weightOf(write) };
+    makeRoom(entry);
     queue.push(entry);
-    const result = outage ? Promise.resolve(provisionalResult(write) as T) : new Promise<T>((resolve, reject) => (entry.waiting = { resolve: resolve as (v: unknown) => void, reject }));
+    if (outage.active) keepAside(write); // before the caller gets its provisional id, so before any request
+    const result = outage.active
+      ? Promise.resolve(provisionalResult(write) as T)
+      : new Promise<T>((resolve, reject) => (entry.waiting = { resolve: resolve as (v: unknown) => void, reject }));
     if (!working) void work();
     return result;
   }
 
-  /** A claim that must be written before its slot fires: straight to the database, its failure to the caller. */
-  async function claimNow<T>(write: () => Promise<T>): Promise<T> {
+  /**
+   * A claim that must be written before its slot fires: straight to the database, its failure to the caller. Given
+   * `cycle` (a slot claim, not a skipped record), a failure that may have been committed all the same is voided.
+   */
+  async function claimNow<T>(write: () => Promise<T>, cycle?: NewCycle): Promise<T> {
     if (closed) throw new Error('the database was still unavailable at shutdown: not claiming');
-    const result = await write();
+    let result: T;
+    try {
+      result = await write();
+    } catch (err) {
+      // Lock waits off until a claim goes through: a SQLite claim waiting a whole busy timeout every slot would
+      // block the thread, and so the scheduler, for as long as the lock lasts.
+      if (opts.isStorageFault(err) && !claimsFailing) {
+        claimsFailing = true;
+        setLockWaits(false);
+      }
+      if (cycle && opts.mayHaveCommitted?.(err)) voidLater(cycle, err);
+      throw err;
+    }
+    if (claimsFailing) {
+      claimsFailing = false;
+      if (!outage.active) setLockWaits(true);
+    }
     // The database took it: if writes are queued behind an outage, flush them now rather than after the backoff.
     napping?.abort();
     return result;
+  }
+  /**
+   * The claim's connection died after the statement left: the row may be in the database, `running` and owned by
+   * us, though the slot is not fired. Queued like any record, so it waits out the outage, and is printed at
+   * shutdown if the database never answers: then the operator reads which slot's row to close.
+   */
+  function voidLater(cycle: NewCycle, err: unknown) {
+    const slot = slotName(cycle);
+    log.warn(`The claim of slot ${slot} may have been written before its connection failed; it is recorded skipped (${UNCLAIMED}) once the database answers`, { symbol: cycle.symbol, slot: new Date(cycle.scheduledAt).toISOString() });
+    // What it did is logged when written (onWritten); a refusal is the one outcome left to say here.
+    submit({ kind: 'voidClaim', cycle, error: `not fired: the claim's answer was lost (${errorLine(err)})` }).catch((e) => log.error(`Could not void the claim of slot ${slot}`, { symbol: cycle.symbol }, e));
   }
 
   return {
     get queued() {
       return queue.length;
     },
-    claimCycle: (cycle) => (opts.claimMustSucceed ? claimNow(() => inner.claimCycle(cycle)) : submit({ kind: 'claimCycle', cycle, temp: -++provisional.cycle })),
+    claimCycle: (cycle) => (mustClaim() ? claimNow(() => inner.claimCycle(cycle), cycle) : submit({ kind: 'claimCycle', cycle, temp: -++provisional.cycle })),
     recordSkipped: (cycle, reason, error) =>
-      opts.claimMustSucceed ? claimNow(() => inner.recordSkipped(cycle, reason, error)) : submit({ kind: 'recordSkipped', cycle, reason, error }),
+      mustClaim() ? claimNow(() => inner.recordSkipped(cycle, reason, error)) : submit({ kind: 'recordSkipped', cycle, reason, error }),
+    voidClaim: (cycle, error) => submit({ kind: 'voidClaim', cycle, error }),
     finishCycle: (id, end) => submit({ kind: 'finishCycle', id, end }),
     startAttempt: (attempt) => submit({ kind: 'startAttempt', attempt, temp: -++provisional.attempt }),
     finishAttempt: (id, end) => submit({ kind: 'finishAttempt', id, end }),
     recoverInterrupted: (now, self, isAlive) => submit({ kind: 'recoverInterrupted', now, self, isAlive }),
 
-    /**
-     * Shutdown: keeps flushing for `withinMs` (at least one more try, the database may be back), then prints each
-     * write still queued to `dump` as a JSON line and refuses further writes the same way.
-     */
     async settle(withinMs) {
       if (closed) return;
       settleBy = clock.now() + withinMs;
@@ -407,25 +400,13 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
       napping?.abort();
       while (executing) await nextProgress(); // a write under way is either written or kept, never both
       const left = queue.splice(0);
+      opts.sideFile?.close(); // what it holds stays on disk for the next start
       if (left.length === 0) return;
-      log.error(`Database still unavailable at shutdown (${outage?.error ?? 'unknown error'}): ${left.length} unwritten record(s) follow on stderr as JSON lines`, { unwritten: left.length });
+      log.error(`Database still unavailable at shutdown (${outage.error ?? 'unknown error'}): ${left.length} unwritten record(s) follow on stderr as JSON lines`, { unwritten: left.length });
       for (const e of left) {
         answerProvisionally(e);
         discard(e.write, 'shutdown', 'the database was still unavailable at shutdown');
       }
     },
   };
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  return typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code}: ${message}` : message;
-}
-
-/** `850 ms`, `42 s`, `3 min 20 s`. */
-function duration(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
 }

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { runAgent, type AgentExit } from '../../src/agent.ts';
-import type { Clock } from '../../src/clock.ts';
+import { runAgent, type AgentExit } from '../../src/agent/agent.ts';
+import { composeAgent, type AgentParts } from '../../src/agent/wiring.ts';
+import type { Clock } from '../../src/time/clock.ts';
 import { formatProblem, parseConfig, type Config, type DatabaseTarget } from '../../src/config.ts';
-import { createDiegoClient, type DiegoClient } from '../../src/diego-client.ts';
-import { createRedactor } from '../../src/redact.ts';
-import { openDatabase, type Database } from '../../src/store/database.ts';
-import { createHistoryStore, type HistoryStore } from '../../src/store/history-store.ts';
+import { createRedactor } from '../../src/log/redact.ts';
+import { openDatabase } from '../../src/store/open.ts';
+import type { Database, HistoryStore } from '../../src/store/port.ts';
+import type { WriteQueue } from '../../src/store/write-queue.ts';
 import { captureLog } from './capture-log.ts';
 import { fastClock, type FastClock } from './fast-clock.ts';
 import { until, within } from './wait.ts';
@@ -38,7 +39,10 @@ export interface AgentUnderTest {
   sleeps: number[];
   /** Every POST it sent, with its own time at the moment it sent it (the Idempotency-Key links it to its cycle). */
   sent: { at: number; idempotencyKey: string; requestId: string }[];
+  /** Its log, the write queue's (component STORE) included. */
   log: ReturnType<typeof captureLog>;
+  /** The JSON lines of records the write queue could not write (what the CLI prints on stderr). */
+  dumped: string[];
   database: Database;
   /** Distinct slots this agent fired (claimed, lost to another agent, or recorded skipped), over all symbols. */
   readonly fired: number;
@@ -67,14 +71,22 @@ export interface AgentSetup {
   /** Added to `start` for agent `i`: replicas whose clocks disagree (default 0 for all). */
   clockSkewMs?: (agent: number) => number;
   earlyMs?: number;
+  /** The agents' clocks move only by their sleeps (fastClock `frozen`): exact times, whatever the load. */
+  frozen?: boolean;
   /** Default gate: stop once every agent has fired this many slots (a startup cycle counts) and none runs. */
   slots?: number;
   /** Replaces the default gate; awaited before each scheduling wait (a sleep given the stop signal). */
   gate?: (group: AgentGroup, agent: number) => Promise<void>;
   /** SQLite busy timeout of each agent's connection (default: openDatabase's). */
   busyTimeoutMs?: number;
-  /** Puts something between the agent and its real store (a fault injector, the write queue); default: nothing. */
-  wrapStore?: (real: HistoryStore, agent: number, database: Database) => HistoryStore;
+  /** Puts something between the write queue and the backend's store (a fault injector); default: nothing. */
+  wrapBackend?: (real: HistoryStore, agent: number, database: Database) => HistoryStore;
+  /** The write queue's pace and size (tests want a fast flush backoff). */
+  queue?: AgentParts['queue'];
+  /** Told each time the write queue turns waiting for locks off (an outage) or back on. */
+  watchLockWaits?: (wait: boolean) => void;
+  /** What agent `i` tells systemd (READY=1, WATCHDOG=1, STOPPING=1), with its clock's time. */
+  notify?: (agent: number, state: string, at: number) => void;
 }
 
 /**
@@ -105,34 +117,86 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
     },
   };
 
+  // The databases open first: the clocks run with real time from their creation, and a slow open (PostgreSQL under
+  // load) must not eat the margin before the first slot (T0 + 1 s) that the tests count from.
+  const target = setup.target ?? { kind: 'sqlite', path: setup.path ?? assert.fail('startAgents needs a path or a target') };
+  const databases: Database[] = [];
+  for (let i = 0; i < (setup.count ?? 1); i++) databases.push(await openDatabase(target, { busyTimeoutMs: setup.busyTimeoutMs }));
   // Every agent exists before any runs: the default gate compares each agent with all the others.
   const starts: (() => Promise<AgentExit>)[] = [];
-  for (let i = 0; i < (setup.count ?? 1); i++) {
+  for (const [i, database] of databases.entries()) {
     const config = testConfig(setup.env);
-    const clock = fastClock((setup.start ?? T0) + (setup.clockSkewMs?.(i) ?? 0), { earlyMs: setup.earlyMs });
+    const clock = fastClock((setup.start ?? T0) + (setup.clockSkewMs?.(i) ?? 0), { earlyMs: setup.earlyMs, frozen: setup.frozen });
     const redact = createRedactor([config.diegoToken]);
     const log = captureLog({ now: clock.now, redact });
-    const target = setup.target ?? { kind: 'sqlite', path: setup.path ?? assert.fail('startAgents needs a path or a target') };
-    const database = await openDatabase(target, { busyTimeoutMs: setup.busyTimeoutMs });
     const firedSlots = new Set<string>();
     const sleeps: number[] = [];
     const sent: AgentUnderTest['sent'] = [];
+    const dumped: string[] = [];
     const agent: AgentUnderTest = {
       clock,
       sleeps,
       sent,
       log,
+      dumped,
       database,
       get fired() {
         return firedSlots.size;
       },
     };
     agents.push(agent);
-    const backendStore = createHistoryStore(database.db, redact, database.traits);
-    const real = setup.wrapStore ? setup.wrapStore(backendStore, i, database) : backendStore;
-    // The real store, counting what the agent does with it (claims start synchronously inside the slot's fire).
-    const store: HistoryStore = {
+    // The fast clock's sleeps move time for everyone, which suits one sleeper at a time: the schedule (gated, and
+    // its last stretch before a slot, the only sleep without a signal) and a cycle's retry delay. Other loops
+    // (heartbeat, retention, the shutdown grace, the write queue's backoff) wait instead until time gets there,
+    // moved by the slots or by real time; else a 10 s heartbeat would make time run away.
+    const cycleSignals = new WeakSet<AbortSignal>(); // what the agent gives its cycles (one each), seen at their first attempt
+    const gatedClock: Clock = {
+      now: clock.now,
+      async sleep(ms, signal) {
+        if (signal === stop.signal) {
+          sleeps.push(ms);
+          // The wait ends at call time + ms: the real time the gate took is part of it, not added to it.
+          const target = clock.now() + ms;
+          if (!signal.aborted) await gate(group, i);
+          return clock.sleep(Math.max(0, target - clock.now()), signal);
+        }
+        if (signal === undefined || cycleSignals.has(signal)) {
+          sleeps.push(ms);
+          return clock.sleep(ms, signal);
+        }
+        const target = clock.now() + ms;
+        while (clock.now() < target && !signal?.aborted) await new Promise((resolve) => setTimeout(resolve, 2));
+      },
+    };
+    const deps = composeAgent({
+      config,
+      clock: gatedClock,
+      log,
+      database,
+      identity: { host: `test-host-${i}`, pid: 1000 + i },
+      isAlive: () => true,
+      newId: randomUUID,
+      stop: stop.signal,
+      dump: (line) => dumped.push(line),
+      wrapBackend: setup.wrapBackend && ((real) => setup.wrapBackend!(real, i, database)),
+      queue: setup.queue,
+      watchLockWaits: setup.watchLockWaits,
+      systemd: setup.notify && (async (state: string) => setup.notify!(i, state, clock.now())),
+      client: (real) => ({
+        analyze(req, opts) {
+          cycleSignals.add(opts.signal);
+          sent.push({ at: clock.now(), idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
+          return real.analyze(req, opts);
+        },
+      }),
+    });
+    // The composed store, counting what the agent does with it (claims start synchronously inside the slot's fire).
+    const real = deps.store;
+    const store: WriteQueue = {
       ...real,
+      get queued() {
+        return real.queued;
+      },
       async claimCycle(c) {
         firedSlots.add(`${c.trigger}@${c.scheduledAt}`);
         active++;
@@ -157,53 +221,7 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
         }
       },
     };
-    // The fast clock's sleeps move time for everyone, which suits one sleeper at a time: the schedule (gated, and
-    // its last stretch before a slot, the only sleep without a signal) and a cycle's retry delay. Other loops
-    // (heartbeat, retention, the shutdown grace) wait instead until time gets there, moved by the slots or by real
-    // time; else a 10 s heartbeat would make time run away.
-    let cycleSignal: AbortSignal | undefined; // what the agent gives its cycles, seen at their first attempt
-    const realClient = createDiegoClient({ baseUrl: config.diegoUrl, token: config.diegoToken, maxResponseBytes: config.maxResponseBytes, now: clock.now });
-    const client: DiegoClient = {
-      analyze(req, opts) {
-        cycleSignal = opts.signal;
-        sent.push({ at: clock.now(), idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
-        return realClient.analyze(req, opts);
-      },
-    };
-    const gatedClock: Clock = {
-      now: clock.now,
-      async sleep(ms, signal) {
-        if (signal === stop.signal) {
-          sleeps.push(ms);
-          // The wait ends at call time + ms: the real time the gate took is part of it, not added to it.
-          const target = clock.now() + ms;
-          if (!signal.aborted) await gate(group, i);
-          return clock.sleep(Math.max(0, target - clock.now()), signal);
-        }
-        if (signal === undefined || signal === cycleSignal) {
-          sleeps.push(ms);
-          return clock.sleep(ms, signal);
-        }
-        const target = clock.now() + ms;
-        while (clock.now() < target && !signal?.aborted) await new Promise((resolve) => setTimeout(resolve, 2));
-      },
-    };
-    starts.push(() =>
-      runAgent({
-        config,
-        clock: gatedClock,
-        log,
-        db: database.db,
-        dbLocation: database.location,
-        store,
-        client,
-        identity: { host: `test-host-${i}`, pid: 1000 + i },
-        isAlive: () => true,
-        newId: randomUUID,
-        traits: database.traits,
-        stop: stop.signal,
-      }),
-    );
+    starts.push(() => runAgent({ ...deps, store }));
   }
   group.exits = Promise.all(starts.map((start) => start()));
   return group;

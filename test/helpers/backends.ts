@@ -1,15 +1,46 @@
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { connect } from 'node:net';
+import { test, type TestOptions } from 'node:test';
 import pg from 'pg';
 import type { DatabaseTarget } from '../../src/config.ts';
-import { openDatabase, type Database, type OpenOptions } from '../../src/store/database.ts';
-import { errorText } from '../../src/error-text.ts';
+import { openDatabase } from '../../src/store/open.ts';
+import type { Database, OpenOptions } from '../../src/store/port.ts';
+import { errorLine } from '../../src/log/error-line.ts';
 import { tempDatabase } from './temp-db.ts';
 
 /** The machine's PostgreSQL (trust auth; `.ci/run` starts it when it is down). Each test gets its own schema in it. */
 export const PG_HOST = '127.0.0.1';
 export const PG_PORT = 5432;
 export const PG_URL = `postgres://postgres@${PG_HOST}:${PG_PORT}/test`;
+
+/**
+ * Why the PostgreSQL tests are skipped in this process, or undefined when they run: the server did not take a TCP
+ * connection within a second. Probed once per test file (each runs in its own process) before any test is declared,
+ * so a machine without PostgreSQL gets a skip line instead of tests that wait on connections or leak what they
+ * started. `PMF_TEST_PG=required` (CI) runs them anyway, so they fail and say why.
+ */
+export const PG_SKIP: string | undefined = process.env.PMF_TEST_PG === 'required' ? undefined : await pgUnreachable(PG_HOST, PG_PORT);
+
+/** The options of a test that needs the machine's PostgreSQL: skipped, and counted, when it is not reachable. */
+export function pgTest(): TestOptions {
+  if (PG_SKIP === undefined) return {};
+  if (skipped++ === 0) process.once('exit', () => process.stderr.write(`${PG_SKIP}: ${skipped} test(s) of ${process.argv[1]} skipped; set PMF_TEST_PG=required to fail instead\n`));
+  return { skip: PG_SKIP };
+}
+let skipped = 0;
+
+function pgUnreachable(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    const done = (reason: string | undefined) => {
+      socket.destroy();
+      resolve(reason === undefined ? undefined : `PostgreSQL not reachable at ${host}:${port} (${reason})`);
+    };
+    socket.once('connect', () => done(undefined));
+    socket.once('timeout', () => done('no answer within 1 s'));
+    socket.once('error', (err) => done(errorLine(err)));
+  });
+}
 
 /** The backends the store, history, stats, healthcheck and prune suites run against. */
 export const BACKENDS = ['sqlite', 'postgres'] as const;
@@ -38,7 +69,7 @@ export async function pgAdmin<T>(url: string, work: (client: pg.Client) => Promi
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${new URL(url).host} (${errorText(err)}): the PostgreSQL tests need it running (.ci/run starts it)`);
+    throw new Error(`PostgreSQL is not reachable at ${new URL(url).host} (${errorLine(err)}): the PostgreSQL tests need it running (.ci/run starts it)`);
   }
   try {
     return await work(client);
@@ -102,7 +133,12 @@ export async function tempDatabaseOn(backend: BackendName, opts: OpenOptions = {
   return { ...t, backend, target: { kind: 'sqlite', path: t.path } };
 }
 
+/** The options of a test on `backend`: a PostgreSQL one is skipped when the server is not reachable (PG_SKIP). */
+export function backendTest(backend: BackendName): TestOptions {
+  return backend === 'postgres' ? pgTest() : {};
+}
+
 /** Declares one test per backend, named `[sqlite] …` and `[postgres] …`; `fn` gets the backend. */
 export function testOnEveryBackend(name: string, fn: (backend: BackendName) => Promise<void>): void {
-  for (const backend of BACKENDS) test(`[${backend}] ${name}`, () => fn(backend));
+  for (const backend of BACKENDS) test(`[${backend}] ${name}`, backendTest(backend), () => fn(backend));
 }

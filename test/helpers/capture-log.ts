@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log/logger.ts';
 
 /** A real logger writing into arrays, so tests assert on the exact lines an operator would read. */
 export function captureLog(opts: { format?: 'pretty' | 'json'; redact?: (s: string) => string; now?: () => number } = {}): Logger & { out: string[]; err: string[]; all(): string[] } {

@@ -26,11 +26,17 @@ export interface CliProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Spawns `node dist/src/cli.js …args` with `env` added to a minimal environment (no inherited settings). */
-export function spawnCli(args: string[], env: Record<string, string>, opts: { preload?: Record<string, string> } = {}): CliProcess {
+/**
+ * Spawns `node dist/src/cli.js …args` with `env` added to a minimal environment (no inherited settings), in `cwd`
+ * (where a relative DATABASE_URL lands; the test runner's by default).
+ */
+export function spawnCli(args: string[], env: Record<string, string>, opts: { preload?: Record<string, string>; cwd?: string; uid?: number; gid?: number } = {}): CliProcess {
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
     env: { PATH: process.env.PATH ?? '', NO_COLOR: '1', ...opts.preload, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: opts.cwd,
+    uid: opts.uid,
+    gid: opts.gid,
   });
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -63,4 +69,23 @@ export function spawnCli(args: string[], env: Record<string, string>, opts: { pr
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
     },
   };
+}
+
+/** The environment of a quiet spawned agent: every second, no readiness wait, no Miguel, no startup cycle. */
+export function everySecondAgent(diegoUrl: string, databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { DIEGO_URL: diegoUrl, CRON_PATTERN: '* * * * * *', WAIT_FOR_READY: 'false', MIGUEL_URL: '', RUN_ON_START: 'false', DATABASE_URL: databaseUrl, ...extra };
+}
+
+/** Runs `pmf-scheduler …args` to its end (bounded): its exit code, its output, and when it exited (wall clock). */
+export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ code: number | null; out: string; err: string; exitedAt: number }> {
+  const p = spawnCli(args, env);
+  try {
+    const { code } = await Promise.race([
+      p.exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`pmf-scheduler ${args.join(' ')} did not end within ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+    return { code, out: p.stdout.join('\n'), err: p.stderr.join('\n'), exitedAt: Date.now() };
+  } finally {
+    p.kill('SIGKILL');
+  }
 }

@@ -1,4 +1,4 @@
-import type { HistoryStore } from '../../src/store/history-store.ts';
+import type { HistoryStore } from '../../src/store/port.ts';
 
 /** Switches a fault injector on (an error every write throws) and off (undefined). */
 export interface FaultControl {
@@ -19,6 +19,7 @@ export function faultInjector(real: HistoryStore, control: FaultControl): Histor
   return {
     claimCycle: guard(real.claimCycle),
     recordSkipped: guard(real.recordSkipped),
+    voidClaim: guard(real.voidClaim),
     finishCycle: guard(real.finishCycle),
     startAttempt: guard(real.startAttempt),
     finishAttempt: guard(real.finishAttempt),

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { AttemptOutcome, CycleStatus, Schema, Trigger } from '../../src/store/schema.ts';
+import type { AttemptOutcome, CycleStatus, Trigger } from '../../src/records.ts';
+import type { Schema } from '../../src/store/schema.ts';
 
 /** One attempt to insert; unset fields get plausible values. */
 export interface SeedAttempt {
@@ -86,7 +87,7 @@ export async function seedCycle(db: Kysely<Schema>, c: SeedCycle): Promise<numbe
 /** Inserts an agent's heartbeat row as a running agent would have left it. */
 export async function seedAgent(
   db: Kysely<Schema>,
-  a: { host?: string; pid?: number; startedAt: number; heartbeatAt?: number; stoppedAt?: number | null; cron?: string; symbols?: string[]; version?: string },
+  a: { host?: string; pid?: number; startedAt: number; heartbeatAt?: number; stoppedAt?: number | null; readyAt?: number | null; cron?: string; symbols?: string[]; version?: string },
 ): Promise<number> {
   const host = a.host ?? 'test-host';
   const pid = a.pid ?? 1;
@@ -102,6 +103,8 @@ export async function seedAgent(
       started_at: a.startedAt,
       heartbeat_at: a.heartbeatAt ?? a.startedAt,
       stopped_at: a.stoppedAt ?? null,
+      // Ready from its start unless the test says it still waits for Diego (null).
+      ready_at: a.readyAt === undefined ? a.startedAt : a.readyAt,
     })
     .returning('id')
     .executeTakeFirstOrThrow();

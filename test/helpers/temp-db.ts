@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase, type Database, type OpenOptions } from '../../src/store/database.ts';
-import type { SqliteDriver } from '../../src/store/sqlite-driver.ts';
+import { openDatabase } from '../../src/store/open.ts';
+import type { Database, OpenOptions } from '../../src/store/port.ts';
+import type { SqliteDriver } from '../../src/store/sqlite/driver.ts';
 
 /** A fresh directory under the system temp dir, removed by `cleanup`. */
 export function tempDir(prefix = 'pmf-test-'): { dir: string; cleanup(): void } {

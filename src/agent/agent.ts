@@ -1,0 +1,117 @@
+import { startUpkeep, type Upkeep } from './upkeep/upkeep.ts';
+import { describeConfig } from '../config.ts';
+import { waitForReady, type ReadyTarget } from '../diego/readiness.ts';
+import { runSchedule } from './scheduler.ts';
+import { ownerOf } from '../records.ts';
+import { drain } from './policies.ts';
+import { createSlots } from './slots.ts';
+import { VERSION } from '../version.ts';
+import type { AgentDeps } from './deps.ts';
+
+export type { AgentDeps };
+
+/** How long the agent's stop waits for the last notifications (`stopping`) to be delivered. */
+export const NOTIFY_AT_STOP_MS = 3000;
+
+/** Exit status of the agent: 0 after a normal stop, 1 when readiness ran out. */
+export type AgentExit = 0 | 1;
+
+/**
+ * The agent's life: recover dead cycles, wait for Diego (and Miguel), run on start, fire every slot for every
+ * symbol, log stats every STATS_INTERVAL_MS, and on stop let in-flight cycles finish for SHUTDOWN_GRACE_MS.
+ */
+export async function runAgent(d: AgentDeps): Promise<AgentExit> {
+  // One shutdown budget, SHUTDOWN_GRACE_MS from the stop signal, covers draining in-flight cycles and then the last
+  // flush of writes queued during a database outage (what is still unwritten after it goes to stderr).
+  let stoppedAt: number | undefined;
+  const noteStop = () => (stoppedAt ??= d.clock.now());
+  if (d.stop.aborted) noteStop();
+  else d.stop.addEventListener('abort', noteStop, { once: true });
+  // Heartbeat, leases, retention, the metrics file and the stats summary run for the agent's whole life; closing
+  // marks the agent stopped.
+  const { cron, symbols, historyRetentionDays, metricsFile, enableScheduler } = d.config;
+  // An idle agent (ENABLE_SCHEDULER=false) fires nothing: a summary would only count its slots as missed.
+  const { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs } = d.config;
+  const settings = {
+    cron,
+    symbols,
+    historyRetentionDays,
+    metricsFile,
+    statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
+    clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
+  };
+  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
+  try {
+    return await runUntilStopped(d, upkeep);
+  } finally {
+    await d.store.settle(Math.max(0, (stoppedAt ?? d.clock.now()) + d.config.shutdownGraceMs - d.clock.now()));
+    await upkeep.close();
+    await d.notifier.close(NOTIFY_AT_STOP_MS);
+  }
+}
+
+async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit> {
+  const { clock, log } = d;
+  // Live control: the pattern in force is `reschedule`'s when one is set (CRON_PATTERN otherwise), read at each slot.
+  const config = { ...d.config, cron: upkeep.control.cron };
+  const startedAt = clock.now();
+  log.info(`pmf-scheduler ${VERSION} starting (owner ${ownerOf(d.identity)})`, { version: VERSION });
+  log.info(`Configuration: ${Object.entries(describeConfig(d.config)).map(([k, v]) => `${k}=${v}`).join(' ')}`, { config: describeConfig(d.config) });
+  log.info(`Database: ${d.database.location}`);
+
+  for (const { path, result } of (await d.replaySideFiles?.()) ?? []) {
+    if ('failed' in result) log.error(`Could not replay the side file ${path} (${result.failed}): its records are kept in ${result.keptAt}`);
+    else log.warn(`Replayed ${result.writes} queued write(s) from ${path}, left by an agent that stopped during a database outage${result.skipped > 0 ? ` (${result.skipped} of a slot another agent holds, skipped)` : ''}`);
+  }
+  const recovered = await d.store.recoverInterrupted(startedAt, d.identity, d.isAlive);
+  if (recovered > 0) log.warn(`Marked ${recovered} cycle(s) left running by a stopped agent as interrupted`);
+
+  if (!config.enableScheduler) {
+    upkeep.ready(); // nothing to wait for: it is not "waiting for Diego"
+    log.warn('Scheduler disabled (ENABLE_SCHEDULER=false): no calls will be made; idle until stopped');
+    await new Promise<void>((resolve) => (d.stop.aborted ? resolve() : d.stop.addEventListener('abort', () => resolve(), { once: true })));
+    return 0;
+  }
+
+  if (config.waitForReady) {
+    const targets: ReadyTarget[] = [{ name: 'Diego', url: config.diegoUrl, basicAuth: config.diegoBasicAuth }];
+    if (config.miguelUrl) targets.push({ name: 'Miguel', url: config.miguelUrl, basicAuth: config.miguelBasicAuth });
+    const ready = await waitForReady(targets, clock, log, config.readyTimeoutMs, d.stop);
+    if (ready === 'timeout') return 1;
+    if (ready === 'stopped') return 0;
+  }
+  upkeep.ready();
+
+  const slots = createSlots(d, upkeep, config);
+  const startedNow = clock.now();
+  const firstSlot = config.cron.next(startedNow);
+  log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
+  d.notifier.notify('started', `started (${config.cron.text}, ${config.symbols.join(', ')}); next slot ${new Date(firstSlot).toISOString()}`);
+  // On a database shared by replicas the startup cycle is keyed by the newest slot (all replicas compute the same),
+  // so it fires at most once per interval among them (see claimSlot in src/store/claims.ts).
+  if (config.runOnStart) slots.fire(d.database.traits.startupOncePerInterval ? config.cron.latest(startedNow) : startedNow, 'startup', firstSlot);
+
+  await runSchedule({
+    cron: config.cron,
+    clock,
+    after: clock.now(),
+    signal: d.stop,
+    onPrepare: slots.prepare,
+    onSlot: (slot) => slots.fire(slot, 'schedule'),
+    onMissed: (count, first, fired) =>
+      log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
+    onClockBack: (now, lastFired) =>
+      log.warn(`Wall clock went back to ${new Date(now).toISOString()}, before the last slot fired (${new Date(lastFired).toISOString()}); waiting, no slot fires twice`),
+    onReleased: (slot, now) => {
+      log.warn(`Wall clock went back to ${new Date(now).toISOString()} after slot ${new Date(slot).toISOString()} was prepared: released unsent, the slot is passed over`);
+      slots.release(slot, 'clock_back');
+    },
+  });
+
+  const inFlight = slots.stop();
+  log.info(`Stopping: no new cycles; ${inFlight.length} in flight`);
+  d.notifier.notify('stopping', `stopping (${inFlight.length} cycle(s) in flight)`);
+  await drain(inFlight, clock, config.shutdownGraceMs, slots.abortAll, log);
+  log.info('Stopped');
+  return 0;
+}

@@ -1,0 +1,119 @@
+import { MAX_WAIT_STEP_MS, type Clock } from '../time/clock.ts';
+import type { CronPattern } from '../time/cron-pattern.ts';
+
+/** Longest single sleep: a long wait re-reads the wall clock at least this often, so clock changes are noticed. */
+export const MAX_SLEEP_MS = MAX_WAIT_STEP_MS;
+/**
+ * How long before its slot a slot is prepared (`onPrepare`: the claim and the first attempt's row written), so no
+ * database write sits between the slot and the request. Well above what those writes take (p50 under 1 ms with
+ * synchronous=FULL on an idle disk, p99 ~50 ms on a busy one; docs/benchmarks.md) and well below a slot interval.
+ */
+export const PREPARE_LEAD_MS = 100;
+/** Past this many overdue slots we stop counting one by one (a huge forward jump on a fast pattern). */
+const MAX_COUNTED = 10_000;
+
+/** What to do on waking: fire the newest due slot only, and report how many older ones were passed over. */
+export interface WakePlan {
+  fire: number;
+  missed: number;
+}
+
+/**
+ * Missed-run policy (pure): of all slots due in [first, now], fire only the newest; the older ones are not
+ * backfilled (a stale analysis is worthless) but counted, so the gap can be logged.
+ */
+export function planWake(cron: CronPattern, first: number, now: number): WakePlan {
+  let fire = first;
+  let missed = 0;
+  for (let next = cron.next(fire); next <= now; next = cron.next(fire)) {
+    if (missed === MAX_COUNTED) {
+      const latest = cron.latest(now);
+      return { fire: latest, missed: missed + 1 }; // "at least": exact counting would take too long
+    }
+    fire = next;
+    missed++;
+  }
+  return { fire, missed };
+}
+
+export interface ScheduleOptions {
+  cron: CronPattern;
+  clock: Clock;
+  /** Slots strictly after this time are due (normally the start time). */
+  after: number;
+  signal: AbortSignal;
+  /** Called once per slot, synchronously, never awaited: the loop must not wait for a cycle. */
+  onSlot(slot: number): void;
+  /**
+   * Called once per slot PREPARE_LEAD_MS before it (at once when less is left), synchronously, before that slot's
+   * `onSlot`; `onSlot` then comes as close after the boundary as the clock allows. A slot whose wait ends in a stop
+   * gets no `onSlot`. Without it the loop waits for each slot with plain sleeps.
+   */
+  onPrepare?(slot: number): void;
+  /** Older due slots that were passed over (a late wake-up or a forward clock jump). */
+  onMissed(count: number, firstMissed: number, fired: number): void;
+  /** The wall clock went back behind the last slot fired. */
+  onClockBack?(now: number, lastFired: number): void;
+  /**
+   * The wall clock went back after `slot` was prepared, leaving it more than MAX_SLEEP_MS ahead: its prepared cycle
+   * is to be released unsent, and the slot is passed over (it gets no `onSlot`). A prepared slot left at most that far
+   * ahead stays prepared and is waited for again (in stoppable steps).
+   */
+  onReleased?(slot: number, now: number): void;
+}
+
+/**
+ * The timing loop. Each slot is computed from the last slot fired, never from "now", and a timer that wakes
+ * before its slot re-arms instead of firing: that is what keeps a slot from firing twice (cron-schedule's
+ * TimerBasedCronScheduler fires one second twice when Node wakes ~1 ms early).
+ */
+export async function runSchedule(o: ScheduleOptions): Promise<void> {
+  const lead = o.onPrepare ? PREPARE_LEAD_MS : 0;
+  let last = o.after;
+  while (!o.signal.aborted) {
+    const slot = o.cron.next(last);
+    let now = o.clock.now();
+    let warnedBack = false;
+    let following: number | undefined; // the slot after this one, known once it is prepared
+    let released = false;
+    // The guard: whatever woke us, nothing fires while now < slot.
+    while (now < slot) {
+      if (slot - now > lead) {
+        if (following !== undefined && slot - now > MAX_SLEEP_MS) {
+          // Prepared, then the wall clock went back a long way: no claimed cycle is held open that long.
+          o.onReleased?.(slot, now);
+          released = true;
+          break;
+        }
+        if (now < last && !warnedBack) {
+          o.onClockBack?.(now, last);
+          warnedBack = true;
+        }
+        await o.clock.sleep(Math.min(slot - now - lead, MAX_SLEEP_MS), o.signal);
+        if (o.signal.aborted) return;
+      } else {
+        if (following === undefined) {
+          following = o.cron.next(slot);
+          o.onPrepare?.(slot);
+        }
+        // The last stretch (at most PREPARE_LEAD_MS) is not cut short by a stop: the slot is claimed by now, so it
+        // fires as claimed, at most PREPARE_LEAD_MS after the stop. The wait ends early when the wall clock goes
+        // back, and the branch above decides again: there a stop ends the wait at once and the prepared cycle closes
+        // unsent, so a slot moved away by a step is never fired after a stop.
+        await (o.clock.waitUntil ? o.clock.waitUntil(slot) : o.clock.sleep(slot - now));
+      }
+      now = o.clock.now();
+    }
+    if (released) {
+      last = slot; // its moment passed once already, on the wall clock before the step: it never fires
+      continue;
+    }
+    // Woken before the following slot (the usual case), nothing was missed: no date math between slot and fire.
+    const plan = following !== undefined && now < following ? { fire: slot, missed: 0 } : planWake(o.cron, slot, now);
+    if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire);
+    last = plan.fire;
+    o.onSlot(plan.fire);
+    // Let the requests just released leave (their promise chains run first) before the next slot's date math.
+    if (following !== undefined) await new Promise((resolve) => setImmediate(resolve));
+  }
+}

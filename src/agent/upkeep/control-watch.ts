@@ -1,0 +1,174 @@
+import type { Kysely } from 'kysely';
+import { endPause, expireTrigger, readControlState, recordApplied, takeTrigger, versionReader } from '../../control/control-store.ts';
+import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from '../../control/state.ts';
+import { parseCronPattern, type CronPattern } from '../../time/cron-pattern.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Schema } from '../../store/schema.ts';
+import type { Clock } from '../../time/clock.ts';
+import { spell } from '../../log/spell.ts';
+import { wakeable } from '../../time/every.ts';
+import type { Database } from '../../store/port.ts';
+
+/** The live control state as this agent knows it. */
+export interface ControlWatch {
+  /** The state as of the last poll: what a slot asks, from memory, never waiting on the database. */
+  readonly state: ControlState;
+  /**
+   * The pattern in force: `reschedule`'s, else CRON_PATTERN. Asked like any pattern; it answers with the one in
+   * force at the time of the question, so the schedule follows a change from the next slot it computes.
+   */
+  readonly cron: CronPattern;
+  /**
+   * Attaches the agent's hands, once it fires cycles (an idle agent, or one still waiting for Diego, takes no
+   * request), and detaches them when it stops: from then on run-now requests are taken, and pauses with `--abort`
+   * cut the cycles in flight.
+   */
+  attach(hands: AgentHands | undefined): void;
+}
+
+/** What the watcher asks of the agent. */
+export interface AgentHands {
+  /** Fire a run-now request this agent took, at `slot` (the time it was taken). */
+  fire(request: TriggerRequest, slot: number): void;
+  /** Cut the cycles in flight that a new `pause --abort` covers. */
+  cut(pause: Pause): void;
+}
+
+/** What the watcher needs. */
+export interface ControlWatchDeps {
+  db: Kysely<Schema>;
+  owner: string;
+  /** CRON_PATTERN: the pattern in force when no `reschedule` is. */
+  environment: CronPattern;
+  clock: Clock;
+  log: Logger;
+  stop: AbortSignal;
+  /** Hears each new state. */
+  changed: (state: ControlState) => void;
+  tell?: (notice: ControlNotice) => void;
+  /** The backend's push of changes (PostgreSQL); absent: polls alone. */
+  changes?: Database['controlChanges'];
+}
+
+/**
+ * Loads the control state once (a new agent starts in the state the database holds), then reads its version every
+ * CONTROL_POLL_MS (CONTROL_PUSHED_POLL_MS while the backend pushes changes, and at once on each push) and reloads it
+ * on a change: logs what changed, records when this agent applied each action, and ends the timed pauses whose end
+ * has come (one agent audits each end); `changed` hears each new state. A database that cannot be read leaves the
+ * last known state in force, and says so once per failing spell.
+ */
+export async function watchControl(d: ControlWatchDeps): Promise<{ watch: ControlWatch; loop: Promise<void> }> {
+  const { db, owner, environment, clock, log, stop, changed, tell } = d;
+  let state = NO_CONTROL;
+  let cron = environment;
+  let loaded = false;
+  let hands: AgentHands | undefined;
+  // Requests this agent is done with (taken by it or another, or expired): never tried again.
+  const settled = new Set<number>();
+  const readVersion = versionReader(db);
+  const health = spell(log, (why) => `Could not read the control state (${why}); the last one known stays in force`, 'Control state read again');
+  const poll = async () => {
+    // Not beside a slot: the poll's query and its callbacks would share the thread with the slot's last stretch. (The
+    // first load comes before any slot is armed.)
+    const wait = loaded ? pollDelay(cron, clock.now()) : 0;
+    if (wait > 0) await clock.sleep(wait, stop);
+    if (stop.aborted) return;
+    try {
+      if (!loaded || (await readVersion()) !== state.version) {
+        const next = await readControlState(db, readVersion);
+        if (loaded) announce(state, next, log, hands, tell);
+        else for (const p of next.pauses) log.warn(`Starting ${describePause(p)}`);
+        if (!loaded || next.schedule?.pattern !== state.schedule?.pattern) {
+          cron = patternInForce(next, environment, log);
+          // The version names the change for every replica alike: one notification whichever replica tells it.
+          if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
+        }
+        if (loaded) await recordApplied(db, owner, state.version, next.version, clock.now());
+        state = next;
+        loaded = true;
+        changed(state);
+      }
+      for (const p of endedPauses(state, clock.now())) await endPause(db, p, owner, clock.now());
+      for (const r of state.triggers) {
+        const now = clock.now();
+        if (settled.has(r.id) || (hands === undefined && takeableAt(r, now))) continue;
+        if (!takeableAt(r, now)) {
+          if (await expireTrigger(db, r, `agent ${owner}`, now)) log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
+        } else {
+          const take = hands!;
+          if (await takeTrigger(db, r.id, owner, now)) take.fire(r, now);
+        }
+        settled.add(r.id);
+      }
+      health.ok();
+    } catch (err) {
+      health.failed(err);
+    }
+  };
+  await poll();
+  const pushes = spell(log, (why) => `Control changes are no longer pushed by the database (${why}); polling every ${CONTROL_POLL_MS} ms until they are`, 'Control changes pushed by the database again');
+  const feed = d.changes?.({ changed: () => loop.wake(), up: () => pushes.ok(), down: (err) => pushes.failed(err) }, clock);
+  const loop = wakeable(clock, stop, () => (feed?.live ? CONTROL_PUSHED_POLL_MS : CONTROL_POLL_MS), poll);
+  return {
+    watch: {
+      get state() {
+        return state;
+      },
+      cron: {
+        get text() {
+          return cron.text;
+        },
+        next: (after) => cron.next(after),
+        latest: (at) => cron.latest(at),
+      },
+      attach(h) {
+        hands = h;
+      },
+    },
+    loop: loop.done.finally(() => feed?.close()),
+  };
+}
+
+/** The pattern a state puts in force, logged with where it comes from. */
+function patternInForce(state: ControlState, environment: CronPattern, log: Logger): CronPattern {
+  if (state.schedule === null) {
+    log.info(`Pattern in force: ${environment.text} (${patternSource(null)})`);
+    return environment;
+  }
+  const parsed = parseCronPattern(state.schedule.pattern);
+  // Checked when it was set, as CRON_PATTERN is; only an agent of another version could read it otherwise.
+  if ('error' in parsed) {
+    log.error(`Pattern ${JSON.stringify(state.schedule.pattern)} set by reschedule is not valid here (${parsed.error}); keeping CRON_PATTERN ${environment.text}`);
+    return environment;
+  }
+  log.warn(`Pattern in force: ${parsed.pattern.text} (${patternSource(state.schedule)}; CRON_PATTERN ${environment.text} set aside)`);
+  return parsed.pattern;
+}
+
+/** A control change worth telling a person (the notifications of issue #13); `key` is the same on every replica. */
+export interface ControlNotice {
+  event: 'paused' | 'resumed' | 'rescheduled';
+  headline: string;
+  key: string;
+}
+
+/**
+ * Logs (and tells) the pauses that began and ended between two states; a new `pause --abort` cuts the cycles it
+ * covers. A pause is named by its audit id, so every replica tells the same change under the same key.
+ */
+function announce(before: ControlState, after: ControlState, log: Logger, hands: AgentHands | undefined, tell?: (n: ControlNotice) => void): void {
+  const ids = (s: ControlState) => new Set(s.pauses.map((p) => p.auditId));
+  const [was, is] = [ids(before), ids(after)];
+  for (const p of before.pauses) {
+    if (is.has(p.auditId)) continue;
+    const line = `${p.scope === 'execution' ? 'execution back on' : 'resumed'} (${symbolLabel(p.symbol)}); was ${describePause(p)}`;
+    log.info(`Control: ${line}`);
+    tell?.({ event: 'resumed', headline: line, key: `resumed:${p.auditId}` });
+  }
+  for (const p of after.pauses) {
+    if (was.has(p.auditId)) continue;
+    log.warn(`Control: ${describePause(p)}`);
+    tell?.({ event: 'paused', headline: describePause(p), key: `paused:${p.auditId}` });
+    if (p.abort && p.scope === 'cycles') hands?.cut(p);
+  }
+}

@@ -1,0 +1,159 @@
+import { errorLine } from '../../log/error-line.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Notifier } from '../../notify/notifier.ts';
+import { ownerOf, type AgentIdentity } from '../../records.ts';
+import type { Database } from '../../store/port.ts';
+import type { Clock } from '../../time/clock.ts';
+import type { CronPattern } from '../../time/cron-pattern.ts';
+import { VERSION } from '../../version.ts';
+import type { CycleResult } from '../cycle.ts';
+import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
+import { PAUSE_SCOPES, pauseOf, type ControlState } from '../../control/state.ts';
+import { watchControl, type ControlWatch } from './control-watch.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import { keepLeases } from './leases.ts';
+import { startMetrics } from './metrics.ts';
+import { summariseMissed } from './missed-summary.ts';
+import { keepRetention } from './retention.ts';
+import { logStats } from './stats-summary.ts';
+import type { Notify } from './systemd-notify.ts';
+
+/** The slice of the configuration the chores use. */
+export interface UpkeepSettings {
+  cron: CronPattern;
+  symbols: string[];
+  /** 0 keeps everything. */
+  historyRetentionDays: number;
+  metricsFile: string | undefined;
+  /** 0: no stats summary. */
+  statsIntervalMs: number;
+  /** Undefined: no NTP_SERVER, no clock check. */
+  clockCheck: ClockCheckSettings | undefined;
+}
+
+/** What the chores need from the agent. */
+export interface UpkeepDeps {
+  database: Database;
+  settings: UpkeepSettings;
+  clock: Clock;
+  log: Logger;
+  identity: AgentIdentity;
+  notifier: Notifier;
+  /** Under systemd (`Type=notify`): READY=1, WATCHDOG=1 with every heartbeat, STOPPING=1. */
+  systemd?: Notify;
+  /** Told after each heartbeat which other live agents share the database (PeerWatch.seen). */
+  onPeers?: (owners: readonly string[]) => void;
+  /** Whether a process of this host runs: an agent row of this host whose pid is gone is no peer. */
+  isAlive?: (pid: number) => boolean;
+}
+
+/**
+ * The agent's background chores: heartbeat, live control, cycle leases, retention, the metrics file, the stats
+ * summary, the clock, alerts.
+ */
+export interface Upkeep {
+  /** The live control state (pauses), kept in memory by its watcher. */
+  control: ControlWatch;
+  /** After a cycle ended: metrics, the missed-slot summary, the Healthchecks ping (never awaited by the cycle). */
+  cycleEnded(result: CycleResult): void;
+  /** After a slot was recorded as skipped, with the reason recorded. */
+  slotSkipped(reason: string): void;
+  /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
+  readonly clock: ClockHealth | undefined;
+  /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
+  ready(): void;
+  /** Ends the loops, waits for the last metrics write and marks the agent stopped (a clean stop). */
+  close(): Promise<void>;
+}
+
+/**
+ * Registers the agent's heartbeat row and starts its chores. None of them ever holds up a cycle: they run on their
+ * own timers, retention deletes in small batches with pauses, and metrics are written after a cycle has ended.
+ */
+export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
+  const { database, settings, clock, notifier } = d;
+  const { db } = database;
+  const log = d.log.child('UPKEEP');
+  const ended = new AbortController();
+  const stop = ended.signal;
+  const startedAt = clock.now();
+  const owner = ownerOf(d.identity);
+  const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt };
+  const metrics = settings.metricsFile === undefined ? undefined : await startMetrics(db, settings.metricsFile, startedAt, log);
+  const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: metrics?.beat, systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
+  const missed = summariseMissed(notifier, clock, stop);
+  const clockCheck = settings.clockCheck && startClockCheckFor(settings.clockCheck, d, stop, {
+    measured: (m) => {
+      metrics?.clockChecked(m.offsetMs, m.rttMs);
+      heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
+    },
+    skew: (k) => {
+      if (k.skewed) notifier.notify('clock_skew', `clock offset ${Math.round(k.offsetMs)} ms${k.blocking ? ': no slot fires until it is back' : ''}`, { severity: k.blocking ? 'critical' : 'warning', details: { offsetMs: Math.round(k.offsetMs), blocking: k.blocking } });
+      else notifier.notify('clock_skew', `clock back in sync (offset ${Math.round(k.offsetMs)} ms)`, { severity: 'info', details: { offsetMs: Math.round(k.offsetMs), blocking: false } });
+    },
+  });
+  const pausedGauge = (state: ControlState) =>
+    settings.symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined })));
+  // Under the agent's own component: the pattern in force and the control changes are the scheduler's business.
+  const control = await watchControl({
+    db,
+    owner,
+    environment: settings.cron,
+    clock,
+    log: d.log,
+    stop,
+    changed: (state) => metrics?.paused(pausedGauge(state)),
+    tell: (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key }),
+    changes: database.controlChanges?.bind(database),
+  });
+  const loops = [
+    control.loop,
+    keepLeases(db, owner, clock, log, stop),
+    missed.done,
+    clockCheck?.done,
+    settings.historyRetentionDays > 0 ? keepRetention(db, settings.historyRetentionDays, clock, log, stop) : undefined,
+    settings.statsIntervalMs > 0 ? logStats(db, { intervalMs: settings.statsIntervalMs, cron: control.watch.cron, symbols: settings.symbols, startedAt }, clock, d.log.child('STATS'), stop) : undefined,
+  ];
+  return {
+    control: control.watch,
+    cycleEnded(result) {
+      if (!result.ended) return;
+      metrics?.cycleEnded(result.ended);
+      missed.count(result.ended.reason); // it counts only the reasons of a slot not run as it should
+      if (result.ended.status !== 'skipped') notifier.cycleEnded(result.ended.status === 'succeeded', `${result.ended.status}${result.ended.reason ? ` (${result.ended.reason})` : ''}`);
+    },
+    slotSkipped(reason) {
+      metrics?.slotSkipped(reason);
+      missed.count(reason);
+    },
+    clock: clockCheck?.health,
+    ready: () => heartbeat.ready(),
+    async close() {
+      // Said first, awaited last: the process exits right after, and the message must be out by then.
+      const stopping = d.systemd?.('STOPPING=1');
+      ended.abort();
+      await Promise.all(loops);
+      await metrics?.idle();
+      await heartbeat.close();
+      await stopping;
+    },
+  };
+}
+
+/** The clock check, measuring against the database server's clock too where it has its own (PostgreSQL). */
+function startClockCheckFor(s: ClockCheckSettings, d: UpkeepDeps, stop: AbortSignal, events: Parameters<typeof startClockCheck>[1]['events']) {
+  const { database, clock } = d;
+  const serverTime = database.traits.serverTime;
+  const extra = serverTime && [
+    {
+      name: 'the database server',
+      async measure() {
+        const sent = clock.now();
+        const server = await serverTime(database.db);
+        const back = clock.now();
+        return { offsetMs: server - (sent + back) / 2, rttMs: back - sent };
+      },
+    },
+  ];
+  return startClockCheck(s, { clock, log: d.log.child('CLOCK'), stop, events, extra });
+}

@@ -1,0 +1,199 @@
+import { hostname, userInfo } from 'node:os';
+import { cac, type Command } from 'cac';
+import { SETTINGS, colorsWanted, flagName } from '../config.ts';
+import { VERSION } from '../version.ts';
+import { UsageError, checkRepeats, joinDashValues, valueOptions } from './args.ts';
+import { SHELLS, completionTable, completionsCommand, type Shell } from './completions.ts';
+import { configWithDb } from './config-from.ts';
+import type { CommandContext, Io } from './context.ts';
+import { runCommand } from './run.ts';
+
+export type { Io };
+
+/** Runs the CLI and resolves to the exit code: 0 stop, 1 runtime failure, 2 usage or configuration error.  * One piece: the command table, read as one list (the help and the shell completions are generated from it).
+ */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const cli = cac('pmf-scheduler');
+  // Set once every command is declared (the options that take a value come from the table), before any action runs.
+  let values: Record<string, string> = {};
+  let result: Promise<number> = Promise.resolve(0);
+
+  // Reports and upkeep: each command's module is loaded only when it runs, so `history` pays for no agent code.
+  // cac calls an action with the command's positional arguments, then the parsed flags.
+  const command = (load: () => Promise<(ctx: CommandContext) => Promise<number>>) => (...params: unknown[]) => {
+    const flags = params.pop() as Record<string, unknown>;
+    const args = params.flat().filter((a): a is string => typeof a === 'string');
+    result = toolCommand(io, values, args, flags, load);
+  };
+  const withAgentOptions = (cmd: Command) => {
+    for (const s of Object.values(SETTINGS)) cmd.option(`--${flagName(s.env)} <value>`, `${s.help} (env ${s.env}, default ${s.default === '' ? 'unset' : JSON.stringify(s.default)})`);
+    return cmd;
+  };
+  withAgentOptions(cli.command('[...args]', 'Start the agent (same as run)')).action((args: string[]) => {
+    if (args.length > 0) throw new UsageError(`Unknown command ${JSON.stringify(args[0])}: see pmf-scheduler --help`);
+    result = runCommand(io, values);
+  });
+  withAgentOptions(cli.command('run', 'Start the agent')).action(() => {
+    result = runCommand(io, values);
+  });
+  cli
+    .command('migrate', 'Create or update the database schema, then exit')
+    .option('--db <path>', 'SQLite file (default: DATABASE_URL)')
+    .action(command(async () => (await import('./migrate.ts')).migrateCommand));
+  cli
+    .command('simulator', 'Run the built-in Diego simulator (answers GET /health and POST /analyze)')
+    .option('--host <host>', 'address to listen on', { default: '127.0.0.1' })
+    .option('--port <port>', 'port to listen on', { default: 3001 })
+    .option('--fail-rate <rate>', 'share of /analyze answered 503, 0..1', { default: 0.1 })
+    .option('--latency-ms <ms>', 'added latency per /analyze', { default: 200 })
+    .action(() => {
+      result = import('./simulator.ts').then((m) => m.simulatorCommand(io, values));
+    });
+  cli
+    .command('demo', 'Run the simulator and the agent against it every 5 s, with some failures (data/demo.db)')
+    .option('--db <path>', 'SQLite file', { default: './data/demo.db' })
+    .action(() => {
+      result = import('./simulator.ts').then((m) => m.demoCommand(io, values));
+    });
+  const dbOption = ['--db <path>', 'SQLite file (default: DATABASE_URL)'] as const;
+  const timeHelp = '30m, 2h, 7d (that long ago) or an ISO time';
+  cli
+    .command('history', 'Past cycles, newest first (read-only; works while the agent runs)')
+    .option('--limit <n>', 'how many cycles (default 20)')
+    .option('--status <status>', 'succeeded, failed, skipped, interrupted or running')
+    .option('--symbol <symbol>', 'only this symbol, such as BTC/USDT')
+    .option('--since <time>', `scheduled at or after: ${timeHelp}`)
+    .option('--until <time>', `scheduled before: ${timeHelp}`)
+    .option('--key <uuid>', "the cycle with this Idempotency-Key (as Diego received it)")
+    .option('--trigger <trigger>', 'schedule, startup or manual (pmf-scheduler trigger)')
+    .option('--cycle <id>', 'one cycle with all its attempts')
+    .option('--json', 'a JSON array (fields in the README); with --follow, one object per line')
+    .option('--follow', 'then print each cycle as it ends, until Ctrl-C')
+    .option(...dbOption)
+    .action(command(async () => (await import('./history.ts')).historyCommand));
+  cli
+    .command('stats', 'Success rate, latency, lateness, failures and missed slots over a window (read-only)')
+    .option('--window <span>', '10m, 1h, 24h, 7d or all (default 24h)')
+    .option('--since <time>', `window start instead of --window: ${timeHelp}`)
+    .option('--until <time>', `window end (default now): ${timeHelp}`)
+    .option('--cron <pattern>', "pattern for missed slots (default: the newest agent's, else CRON_PATTERN)")
+    .option('--by <group>', 'symbol (default) or replica: the numbers per replica that ran the cycles')
+    .option('--json', 'the same numbers as JSON (fields in the README)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./stats.ts')).statsCommand));
+  cli
+    .command('next', 'The next fire times of the pattern, local and UTC (checks a pattern before deploying)')
+    .option('--count <n>', 'how many (default 5)')
+    .option('--cron <pattern>', 'the pattern (default CRON_PATTERN)')
+    .option('--json', 'as JSON')
+    .action(command(async () => (await import('./next.ts')).nextCommand));
+  cli
+    .command('healthcheck', "Exit 0 when the agent's heartbeat is fresh, 1 with the reason otherwise (Docker HEALTHCHECK)")
+    .option('--max-age <span>', 'heartbeat older than this is stale (default 60s)')
+    .option('--max-failures <n>', 'also unhealthy after this many consecutive failed cycles')
+    .option('--max-wait <span>', 'also unhealthy when the agent has waited this long for Diego at start (default: no limit)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./healthcheck.ts')).healthcheckCommand));
+  cli
+    .command('prune', 'Delete cycles and their attempts older than HISTORY_RETENTION_DAYS (or --older-than)')
+    .option('--older-than <span>', 'such as 30d (default HISTORY_RETENTION_DAYS days)')
+    .option('--dry-run', 'only count what would be deleted')
+    .option(...dbOption)
+    .action(command(async () => (await import('./prune.ts')).pruneCommand));
+  // Live control (README, Operating it live): the database is the control plane, every change audited.
+  const controlOptions = (cmd: Command) => cmd.option('--by <name>', 'who acts, for the audit (default: OS user@host)').option(...dbOption);
+  controlOptions(
+    cli
+      .command('pause', 'Stop firing (each slot recorded skipped, reason paused), or with --execution fire with triggerExecution false')
+      .option('--reason <text>', 'why (required; the audit keeps it)')
+      .option('--symbol <symbol>', 'only this symbol (default: all)')
+      .option('--for <span>', 'ends by itself after this long: 30m, 2h')
+      .option('--until <time>', 'ends by itself at this ISO time')
+      .option('--execution', 'the kill switch for orders: cycles go on, analysis only')
+      .option('--abort', 'also cut the cycles in flight (recorded interrupted); default: they finish'),
+  ).action(command(async () => (await import('./pause.ts')).pauseCommand));
+  controlOptions(
+    cli
+      .command('resume', 'Lift a pause (of --symbol, else of every symbol); --execution lifts the kill switch')
+      .option('--reason <text>', 'why, for the audit')
+      .option('--symbol <symbol>', 'only this symbol')
+      .option('--execution', 'lift the execution pause instead'),
+  ).action(command(async () => (await import('./resume.ts')).resumeCommand));
+  controlOptions(
+    cli
+      .command('trigger', 'Run now: one running agent fires a manual cycle within 1 s (exit 1 when no agent is alive)')
+      .option('--reason <text>', 'why, for the audit')
+      .option('--symbol <symbol>', 'only this symbol (default: all)')
+      .option('--wait', 'wait for the cycle to end and print it; exit 0 on success, 1 on failure'),
+  ).action(command(async () => (await import('./trigger.ts')).triggerCommand));
+  controlOptions(
+    cli
+      .command('reschedule [pattern]', 'Switch every running agent to PATTERN from its next slot (checked as CRON_PATTERN); --reset: back to CRON_PATTERN')
+      .option('--reason <text>', 'why (required with a PATTERN)')
+      .option('--reset', 'return to the environment\'s CRON_PATTERN'),
+  ).action(command(async () => (await import('./reschedule.ts')).rescheduleCommand));
+  cli
+    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing, 3 paused, 1 no agent)')
+    .option('--json', 'as JSON (fields in the README)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./status.ts')).statusCommand));
+  cli
+    .command('audit', 'Every control action: when, what, why, by whom, and when each agent applied it')
+    .option('--since <time>', `at or after: ${timeHelp}`)
+    .option('--limit <n>', 'how many, newest (default 100)')
+    .option('--json', 'as JSON (fields in the README)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./audit.ts')).auditCommand));
+  cli
+    .command('alerts [action]', 'Notifications and their delivery (pending, sent, gave up); `alerts test` sends a test to every channel')
+    .option('--since <time>', `created at or after: ${timeHelp} (default 24h)`)
+    .option('--limit <n>', 'how many (default 50)')
+    .option('--json', 'a JSON array (fields in the README)')
+    .option(...dbOption)
+    .action(command(async () => (await import('./alerts.ts')).alertsCommand));
+  cli
+    .command('completions <shell>', `Print the shell completion script: ${SHELLS.join(', ')} (from this command table)`)
+    .action((shell: string) => {
+      if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`Invalid shell ${JSON.stringify(shell)}: expected one of ${SHELLS.join(', ')}`);
+      // Static: the module is a few pure renderers, and SHELLS is needed to declare the command anyway.
+      result = Promise.resolve(completionsCommand(io, shell as Shell, completionTable(cli.commands, cli.globalCommand, { completions: SHELLS })));
+    });
+  cli.help();
+  cli.version(VERSION);
+
+  try {
+    const valued = new Set([cli.globalCommand, ...cli.commands].flatMap((c) => c.options.filter((o) => o.rawName.includes('<')).map((o) => o.rawName.split(' ')[0]!)));
+    const args = joinDashValues(argv, valued);
+    checkRepeats(args);
+    values = valueOptions(args);
+    cli.parse(['node', 'pmf-scheduler', ...args], { run: false });
+    // cac prints the version only when no command matched (`pmf-scheduler --version`); `history --version` got nothing.
+    if (cli.options.version && !cli.options.help && cli.matchedCommandName !== undefined) cli.outputVersion();
+    if (cli.options.help || cli.options.version) return 0;
+    await cli.runMatchedCommand();
+    return await result;
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'CACError')) {
+      io.err(`pmf-scheduler: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** Runs a report or upkeep command: configuration from the environment (DATABASE_URL overridden by --db). */
+async function toolCommand(io: Io, opts: Record<string, string>, args: string[], flags: Record<string, unknown>, load: () => Promise<(ctx: CommandContext) => Promise<number>>): Promise<number> {
+  const config = configWithDb(io, opts);
+  if (typeof config === 'number') return config;
+  const run = await load();
+  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: Date.now(), clock: Date.now, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
+}
+
+/** The OS user's name; a container user with no passwd entry has none, and is named by its uid. */
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}

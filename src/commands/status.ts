@@ -1,0 +1,51 @@
+import { liveAgents, readControlState } from '../control/control-store.ts';
+import { patternSource } from '../control/state.ts';
+import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
+import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
+import { lastEvents } from '../reports/cycle-lookups.ts';
+import { whereStatus } from '../store/status-filter.ts';
+import { parseCronPattern } from '../time/cron-pattern.ts';
+import type { CommandContext } from './context.ts';
+import { withReader } from './reader.ts';
+
+/**
+ * `pmf-scheduler status [--json]`: the live picture, read-only: the agents alive, the pauses, the pattern in force
+ * and the next slot, the cycles in flight, each symbol's last success, last failure and failure streak. Exit 0 when
+ * an agent is alive and firing, 3 when every symbol is paused, 1 when no agent is alive (control/status.ts).
+ */
+export async function statusCommand(ctx: CommandContext): Promise<number> {
+  return withReader(ctx, async (db) => {
+    const now = ctx.now;
+    const [agents, control] = await Promise.all([liveAgents(db, now, DEFAULT_MAX_HEARTBEAT_AGE_MS), readControlState(db)]);
+    const newest = agents[0];
+    const pattern = control.schedule
+      ? { text: control.schedule.pattern, source: patternSource(control.schedule) }
+      : newest
+        ? { text: newest.cronPattern, source: `CRON_PATTERN of agent ${newest.owner}` }
+        : { text: ctx.config.cron.text, source: 'CRON_PATTERN of this environment (no agent alive)' };
+    const parsed = parseCronPattern(pattern.text);
+    const symbols = newest?.symbols ?? ctx.config.symbols;
+    const running = await whereStatus(db.selectFrom('cycles').select(['id', 'symbol', 'owner', 'scheduled_at']), 'running').orderBy('scheduled_at').execute();
+    const picture: StatusPicture = {
+      now,
+      agents,
+      pattern,
+      next: 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
+      inFlight: running.map((r) => ({ id: Number(r.id), symbol: r.symbol, owner: r.owner, scheduledAt: Number(r.scheduled_at) })),
+      symbols: await Promise.all(
+        symbols.map(async (symbol) => {
+          const { success, failure, streak } = await lastEvents(db, symbol, Number.MAX_SAFE_INTEGER);
+          return {
+            symbol,
+            ...symbolPauses(control, symbol, now),
+            lastSuccessAt: success ? Number(success.finished_at ?? success.scheduled_at) : null,
+            lastFailureAt: failure ? Number(failure.finished_at ?? failure.scheduled_at) : null,
+            failureStreak: streak,
+          };
+        }),
+      ),
+    };
+    ctx.out(ctx.flags.json === true ? JSON.stringify(statusJson(picture), null, 2) : renderStatus(picture));
+    return statusExit(picture);
+  });
+}

@@ -1,0 +1,137 @@
+import type { CronPattern } from '../time/cron-pattern.ts';
+
+/**
+ * Live control, the pure part: what is in force at a given time. The agent keeps a `ControlState` in memory
+ * (refreshed by its watcher) and asks these functions at each slot, so the slot's path reads no database.
+ */
+
+/**
+ * How often an agent reads `control_version`: a change made by `pause`, `resume`… takes effect within this plus one
+ * query, well inside the 1 s promised. One primary-key read of one row (idle cost: docs/benchmarks.md).
+ */
+export const CONTROL_POLL_MS = 250;
+/**
+ * The same while the database pushes changes (PostgreSQL's LISTEN/NOTIFY): a push applies a change within
+ * milliseconds, and this slower poll, a safety net for a push lost without a word, still applies it within about a
+ * second. Timed pauses end and untaken run-now requests expire on the poll too.
+ */
+export const CONTROL_PUSHED_POLL_MS = 1000;
+
+/**
+ * Polls keep clear of the slot's path: none from this long before a slot (when the agent prepares it, then waits for
+ * the boundary) until QUIET_AFTER_MS after it. Above the scheduler's prepare lead (100 ms).
+ */
+export const QUIET_BEFORE_MS = 150;
+export const QUIET_AFTER_MS = 20;
+
+/**
+ * How long a poll due at `now` should wait so it does not run beside a slot of `next` (the pattern in force): 0 when it
+ * is clear. Pure. Every-second patterns still get a poll at least every 250 + 170 ms.
+ */
+export function pollDelay(cron: Pick<CronPattern, 'next' | 'latest'>, now: number): number {
+  const slot = cron.next(now);
+  if (slot - now <= QUIET_BEFORE_MS) return slot - now + QUIET_AFTER_MS;
+  const since = now - cron.latest(now);
+  return since < QUIET_AFTER_MS ? QUIET_AFTER_MS - since : 0;
+}
+
+/** `cycles`: no cycle fires (each slot is recorded `skipped`, reason `paused`); `execution`: cycles fire, analysis only. */
+export const PAUSE_SCOPES = ['cycles', 'execution'] as const;
+export type PauseScope = (typeof PAUSE_SCOPES)[number];
+
+/** The symbol of a pause that holds every symbol. */
+export const ALL_SYMBOLS = '*';
+
+/** A pause in force (a `control_pauses` row). */
+export interface Pause {
+  symbol: string;
+  scope: PauseScope;
+  reason: string;
+  by: string;
+  since: number;
+  /** When it ends by itself; null: until `resume`. */
+  until: number | null;
+  /** `pause --abort`: cycles in flight when it is applied are cut. */
+  abort: boolean;
+  auditId: number;
+}
+
+/** Whether a pause stops `symbol` (its own, or every symbol's). */
+export const pauseCovers = (p: Pause, symbol: string): boolean => p.symbol === ALL_SYMBOLS || p.symbol === symbol;
+
+/** A run-now request not yet taken (a `control_triggers` row). */
+export interface TriggerRequest {
+  id: number;
+  symbol: string;
+  requestedAt: number;
+  expiresAt: number;
+  by: string;
+  reason: string | null;
+}
+
+/** How long a run-now request waits for an agent to take it: after that it expires, never fired late. */
+export const TRIGGER_EXPIRY_MS = 10_000;
+
+/** Whether a request may still be taken at `t` (pure): before its expiry only. */
+export const takeableAt = (r: TriggerRequest, t: number): boolean => t < r.expiresAt;
+
+/** A pattern set by `reschedule` over CRON_PATTERN. */
+export interface Reschedule {
+  pattern: string;
+  reason: string;
+  by: string;
+  since: number;
+  auditId: number;
+}
+
+/** Where the pattern in force comes from, in words. */
+export const patternSource = (r: Reschedule | null): string =>
+  r === null ? 'CRON_PATTERN' : `reschedule by ${r.by} at ${new Date(r.since).toISOString()}: ${r.reason}`;
+
+/** The control state as of `version` (the database's `control_version`). */
+export interface ControlState {
+  readonly version: number;
+  readonly pauses: readonly Pause[];
+  /** The pattern over CRON_PATTERN; null: the environment's. */
+  readonly schedule: Reschedule | null;
+  /** Run-now requests pending as of `version`. */
+  readonly triggers: readonly TriggerRequest[];
+}
+
+export const NO_CONTROL: ControlState = { version: 0, pauses: [], schedule: null, triggers: [] };
+
+/** Whether a pause still holds at `t`: a timed pause ends at its `until`, whether or not anyone has removed it yet. */
+const holdsAt = (p: Pause, t: number): boolean => p.until === null || t < p.until;
+
+/**
+ * The pause of `scope` that holds `symbol` at `t` (the symbol's own first, then the whole agent's), or undefined.
+ * The one question the agent asks at a slot.
+ */
+export function pauseOf(state: ControlState, symbol: string, scope: PauseScope, t: number): Pause | undefined {
+  let whole: Pause | undefined;
+  for (const p of state.pauses) {
+    if (p.scope !== scope || !holdsAt(p, t)) continue;
+    if (p.symbol === symbol) return p;
+    if (p.symbol === ALL_SYMBOLS) whole = p;
+  }
+  return whole;
+}
+
+/** The pauses that hold at `t`. */
+export const pausesAt = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => holdsAt(p, t));
+
+/** Timed pauses whose end has come by `t`: the agent removes them and audits their end. */
+export const endedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => !holdsAt(p, t));
+
+/** `all symbols` or the symbol, for messages. */
+export const symbolLabel = (symbol: string): string => (symbol === ALL_SYMBOLS ? 'all symbols' : symbol);
+
+/** What a pause is, in one line: `paused (all symbols) by alice@host since …, until …: exchange down`. */
+export function describePause(p: Pause): string {
+  const what = p.scope === 'execution' ? 'execution off (analysis only)' : 'paused';
+  const until = p.until === null ? 'until resumed' : `until ${new Date(p.until).toISOString()}`;
+  return `${what} (${symbolLabel(p.symbol)})${p.abort ? ', cycles in flight cut' : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
+}
+
+/** The `cycles.reason`-side text of a slot skipped by a pause, and of a cycle sent with execution off. */
+export const pauseNote = (p: Pause): string => `${p.scope === 'execution' ? 'execution paused' : 'paused'} by ${p.by}: ${p.reason}`;

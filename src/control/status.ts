@@ -1,0 +1,90 @@
+import { formatDuration } from '../time/durations.ts';
+import type { LiveAgent } from './control-store.ts';
+import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
+
+/** One symbol's line of `status`. */
+export interface SymbolStatus {
+  symbol: string;
+  paused: Pause | undefined;
+  executionOff: Pause | undefined;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  failureStreak: number;
+}
+
+/** The live picture `status` shows (times epoch ms). */
+export interface StatusPicture {
+  now: number;
+  agents: LiveAgent[];
+  /** The pattern in force and where it comes from. */
+  pattern: { text: string; source: string };
+  next: number | undefined;
+  inFlight: { id: number; symbol: string; owner: string; scheduledAt: number }[];
+  symbols: SymbolStatus[];
+}
+
+/** `status` exit codes: 0 an agent alive and firing; 1 no agent alive; 3 alive but every symbol paused. */
+export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3 } as const;
+
+/** Each symbol's pauses at `now` (pure). */
+export function symbolPauses(state: ControlState, symbol: string, now: number): Pick<SymbolStatus, 'paused' | 'executionOff'> {
+  return { paused: pauseOf(state, symbol, 'cycles', now), executionOff: pauseOf(state, symbol, 'execution', now) };
+}
+
+/** The exit code of a picture (pure). */
+export function statusExit(p: StatusPicture): (typeof STATUS_EXIT)[keyof typeof STATUS_EXIT] {
+  if (p.agents.length === 0) return STATUS_EXIT.noAgent;
+  if (p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return STATUS_EXIT.paused;
+  return STATUS_EXIT.firing;
+}
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+/** `status --json` (fields in the README). */
+export function statusJson(p: StatusPicture) {
+  const pauseJson = (x: Pause | undefined) => x && { symbol: x.symbol, scope: x.scope, reason: x.reason, by: x.by, since: iso(x.since), until: iso(x.until) };
+  return {
+    now: iso(p.now),
+    state: (['firing', 'noAgent', 'paused'] as const).find((k) => STATUS_EXIT[k] === statusExit(p)),
+    agents: p.agents.map((a) => ({
+      owner: a.owner,
+      host: a.host,
+      pid: a.pid,
+      version: a.version,
+      startedAt: iso(a.startedAt),
+      heartbeatAt: iso(a.heartbeatAt),
+      clock: a.clock && { offsetMs: Math.round(a.clock.offsetMs * 10) / 10, rttMs: Math.round(a.clock.rttMs * 10) / 10, checkedAt: iso(a.clock.at) },
+    })),
+    pattern: p.pattern,
+    next: iso(p.next),
+    inFlight: p.inFlight.map((c) => ({ ...c, scheduledAt: iso(c.scheduledAt) })),
+    symbols: p.symbols.map((s) => ({
+      symbol: s.symbol,
+      paused: pauseJson(s.paused) ?? null,
+      executionOff: pauseJson(s.executionOff) ?? null,
+      lastSuccessAt: iso(s.lastSuccessAt),
+      lastFailureAt: iso(s.lastFailureAt),
+      failureStreak: s.failureStreak,
+    })),
+  };
+}
+
+/** `status` as text (pure). */
+export function renderStatus(p: StatusPicture): string {
+  const ago = (ms: number) => `${formatDuration(p.now - ms)} ago`;
+  const lines: string[] = [];
+  const exit = statusExit(p);
+  lines.push(exit === STATUS_EXIT.noAgent ? 'No agent alive (no fresh heartbeat)' : exit === STATUS_EXIT.paused ? 'Paused: agents alive, no cycle fires' : 'Firing');
+  for (const a of p.agents) {
+    const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
+    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}`);
+  }
+  lines.push(`Pattern: ${p.pattern.text} (${p.pattern.source})${p.next === undefined ? '' : `; next slot ${iso(p.next)}`}`);
+  for (const s of p.symbols) {
+    const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff)].filter(Boolean).join('; ') || 'firing';
+    const last = `last success ${s.lastSuccessAt === null ? 'never' : iso(s.lastSuccessAt)}, last failure ${s.lastFailureAt === null ? 'never' : iso(s.lastFailureAt)}, failure streak ${s.failureStreak}`;
+    lines.push(`${s.symbol}: ${state}`, `  ${last}`);
+  }
+  lines.push(p.inFlight.length === 0 ? 'In flight: none' : `In flight: ${p.inFlight.map((c) => `#${c.id} ${c.symbol} slot ${iso(c.scheduledAt)} (${c.owner})`).join(', ')}`);
+  return lines.join('\n');
+}

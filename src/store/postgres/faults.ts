@@ -1,0 +1,48 @@
+// SQLSTATEs meaning "the server cannot serve us now": class 08 (connection exception) and 53 (insufficient resources,
+// e.g. too many connections), shutdown and start-up (57P01-57P03), a read-only standby (25006), authentication and a
+// missing database (28xxx, 3D000: while a fresh server is still being provisioned).
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[1-3]|25006|28|3D000)/;
+const UNAVAILABLE_NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
+// pg's own errors when a connection drops or times out carry no code.
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Client was closed|connection error/i;
+
+/** Whether a PostgreSQL error means the server is unreachable or cannot take writes for now (rather than a bug). */
+export function isPostgresUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown } | null;
+  // A host name with several addresses fails with an AggregateError of one error per address.
+  if (Array.isArray(e?.errors) && e.errors.length > 0) return e.errors.every(isPostgresUnavailable);
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (UNAVAILABLE_NETWORK.has(code) || UNAVAILABLE_SQLSTATE.test(code)) return true;
+  return code === '' && typeof e?.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
+}
+
+// The connection died after a statement may have reached the server: a session the server ended (57P01 a fast
+// shutdown, 57P02 a crash; it commits, then cuts the session before answering), a connection lost or reset mid-query,
+// 08007 (transaction resolution unknown), and pg's own words for a socket closed under a query or a query that timed
+// out on our side (the server may still run it). A refused or timed-out connect, and any answer from the server,
+// mean the statement never ran or certainly failed.
+const IN_DOUBT_SQLSTATE = /^(57P01|57P02|08003|08006|08007)$/;
+const IN_DOUBT_NETWORK = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED']);
+const IN_DOUBT_MESSAGE = /Connection terminated(?! due to connection timeout)|Query read timeout/i;
+
+/** Whether a write that failed with `err` may have been committed all the same (BackendTraits.mayHaveCommitted). */
+export function postgresMayHaveCommitted(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (IN_DOUBT_NETWORK.has(code) || IN_DOUBT_SQLSTATE.test(code)) return true;
+  return code === '' && typeof e?.message === 'string' && IN_DOUBT_MESSAGE.test(e.message);
+}
+
+/** A query that met a database without our tables (undefined_table): not ours, or a schema older than this version. */
+export const isPostgresMissingTable = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === '42P01';
+
+/**
+ * The schema other than `ours` that an error says is gone, mid-query: 3F000 names it (`schema "x" does not exist`),
+ * 42P01 names a relation of it (`relation "x.attempts_v" does not exist`). Undefined: ours, unnamed, or another error.
+ */
+export function otherSchemaGone(err: unknown, ours: string): string | undefined {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  const named = e?.code === '3F000' ? /schema "([^"]+)"/.exec(message)?.[1] : e?.code === '42P01' ? /relation "([^".]+)\./.exec(message)?.[1] : undefined;
+  return named === ours ? undefined : named;
+}
