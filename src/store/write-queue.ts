@@ -361,6 +361,7 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
     napping?.abort();
     return result;
   }
+
   /**
    * The claim's connection died after the statement left: the row may be in the database, `running` and owned by
    * us, though the slot is not fired. Queued like any record, so it waits out the outage, and is printed at
