@@ -178,16 +178,33 @@ export async function triggerState(db: Kysely<Schema>, id: number) {
   return db.selectFrom('control_triggers').select(['symbol', 'state', 'taken_by', 'slot', 'expires_at']).where('id', '=', id).executeTakeFirstOrThrow();
 }
 
-/** Records that `owner` applied every action after `fromVersion` up to `toVersion`; their ids. */
-export async function recordApplied(db: Kysely<Schema>, owner: string, fromVersion: number, toVersion: number, at: number): Promise<number[]> {
-  const rows = await db.selectFrom('control_audit').select('id').where('version', '>', fromVersion).where('version', '<=', toVersion).execute();
+/** An action as the agent that applied it reads it back. */
+export interface AppliedAction {
+  id: number;
+  action: string;
+  symbol: string;
+  scope: string;
+  by: string;
+  reason: string | null;
+  at: number;
+}
+
+/** Records that `owner` applied every action after `fromVersion` up to `toVersion`; those actions, oldest first. */
+export async function recordApplied(db: Kysely<Schema>, owner: string, fromVersion: number, toVersion: number, at: number): Promise<AppliedAction[]> {
+  const rows = await db
+    .selectFrom('control_audit')
+    .select(['id', 'action', 'symbol', 'scope', 'by_who', 'reason', 'at'])
+    .where('version', '>', fromVersion)
+    .where('version', '<=', toVersion)
+    .orderBy('id')
+    .execute();
   if (rows.length === 0) return [];
   await db
     .insertInto('control_applied')
     .values(rows.map((r) => ({ audit_id: Number(r.id), owner, applied_at: at })))
     .onConflict((oc) => oc.columns(['audit_id', 'owner']).doNothing())
     .execute();
-  return rows.map((r) => Number(r.id));
+  return rows.map((r) => ({ id: Number(r.id), action: r.action, symbol: r.symbol, scope: r.scope, by: r.by_who, reason: r.reason, at: Number(r.at) }));
 }
 
 /** One audit row with when each agent applied it. */

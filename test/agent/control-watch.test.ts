@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { watchControl } from '../../src/agent/upkeep/control-watch.ts';
-import { pause, resume } from '../../src/control/control-store.ts';
+import { pause, queryAudit, resume } from '../../src/control/control-store.ts';
 import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, type ControlState } from '../../src/control/state.ts';
 import { CONNECT_TIMEOUT_MS } from '../../src/store/postgres/open.ts';
 import { listenForControl } from '../../src/store/postgres/listen.ts';
-import { systemClock } from '../../src/time/clock.ts';
+import { systemClock, type Clock } from '../../src/time/clock.ts';
 import { parseCronPattern } from '../../src/time/cron-pattern.ts';
 import { pgAdmin, PG_URL, pgTest, tempDatabaseOn, type BackendName, type TestDatabase } from '../helpers/backends.ts';
 import { captureLog } from '../helpers/capture-log.ts';
@@ -125,6 +125,44 @@ test('[sqlite] no push: the watcher polls every CONTROL_POLL_MS', async () => {
     assert.deepEqual(w.clock.sleeps, [CONTROL_POLL_MS]);
   } finally {
     await w.stop();
+    await t.cleanup();
+  }
+});
+
+test('[sqlite] a pause that begins and ends between two reads: never applied, and the watcher says so instead of nothing', async () => {
+  const t = await tempDatabaseOn('sqlite');
+  const log = captureLog();
+  // The watcher's waits end only when the test lets them: the pause comes and goes while it waits.
+  const waits: (() => void)[] = [];
+  const clock: Clock = {
+    now: () => Date.now(),
+    sleep: (_ms, signal) =>
+      new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        waits.push(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      }),
+  };
+  const states: ControlState[] = [];
+  const ending = new AbortController();
+  const { loop } = await watchControl({ db: t.db, owner: 'watcher-1', environment: hourly, clock, log, stop: ending.signal, changed: (s) => states.push(s) });
+  try {
+    const at = Date.now();
+    await pause(t.db, { ...change, at, action: 'pause', scope: 'cycles', reason: 'short', until: at + 1000, abort: false });
+    await resumeAll(t);
+    const line = `[SCHEDULER] Control: paused (all symbols) by tester@host at ${new Date(at).toISOString()}: short; it ended before this agent read it, so it was never in force here`;
+    await until(() => {
+      for (const w of waits.splice(0)) w();
+      return log.err.some((l) => l.endsWith(line));
+    }, 'the watcher to read again and say so', 3000);
+    assert.deepEqual(states.at(-1)?.pauses, [], 'nothing in force');
+    assert.deepEqual(log.all().filter((l) => /Control: (paused|resumed) \(all symbols\)/.test(l) && !l.endsWith(line)), [], 'no line says it was paused or resumed here');
+    const audit = await queryAudit(t.db, undefined, 10);
+    assert.deepEqual(audit.map((e) => [e.action, e.applied.map((a) => a.owner)]), [['pause', ['watcher-1']], ['resume', ['watcher-1']]], 'both caught up with, as the audit says');
+  } finally {
+    ending.abort();
+    for (const w of waits.splice(0)) w();
+    await loop;
     await t.cleanup();
   }
 });

@@ -65,7 +65,7 @@ testOnEveryBackend('control store: two operators at once (two processes) are bot
     const after = await queryAudit(t.db, undefined, 10);
     assert.deepEqual(after.map((e) => e.action), ['pause', 'pause', 'pause_ended']);
     assert.equal(after[2]!.by, 'agent r1');
-    assert.deepEqual(await recordApplied(t.db, 'r1', 0, 3, T + 2000), after.map((e) => e.id));
+    assert.deepEqual((await recordApplied(t.db, 'r1', 0, 3, T + 2000)).map((a) => [a.id, a.action]), after.map((e) => [e.id, e.action]));
     assert.deepEqual((await queryAudit(t.db, undefined, 10)).map((e) => e.applied), after.map(() => [{ owner: 'r1', at: T + 2000 }]));
 
     const lifted = await resume(t.db, { action: 'resume', symbol: ALL_SYMBOLS, scope: 'cycles', args: {}, reason: 'back', by: 'alice', at: T });

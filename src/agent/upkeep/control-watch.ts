@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { endPause, expireTrigger, readControlState, recordApplied, takeTrigger, versionReader } from '../../control/control-store.ts';
+import { endPause, expireTrigger, readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from '../../control/control-store.ts';
 import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from '../../control/state.ts';
 import { parseCronPattern, type CronPattern } from '../../time/cron-pattern.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -83,7 +83,7 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
           // The version names the change for every replica alike: one notification whichever replica tells it.
           if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
         }
-        if (loaded) await recordApplied(db, owner, state.version, next.version, clock.now());
+        if (loaded) unseen(state, next, await recordApplied(db, owner, state.version, next.version, clock.now()), log);
         state = next;
         loaded = true;
         changed(state);
@@ -143,6 +143,20 @@ function patternInForce(state: ControlState, environment: CronPattern, log: Logg
   }
   log.warn(`Pattern in force: ${parsed.pattern.text} (${patternSource(state.schedule)}; CRON_PATTERN ${environment.text} set aside)`);
   return parsed.pattern;
+}
+
+/**
+ * The pauses that began and ended between two reads of this agent (a pause shorter than the agent's delay in
+ * applying changes): never in force here, which its log says rather than nothing. Every other change shows in the
+ * difference between the two states (announce).
+ */
+function unseen(before: ControlState, after: ControlState, actions: readonly AppliedAction[], log: Logger): void {
+  const known = new Set([...before.pauses, ...after.pauses].map((p) => p.auditId));
+  for (const a of actions) {
+    if (a.action !== 'pause' || known.has(a.id)) continue;
+    const what = a.scope === 'execution' ? 'execution off (analysis only)' : 'paused';
+    log.warn(`Control: ${what} (${symbolLabel(a.symbol)}) by ${a.by} at ${new Date(a.at).toISOString()}${a.reason ? `: ${a.reason}` : ''}; it ended before this agent read it, so it was never in force here`);
+  }
 }
 
 /** A control change worth telling a person (the notifications of issue #13); `key` is the same on every replica. */
