@@ -127,8 +127,11 @@ export const endedPauses = (state: ControlState, t: number): Pause[] => state.pa
 export const symbolLabel = (symbol: string): string => (symbol === ALL_SYMBOLS ? 'all symbols' : symbol);
 
 /** What a pause is, in one line: `paused (all symbols) by alice@host since …, until …: exchange down`. */
+/** What a pause of `scope` does, as logs and `status` say it. */
+export const pauseWhat = (scope: string): string => (scope === 'execution' ? 'execution off (analysis only)' : 'paused');
+
 export function describePause(p: Pause): string {
-  const what = p.scope === 'execution' ? 'execution off (analysis only)' : 'paused';
+  const what = pauseWhat(p.scope);
   const until = p.until === null ? 'until resumed' : `until ${new Date(p.until).toISOString()}`;
   return `${what} (${symbolLabel(p.symbol)})${p.abort ? ', cycles in flight cut' : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
 }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { endPause, expireTrigger, readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from '../../control/control-store.ts';
-import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from '../../control/state.ts';
+import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from '../../control/state.ts';
 import { parseCronPattern, type CronPattern } from '../../time/cron-pattern.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Schema } from '../../store/schema.ts';
@@ -154,8 +154,7 @@ function unseen(before: ControlState, after: ControlState, actions: readonly App
   const known = new Set([...before.pauses, ...after.pauses].map((p) => p.auditId));
   for (const a of actions) {
     if (a.action !== 'pause' || known.has(a.id)) continue;
-    const what = a.scope === 'execution' ? 'execution off (analysis only)' : 'paused';
-    log.warn(`Control: ${what} (${symbolLabel(a.symbol)}) by ${a.by} at ${new Date(a.at).toISOString()}${a.reason ? `: ${a.reason}` : ''}; it ended before this agent read it, so it was never in force here`);
+    log.warn(`Control: ${pauseWhat(a.scope)} (${symbolLabel(a.symbol)}) by ${a.by} at ${new Date(a.at).toISOString()}${a.reason ? `: ${a.reason}` : ''}; it ended before this agent read it, so it was never in force here`);
   }
 }
 
