@@ -179,15 +179,7 @@ export async function triggerState(db: Kysely<Schema>, id: number) {
 }
 
 /** An action as the agent that applied it reads it back. */
-export interface AppliedAction {
-  id: number;
-  action: string;
-  symbol: string;
-  scope: string;
-  by: string;
-  reason: string | null;
-  at: number;
-}
+export type AppliedAction = Omit<AuditEntry, 'args' | 'applied' | 'outcome'>;
 
 /** Records that `owner` applied every action after `fromVersion` up to `toVersion`; those actions, oldest first. */
 export async function recordApplied(db: Kysely<Schema>, owner: string, fromVersion: number, toVersion: number, at: number): Promise<AppliedAction[]> {
