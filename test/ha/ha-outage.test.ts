@@ -50,18 +50,28 @@ test('PostgreSQL down at start, then stopped for 5 s under two replicas: nothing
     const db = await openDatabase({ kind: 'postgres', url: pg.url }, { readonly: true });
     try {
       const rows = await slotRows(db.db);
-      // No duplicate: one row per slot (the key), one POST per row, and every POST has its row, including the
+      // No duplicate: one row per slot (the key), at most one POST per row, and every POST has its row, including the
       // records of cycles that were in flight when the server went away (kept in memory, written once it was back).
       const slots = rows.map((r) => r.scheduled_at);
       assert.equal(new Set(slots).size, slots.length);
       const keys = stub.received.map((r) => String(r.headers['idempotency-key']));
       assert.equal(new Set(keys).size, keys.length, 'no Idempotency-Key sent twice');
-      // A claim that the stop cut after the server committed it (57P01 instead of its answer) was not fired: its row
-      // ends skipped (unclaimed), never `running` with no POST (what CI once found here).
-      const fired = rows.filter((r) => !(r.status === 'skipped' && r.reason === 'unclaimed'));
-      assert.deepEqual(new Set(keys), new Set(fired.map((r) => r.idempotency_key)), 'every POST is a recorded cycle, every fired cycle was POSTed once');
-      assert.deepEqual(fired.filter((r) => r.status !== 'succeeded').map((r) => [r.scheduled_at, r.status]), []);
-      assert.ok(rows.length - fired.length <= 2, `at most one claim in flight per replica when the server stopped: ${rows.length - fired.length}`);
+      const rowKeys = new Set(rows.map((r) => r.idempotency_key));
+      assert.deepEqual(keys.filter((k) => !rowKeys.has(k)), [], 'every POST is a recorded cycle');
+      // A row without a POST is a slot not fired, or a cycle whose deadline came first, never an unexplained one:
+      // - a claim that the stop cut after the server committed it (57P01 instead of its answer) is voided: skipped
+      //   (unclaimed), never `running` with no request behind it;
+      // - the startup cycle begins when the database answers, at most a second before its deadline (the first slot):
+      //   under load its attempt can be cut or never sent, and the row says failed (deadline). Found by CI.
+      const explained = (r: (typeof rows)[number]) => (r.status === 'skipped' && r.reason === 'unclaimed') || (r.status === 'failed' && r.reason === 'deadline');
+      const posted = new Set(keys);
+      const detail = async () => {
+        const text = await db.db.selectFrom('cycles').select(['scheduled_at', 'status', 'reason', 'error', 'owner']).orderBy('scheduled_at').execute();
+        return [...text.map((r) => `${new Date(r.scheduled_at).toISOString()} ${r.status} ${r.reason} ${r.owner}: ${r.error}`), ...replicas.map(outputOf)].join('\n');
+      };
+      const odd = rows.filter((r) => (!posted.has(r.idempotency_key) || r.status !== 'succeeded') && !explained(r));
+      assert.deepEqual(odd.map((r) => [new Date(r.scheduled_at).toISOString(), r.status, r.reason]), [], odd.length > 0 ? await detail() : '');
+      assert.ok(rows.filter((r) => r.reason === 'unclaimed').length <= 2, 'at most one claim in flight per replica when the server stopped');
 
       // The gap: slots of the outage have no row, and `stats` counts them as missed.
       const firstScheduled = rows.find((r) => r.trigger === 'schedule')!.scheduled_at;
