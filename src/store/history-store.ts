@@ -70,7 +70,7 @@ export function createHistoryStore(
 
     voidClaim: (c, error) =>
       db.transaction().execute(async (tx) => {
-        const ended = { status: 'skipped' as const, finished_at: c.startedAt, reason: UNCLAIMED, error: redact(error), attempts: 0, lease_until: null };
+        const ended = endRow({ finishedAt: c.startedAt, status: 'skipped', attempts: 0, reason: UNCLAIMED, error, executed: false });
         // The slot key finds the row through its unique index; the key tells ours from another agent's.
         const ours = await whereStatus(tx.updateTable('cycles').set(ended), 'running')
           .where('symbol', '=', c.symbol)
