@@ -4,7 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { otherSchemaGone, postgresMayHaveCommitted } from '../../src/store/postgres/faults.ts';
+import { missingColumn, otherSchemaGone, postgresMayHaveCommitted } from '../../src/store/postgres/faults.ts';
+import { columnElsewhere } from '../../src/store/postgres/open.ts';
 import { PG_URL, pgAdmin, pgTest, tempDatabaseOn } from '../helpers/backends.ts';
 
 // A PostgreSQL restart or failover ends the server side of every connection, including one the agent holds between
@@ -51,6 +52,27 @@ test("[postgres] migrating beside a schema being dropped: the server's errors na
   assert.equal(otherSchemaGone(schemaGone, 'pmf_gone_elsewhere'), undefined);
   assert.equal(otherSchemaGone(await errorOf('select * from attempts_nowhere'), 'pmf_mine'), undefined);
   assert.equal(otherSchemaGone(await errorOf('select 1/0'), 'pmf_mine'), undefined);
+});
+
+test('[postgres] a missing column that names no schema is told apart: another schema\'s unless ours has that relation without it', pgTest(), async () => {
+  const t = await tempDatabaseOn('postgres');
+  const other = `pmf_other_${process.pid}`;
+  try {
+    const ours = (await sql<{ s: string }>`select current_schema() as s`.execute(t.db)).rows[0]!.s;
+    // pg_get_serial_sequence() on a column that is not there: the error kysely's introspection gets mid-drop.
+    const errorOf = (relation: string, column: string) =>
+      pgAdmin(PG_URL, (c) => c.query('select pg_get_serial_sequence($1, $2)', [relation, column]).then(() => assert.fail('no error'), (err: unknown) => err));
+    await pgAdmin(PG_URL, (c) => c.query(`create schema "${other}"; create table "${other}".control_pauses (x int); create table "${other}".elsewhere_only (x int)`));
+    const theirs = await errorOf(`"${other}".control_pauses`, 'audit_id');
+    assert.deepEqual(missingColumn(theirs), { column: 'audit_id', relation: 'control_pauses' });
+    assert.equal(await columnElsewhere(t.db, theirs), true, 'ours has control_pauses.audit_id: not ours');
+    assert.equal(await columnElsewhere(t.db, await errorOf(`"${other}".elsewhere_only`, 'x2')), true, 'ours has no such relation: not ours');
+    assert.equal(await columnElsewhere(t.db, await errorOf(`"${ours}".cycles`, 'nope')), false, 'our relation lacks it: a real failure');
+    assert.equal(missingColumn(await errorOf('1/0', 'x')), undefined, 'another error');
+  } finally {
+    await pgAdmin(PG_URL, (c) => c.query(`drop schema if exists "${other}" cascade`));
+    await t.cleanup();
+  }
 });
 
 // A claim that fails may still have been committed when its connection died after the statement left; a failure

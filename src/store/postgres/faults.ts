@@ -33,6 +33,16 @@ export function postgresMayHaveCommitted(err: unknown): boolean {
   return code === '' && typeof e?.message === 'string' && IN_DOUBT_MESSAGE.test(e.message);
 }
 
+/**
+ * The column and relation a 42703 (undefined_column) names as pg_get_serial_sequence() words it, with no schema:
+ * kysely's introspection meets it when a table of another schema goes mid-query. Undefined: another error.
+ */
+export function missingColumn(err: unknown): { column: string; relation: string } | undefined {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const m = e?.code === '42703' && typeof e.message === 'string' ? /^column "([^"]+)" of relation "([^"]+)" does not exist$/.exec(e.message) : null;
+  return m ? { column: m[1]!, relation: m[2]! } : undefined;
+}
+
 /** A query that met a database without our tables (undefined_table): not ours, or a schema older than this version. */
 export const isPostgresMissingTable = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === '42P01';
 

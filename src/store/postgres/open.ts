@@ -5,7 +5,7 @@ import { redactUrlValue } from '../../log/redact.ts';
 import { migrate } from '../migrate.ts';
 import { DatabaseOpenError, type BackendTraits, type Database, type OpenOptions } from '../port.ts';
 import type { Schema } from '../schema.ts';
-import { isPostgresMissingTable, isPostgresUnavailable, otherSchemaGone, postgresMayHaveCommitted } from './faults.ts';
+import { isPostgresMissingTable, isPostgresUnavailable, missingColumn, otherSchemaGone, postgresMayHaveCommitted } from './faults.ts';
 import { listenForControl } from './listen.ts';
 
 /** Connections an agent keeps: a claim per symbol at a slot, the upkeep loops, the stats summary. */
@@ -108,9 +108,9 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
  * Migrates, trying again when another schema of the same database was dropped while kysely looked: its migrator
  * checks for its tables with PostgresIntrospector.getTables, which reads every schema's catalog and calls
  * has_schema_privilege() and pg_get_serial_sequence() per column, and those throw 3F000 (invalid_schema_name) for a
- * schema dropped mid-query, or 42P01 (undefined_table) for one of its relations, a view's included
- * (kysely/dist/dialect/postgres/postgres-introspector.js). Another schema's name in the error means nothing is wrong
- * with ours.
+ * schema dropped mid-query, 42P01 (undefined_table) for one of its relations, a view's included, or 42703
+ * (undefined_column, naming no schema) for a column of one (kysely/dist/dialect/postgres/postgres-introspector.js).
+ * Another schema's name in the error, or a column ours cannot be missing, means nothing is wrong with ours.
  */
 async function migrateRacingDrops(db: Kysely<Schema>, location: string, schema: string): Promise<void> {
   for (let tries = 1; ; tries++) {
@@ -118,7 +118,25 @@ async function migrateRacingDrops(db: Kysely<Schema>, location: string, schema: 
       await migrate(db, location, { tableSchema: schema });
       return;
     } catch (err) {
-      if (otherSchemaGone((err as { cause?: unknown }).cause, schema) === undefined || tries >= 5) throw err;
+      const cause = (err as { cause?: unknown }).cause;
+      const elsewhere = otherSchemaGone(cause, schema) !== undefined || (await columnElsewhere(db, cause));
+      if (!elsewhere || tries >= 5) throw err;
     }
   }
+}
+
+/**
+ * Whether a missing column (missingColumn: it names no schema) belongs to another schema: unless ours has that
+ * relation without that column, it cannot be ours. False for any other error, or when the check itself fails.
+ */
+export async function columnElsewhere(db: Kysely<Schema>, err: unknown): Promise<boolean> {
+  const named = missingColumn(err);
+  if (!named) return false;
+  const found = await sql<{ has: boolean | null }>`
+    select bool_or(a.attname = ${named.column}) as has from pg_attribute a
+    join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = current_schema() and c.relname = ${named.relation} and a.attnum > 0 and not a.attisdropped`
+    .execute(db)
+    .catch(() => undefined);
+  return found !== undefined && found.rows[0]?.has !== false;
 }
