@@ -16,17 +16,21 @@ try {
 }
 let signals = 0;
 const handlers: ((signal: string) => void)[] = [];
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+// SIGHUP too: closing the terminal or the SSH session the agent runs in sends it, and its default action kills the
+// process at once, leaving the cycle in flight `running` while Diego may still answer (issue 24 item 8).
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     if (++signals > 1) {
-      process.stderr.write(`Received ${sig} again: exiting at once\n`);
+      stderr.write(`Received ${sig} again: exiting at once\n`);
       process.exit(1);
     }
     for (const h of handlers) h(sig);
   });
 }
+const stdout = survivableStream(process.stdout, 'stdout');
+const stderr = survivableStream(process.stderr, 'stderr');
 const fatal = (kind: string) => (err: unknown) => {
-  process.stderr.write(`[${new Date().toISOString()}] [SCHEDULER] ${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  stderr.write(`[${new Date().toISOString()}] [SCHEDULER] ${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 };
 process.on('uncaughtException', fatal('Uncaught exception'));
@@ -35,13 +39,45 @@ process.on('unhandledRejection', fatal('Unhandled rejection'));
 // A promise chain, not top-level await: the single binary's bundle is CommonJS, which has none.
 void main(process.argv.slice(2), {
   env: process.env,
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
+  out: (text) => stdout.write(`${text}\n`),
+  err: (text) => stderr.write(`${text}\n`),
   isTTY: Boolean(process.stdout.isTTY),
   columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   onSignal: (h) => handlers.push(h),
   pid: process.pid,
 }).then((code) => {
-  // Let buffered output reach a pipe before exiting.
-  process.stdout.write('', () => process.exit(code));
+  // Let buffered output reach a pipe before exiting (a closed one has nothing left to take).
+  if (stdout.closed) process.exit(code);
+  else process.stdout.write('', () => process.exit(code));
 });
+
+/**
+ * A standard stream whose reader may go away (`run | head -8`, a closed terminal): Node then emits EPIPE as an
+ * 'error' event, which without a listener is an uncaught exception that killed the agent mid-cycle and left a cycle
+ * Diego had answered recorded `interrupted` (issue 24 item 7). Output is never a reason to stop: once closed, the
+ * stream's lines are dropped, and said once on the other stream (if that one is still open).
+ */
+function survivableStream(stream: NodeJS.WriteStream, name: 'stdout' | 'stderr') {
+  let closed = false;
+  const close = (err: unknown) => {
+    if (closed) return;
+    closed = true;
+    const other = name === 'stdout' ? stderr : stdout;
+    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? String(err);
+    other?.write(`[${new Date().toISOString()}] [SCHEDULER] ${name} was closed (${code}): its lines are dropped from now on; the agent goes on\n`);
+  };
+  stream.on('error', close);
+  return {
+    get closed() {
+      return closed;
+    },
+    write(text: string) {
+      if (closed) return;
+      try {
+        stream.write(text);
+      } catch (err) {
+        close(err);
+      }
+    },
+  };
+}

@@ -41,8 +41,21 @@ export function createLogger(opts: LoggerOptions): Logger {
   const paint: Record<LogLevel, (s: string) => string> = { debug: c.gray, info: (s) => s, warn: c.yellow, error: c.red };
   const component = opts.component ?? 'SCHEDULER';
 
+  // Logging never kills what it reports on (issue 24 item 7): a line that cannot be built (a field JSON cannot hold)
+  // or written (a sink that throws) costs that line, never the cycle that logged it.
   const write = (level: LogLevel, msg: string, fields?: LogFields, err?: unknown) => {
     if (RANK[level] < RANK[opts.level]) return;
+    try {
+      emit(level, msg, fields, err);
+    } catch (e) {
+      try {
+        opts.sink.err(opts.redact(escapeControl(`[${new Date(opts.now()).toISOString()}] [${component}] Could not log a ${level} line (${e instanceof Error ? e.message : String(e)}): ${msg}`)));
+      } catch {
+        // the sink itself fails: there is nowhere left to say it
+      }
+    }
+  };
+  const emit = (level: LogLevel, msg: string, fields?: LogFields, err?: unknown) => {
     const time = new Date(opts.now()).toISOString();
     const stack = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : err === undefined ? undefined : String(err);
     // Messages quote outside text (Diego's errors, database errors): one record stays one line whatever it holds.
