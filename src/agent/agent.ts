@@ -1,4 +1,5 @@
 import { startUpkeep, type Upkeep } from './upkeep/upkeep.ts';
+import { checkDatabaseFile } from './upkeep/heartbeat.ts';
 import { describeConfig } from '../config.ts';
 import { waitForReady, type ReadyTarget } from '../diego/readiness.ts';
 import { runSchedule } from './scheduler.ts';
@@ -44,6 +45,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
   try {
     return await runUntilStopped(d, upkeep);
   } finally {
+    await checkDatabaseFile(d.database.traits.checkFile, d.log);
     await d.store.settle(Math.max(0, (stoppedAt ?? d.clock.now()) + d.config.shutdownGraceMs - d.clock.now()));
     await upkeep.close();
     await d.notifier.close(NOTIFY_AT_STOP_MS);

@@ -14,6 +14,20 @@ import type { Notify } from './systemd-notify.ts';
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 
 /**
+ * Runs the backend's file check (BackendTraits.checkFile) and logs what it found: at each heartbeat, and once more at
+ * shutdown, after the drain and before the last flush, so a file deleted since the last beat is recreated with every
+ * record rather than lost with the process (issue 24 item 4).
+ */
+export async function checkDatabaseFile(checkFile: (() => Promise<FileCheck | undefined>) | undefined, log: Logger): Promise<void> {
+  try {
+    const found = await checkFile?.();
+    if (found) log.error(`Storage fault: ${found.fault}`);
+  } catch (err) {
+    log.error(`Storage fault: could not check the database file: ${errorLine(err)}`);
+  }
+}
+
+/**
  * The agent's row in `agents`, refreshed every HEARTBEAT_INTERVAL_MS. A database that is down must not stop the
  * agent: the row is created at the first beat that can write it. `onBeat` hears every beat that was written (the
  * metrics file's heartbeat gauge); under systemd each beat also feeds the watchdog. Resolves once the first beat
@@ -45,12 +59,7 @@ export async function startHeartbeat(
   let readyWritten = false;
   const writeBeat = async () => {
     // Before the beat: a database file deleted or replaced under the agent is found within one beat.
-    try {
-      const found = await opts.checkFile?.();
-      if (found) log.error(`Storage fault: ${found.fault}`);
-    } catch (err) {
-      log.error(`Storage fault: could not check the database file: ${errorLine(err)}`);
-    }
+    await checkDatabaseFile(opts.checkFile, log);
     try {
       const at = clock.now();
       const ready = readyWritten ? undefined : readyAt;

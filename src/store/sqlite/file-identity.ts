@@ -1,7 +1,10 @@
-import { linkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 import { errorLine } from '../../log/error-line.ts';
 import type { FileCheck } from '../port.ts';
+import { prepareDirectory } from './file-place.ts';
 
 /** Which file a path names: a deleted or replaced file keeps its inode, the path then names another one or none. */
 interface FileId {
@@ -14,6 +17,11 @@ const idOf = (path: string): FileId | undefined => {
   return s && { dev: s.dev, ino: s.ino };
 };
 
+/** The statements that write (kysely's inserts, updates and deletes), and those that open and close a transaction. */
+const WRITES = /^\s*(insert|update|delete|replace)\b/i;
+const BEGIN = /^\s*begin\b/i;
+const END = /^\s*(commit|rollback|end)\b/i;
+
 /** What a write gets while no file can be written honestly: a storage fault, so the write queue holds the record. */
 function refusal(why: string): Error {
   return Object.assign(new Error(`SQLITE_CANTOPEN: ${why}`), { code: 'SQLITE_CANTOPEN_DELETED' });
@@ -25,15 +33,31 @@ function refusal(why: string): Error {
  * longer names the file opened and:
  * - deleted (the path names nothing): recreates the file at its path from the open connection (`VACUUM INTO`, the
  *   whole history, the records written before the deletion included) and goes on writing there;
+ *   Its directory removed too (`rm -rf`): the directory is created again first; if it cannot be, the history is
+ *   copied to the temporary directory instead, and the line says where (issue 24 item 5);
  * - replaced by another file, or the recreation fails: refuses to write (every statement fails as a storage fault,
  *   so the write queue keeps the records in memory and prints them at shutdown), rather than write where nobody reads.
+ *
+ * A replacement is also looked for before every write statement (one stat, a few microseconds): a replaced file's
+ * name keeps our `-wal` and `-shm`, which SQLite would read as the new file's, so not one write may go there after
+ * the swap (before, up to a heartbeat's 10 s of them did; issue 24 item 6). The side file the write queue keeps
+ * meanwhile (`sideFile`) is set aside at close as `<name>.<ms>.unreplayed`: the next start must not replay our
+ * records into the file now at the path.
  */
-export function fileBoundConnection(path: string, first: SqliteDatabase, reopen: () => SqliteDatabase, wrap: (db: SqliteDatabase) => SqliteDatabase) {
+export function fileBoundConnection(path: string, first: SqliteDatabase, reopen: () => SqliteDatabase, wrap: (db: SqliteDatabase) => SqliteDatabase, sideFile?: string) {
   let raw: SqliteDatabase | undefined = first;
   let current = wrap(first);
   let opened = idOf(path);
   let refused: string | undefined;
+  let replaced = false;
 
+  /** Whether the path names another file than the one opened (not: no file, which `check` recreates). */
+  const isReplaced = () => {
+    if (opened === undefined) return false;
+    const now = idOf(path);
+    return now !== undefined && (now.dev !== opened.dev || now.ino !== opened.ino);
+  };
+  const replacedLine = `Database file ${path} was replaced by another file while in use`;
   const refuse = (why: string): FileCheck => {
     refused = why;
     try {
@@ -42,18 +66,48 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
       // already failing: the refusal is what matters
     }
     raw = undefined;
-    return { fault: `${why}: refusing to write into a file nobody can read; records are kept in memory (printed on stderr at shutdown if still unwritten)` };
+    const aside = replaced && sideFile ? `; the side file ${sideFile} is set aside at shutdown as ${sideFile}.<ms>.unreplayed, never replayed into the file now at the path` : '';
+    return { fault: `${why}: refusing to write into ${replaced ? 'a file that is not ours' : 'a file nobody can read'}; records are kept in memory (printed on stderr at shutdown if still unwritten)${aside}` };
   };
+  /**
+   * Our -wal and -shm stay at the path's names, where SQLite reads them as the new file's (measured: a reader of the
+   * impostor saw our tables), and closing does not checkpoint or remove them once the file moved. So the whole
+   * history (the moved file and the frames only the -wal holds) is first copied beside the path, then the connection
+   * closed and our -wal and -shm (the same inodes as at open) removed from the impostor's names.
+   */
+  const refuseReplaced = () => {
+    replaced = true;
+    const kept = `${path}.replaced-${process.pid}-${Date.now()}.db`;
+    let copied: string;
+    try {
+      raw!.prepare('VACUUM INTO ?').run([kept]);
+      copied = `every record written until now was copied to ${kept}`;
+    } catch (err) {
+      copied = `the history could not be copied to ${kept} (${errorLine(err)})`;
+    }
+    const result = refuse(`${replacedLine}; ${copied}`);
+    for (const [name, id] of journals) {
+      const now = idOf(name);
+      if (now && id && now.dev === id.dev && now.ino === id.ino) rmSync(name, { force: true });
+    }
+    return result;
+  };
+  /** Our -wal and -shm files as opened (SQLite creates them with the first read in WAL mode, before this is called). */
+  let journals = journalIds();
+  let inTransaction = false;
+  let reported: FileCheck | undefined;
 
   /** Copies the open (deleted) database to its path and reopens there; the copy goes in place only if nothing took the path meanwhile. */
   const recreate = (): FileCheck => {
     const copy = `${path}.recreated-${process.pid}`;
+    const dir = prepareDirectory(dirname(path));
+    if (!dir.ok) return rescue(`its directory could not be created again: ${dir.reason}`);
     rmSync(copy, { force: true });
     try {
       raw!.prepare('VACUUM INTO ?').run([copy]);
     } catch (err) {
       rmSync(copy, { force: true });
-      return refuse(`Database file ${path} was deleted while in use and could not be recreated (${errorLine(err)})`);
+      return rescue(errorLine(err));
     }
     raw!.close();
     raw = undefined;
@@ -67,28 +121,57 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
       raw = reopen();
       current = wrap(raw);
       opened = idOf(path);
+      journals = journalIds();
     } catch (err) {
       return refuse(`Database file ${path} was deleted while in use and could not be recreated (${errorLine(err)}); its history was copied to ${copy}`);
     }
     return { fault: `Database file ${path} was deleted while in use: recreated it at its path from the open connection, every record kept; writing there again` };
   };
 
+  function journalIds(): [string, FileId | undefined][] {
+    return [`${path}-wal`, `${path}-shm`].map((name) => [name, idOf(name)]);
+  }
+
+  /** The recreation failed: the whole history still goes to a file someone can read, in the temporary directory. */
+  const rescue = (why: string): FileCheck => {
+    const kept = join(tmpdir(), `pmf-scheduler-rescued-${process.pid}-${Date.now()}.db`);
+    try {
+      raw!.prepare('VACUUM INTO ?').run([kept]);
+    } catch (err) {
+      return refuse(`Database file ${path} was deleted while in use and could not be recreated (${why}), nor copied to ${kept} (${errorLine(err)})`);
+    }
+    return refuse(`Database file ${path} was deleted while in use and could not be recreated (${why}); every record written until now was copied to ${kept}`);
+  };
+
   return {
     /** The connection kysely drives: statements go to the current file, or fail while writing is refused. */
     database: {
-      close: () => raw?.close(),
+      close() {
+        raw?.close();
+        raw = undefined;
+        if (replaced && sideFile && existsSync(sideFile)) renameSync(sideFile, `${sideFile}.${Date.now()}.unreplayed`);
+      },
       prepare(sql: string): SqliteStatement {
+        // Checked where no transaction is open (VACUUM INTO cannot run inside one): at `begin` and at a lone write.
+        if (BEGIN.test(sql) || (WRITES.test(sql) && !inTransaction)) {
+          if (refused === undefined && isReplaced()) reported = refuseReplaced();
+          inTransaction = BEGIN.test(sql);
+        } else if (END.test(sql)) inTransaction = false;
         if (refused !== undefined) throw refusal(refused);
         return current.prepare(sql);
       },
     } satisfies SqliteDatabase,
     /** Whether the path still names the file opened; what was done about it when not. Call it with no statement under way. */
     check(): FileCheck | undefined {
+      // A refusal made by a write (prepare) is said by the next check.
+      const found = reported;
+      reported = undefined;
+      if (found) return found;
       if (refused !== undefined || opened === undefined) return undefined;
       const now = idOf(path);
       if (now !== undefined && now.dev === opened.dev && now.ino === opened.ino) return undefined;
       if (now === undefined) return recreate();
-      return refuse(`Database file ${path} was replaced by another file while in use`);
+      return refuseReplaced();
     },
   };
 }

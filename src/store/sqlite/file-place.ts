@@ -84,15 +84,9 @@ export function prepareDatabaseFile(path: string): { ok: true } | { ok: false; r
   // An existing file (or directory) is SQLite's to judge, with its own reasons (open.ts).
   if (existsSync(path)) return { ok: true };
   const dir = dirname(path);
-  let problem: string | undefined;
+  const place = prepareDirectory(dir);
+  if (!place.ok) return place;
   try {
-    problem = placeProblem(dir, nearestAncestor(dir));
-  } catch (err) {
-    problem = (err as Error).message;
-  }
-  if (problem !== undefined) return { ok: false, reason: problem };
-  try {
-    mkdirSync(dir, { recursive: true, mode: DATABASE_DIR_MODE });
     const fd = openSync(path, 'wx', DATABASE_FILE_MODE);
     try {
       fchmodSync(fd, DATABASE_FILE_MODE); // the umask may have taken bits away; the mode is ours to decide
@@ -104,6 +98,29 @@ export function prepareDatabaseFile(path: string): { ok: true } | { ok: false; r
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return { ok: true };
     // A runtime whose access() does not see a read-only mount (Deno) meets it here.
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return { ok: false, reason: notWritable(dir, code, process.getuid?.()) };
+    return { ok: false, reason: (err as Error).message };
+  }
+  return { ok: true };
+}
+
+/**
+ * Makes ready a directory that is to hold a file of ours (the database, its recreation, a cache): refuses, as a
+ * value, one that cannot exist (under /proc, below a file, not writable) before calling `mkdirSync(…, { recursive })`,
+ * which spins forever under /proc on Node 20; creates it 0750 when missing.
+ */
+export function prepareDirectory(dir: string, mode = DATABASE_DIR_MODE): { ok: true } | { ok: false; reason: string } {
+  let problem: string | undefined;
+  try {
+    problem = placeProblem(dir, nearestAncestor(dir));
+  } catch (err) {
+    problem = (err as Error).message;
+  }
+  if (problem !== undefined) return { ok: false, reason: problem };
+  try {
+    mkdirSync(dir, { recursive: true, mode });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return { ok: false, reason: notWritable(dir, code, process.getuid?.()) };
     return { ok: false, reason: (err as Error).message };
   }

@@ -5,12 +5,16 @@ import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import { migrate } from '../migrate.ts';
 import { DatabaseOpenError, type BackendTraits, type Database, type OpenOptions } from '../port.ts';
 import type { Schema } from '../schema.ts';
+import { sideFilePath } from '../side-file.ts';
 import { runtimeSqliteDriver, sqliteOpener, type OpenSqlite } from './driver.ts';
 import { fileBoundConnection } from './file-identity.ts';
 import { AGENT_BUSY_TIMEOUT_MS, DEFAULT_BUSY_TIMEOUT_MS, isSqliteMissingTable, isStorageFault, sqlitePrimaryCode } from './faults.ts';
 import { notWritable, prepareDatabaseFile } from './file-place.ts';
 import { reusingStatements } from './statement-cache.ts';
 import { UuidBlobPlugin } from './uuid-blobs.ts';
+
+/** Where the write queue's side files go: beside the database. */
+const sideFileBaseOf = (path: string) => `${path}-queue`;
 
 /** SQLite: one file on one host, where availability wins. */
 function sqliteTraits(db: Kysely<Schema>, path: string, busyTimeoutMs: number, bound?: ReturnType<typeof fileBoundConnection>): BackendTraits {
@@ -23,7 +27,7 @@ function sqliteTraits(db: Kysely<Schema>, path: string, busyTimeoutMs: number, b
     freedSpace: 'SQLite reuses the freed pages',
     // With the connection held (kysely's single-connection mutex): no statement or transaction is under way.
     checkFile: bound && (() => db.connection().execute(async () => bound.check())),
-    sideFileBase: `${path}-queue`,
+    sideFileBase: sideFileBaseOf(path),
   };
 }
 
@@ -67,7 +71,7 @@ export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome
     throw new DatabaseOpenError('not_writable', `Cannot use database ${path}: ${e.message}${hint}`);
   }
   // A writer's connection stays bound to the file it opened: a file deleted under it is noticed (checkFile).
-  const bound = readonly ? undefined : fileBoundConnection(path, raw, () => reopen(open(path, false), busyTimeoutMs), reusingStatements);
+  const bound = readonly ? undefined : fileBoundConnection(path, raw, () => reopen(open(path, false), busyTimeoutMs), reusingStatements, sideFilePath(sideFileBaseOf(path), process.pid));
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: bound?.database ?? reusingStatements(raw) }), plugins: [new UuidBlobPlugin()] });
   if (!readonly) {
     const isReadOnly = (err: unknown) => ['READONLY', 'CANTOPEN'].includes(sqlitePrimaryCode(err) ?? '');
