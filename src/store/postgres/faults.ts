@@ -56,3 +56,19 @@ export function otherSchemaGone(err: unknown, ours: string): string | undefined 
   const named = e?.code === '3F000' ? /schema "([^"]+)"/.exec(message)?.[1] : e?.code === '42P01' ? /relation "([^".]+)\./.exec(message)?.[1] : undefined;
   return named === ours ? undefined : named;
 }
+
+/**
+ * What a refusal at start says about the configuration, in words, or undefined for any other error: a wrong password
+ * or a role that does not exist (28P01, 28000), a URL that names no user (28000, when the environment has none either),
+ * a database that does not exist (3D000). At start these are settings to fix, not a server to wait for (issue 24
+ * item 16: they were retried forever as "Cannot reach PostgreSQL"); mid-run the same codes are still an outage.
+ */
+export function startupRefusal(err: unknown): string | undefined {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const said = typeof e?.message === 'string' ? e.message : '';
+  if (code === '28000' && /no PostgreSQL user name specified/i.test(said)) return 'the URL names no user: write it as postgres://USER@HOST:PORT/DATABASE (a password goes after the user and a colon)';
+  if (code === '28P01' || code === '28000') return `the server refused the login (${code}: ${said}): check the user and password in the URL`;
+  if (code === '3D000') return `the database does not exist on the server (${code}: ${said}): create it, or name another one in the URL`;
+  return undefined;
+}

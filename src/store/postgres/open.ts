@@ -5,7 +5,7 @@ import { redactUrlValue } from '../../log/redact.ts';
 import { migrate } from '../migrate.ts';
 import { DatabaseOpenError, type BackendTraits, type Database, type OpenOptions } from '../port.ts';
 import type { Schema } from '../schema.ts';
-import { isPostgresMissingTable, isPostgresUnavailable, missingColumn, otherSchemaGone, postgresMayHaveCommitted } from './faults.ts';
+import { isPostgresMissingTable, isPostgresUnavailable, missingColumn, otherSchemaGone, postgresMayHaveCommitted, startupRefusal } from './faults.ts';
 import { listenForControl } from './listen.ts';
 
 /** Connections an agent keeps: a claim per symbol at a slot, the upkeep loops, the stats summary. */
@@ -97,6 +97,8 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
     // A report names a database that is not there: the same answer as for a missing SQLite file. (The agent waits for
     // it instead: a server being provisioned creates its database after it starts listening.)
     if (readonly && (err as { code?: unknown }).code === '3D000') throw new DatabaseOpenError('missing', `Database ${location} does not exist (set DATABASE_URL or --db)`, err);
+    const refused = startupRefusal(err);
+    if (refused !== undefined) throw new DatabaseOpenError('not_database', `Cannot use PostgreSQL database ${location}: ${refused}`, err);
     if (isPostgresUnavailable(err)) throw new DatabaseOpenError('unreachable', `Cannot reach PostgreSQL at ${location}: ${errorLine(err)}`, err);
     throw new DatabaseOpenError('not_database', `Cannot use PostgreSQL database ${location}: ${errorLine(err)}`, err);
   }
