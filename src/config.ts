@@ -4,6 +4,7 @@ import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
+import { sqlitePath } from './store/sqlite/file-url.ts';
 
 export type { DatabaseTarget };
 
@@ -163,7 +164,8 @@ const database: Parser<DatabaseTarget> = (raw) => {
   // A mistyped scheme (`postgress://u:pw@h/db`) would otherwise become a relative file path, a directory named after
   // the URL, password included: any other `scheme://` is refused (and shown redacted, as every value is).
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !/^(sqlite|file):/i.test(raw)) return { expected: 'a SQLite file path, a sqlite: or file: URL, or a postgres:// URL' };
-  const path = raw.replace(/^(sqlite|file):(\/\/)?/i, '');
+  const path = sqlitePath(raw);
+  if (typeof path !== 'string') return path;
   return path === '' || path.endsWith('/') ? { expected: 'a SQLite file path such as ./data/pmf-scheduler.db' } : { value: { kind: 'sqlite', path } };
 };
 

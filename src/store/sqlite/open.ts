@@ -36,6 +36,9 @@ export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome
   const path = resolve(file);
   const readonly = opts.readonly ?? false;
   if (readonly && !existsSync(path)) throw new DatabaseOpenError('missing', `Database ${path} does not exist (set DATABASE_URL or --db)`);
+  // SQLite opens a FIFO, a socket or a device and then says only "disk I/O error" (issue 24 item 17).
+  const kind = specialFile(path);
+  if (kind) throw new DatabaseOpenError('not_database', `Cannot open database ${path}: it is ${kind}, not a regular file; it was left untouched`);
   let open: OpenSqlite;
   try {
     open = await sqliteOpener(opts.driver ?? runtimeSqliteDriver(), cacheHome);
@@ -83,6 +86,16 @@ export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome
     }
   }
   return { db, location: path, traits: sqliteTraits(db, path, busyTimeoutMs, bound), close: () => db.destroy() };
+}
+
+/** What a path names when it is neither a regular file, a directory (SQLite's own words) nor nothing. */
+function specialFile(path: string): string | undefined {
+  const s = statSync(path, { throwIfNoEntry: false });
+  if (!s || s.isFile() || s.isDirectory()) return undefined;
+  if (s.isFIFO()) return 'a named pipe (FIFO)';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
+  return 'a special file';
 }
 
 /** The connection's settings; any read fails first on a file that is not SQLite, before anything could be written. */

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import process from 'node:process';
+import { prepareDirectory } from './file-place.ts';
 
 /** The asset name under which `scripts/build-binary.mjs` embeds better-sqlite3's native addon. */
 export const ADDON_ASSET = 'better_sqlite3.node';
@@ -19,7 +20,10 @@ export function addonDirs(xdgCacheHome: string | undefined, home: string, tmp: s
 
 /** A directory only we can write to, since code gets loaded from it: created 0700, refused when someone else owns it. */
 function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Not mkdirSync(…, { recursive }) at once: under /proc it spins forever on Node 20, deaf to SIGTERM (issue 24 item
+  // 17); prepareDirectory refuses such a place first, as for DATABASE_URL.
+  const place = prepareDirectory(dir, 0o700);
+  if (!place.ok) throw new Error(place.reason);
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new Error('not a directory');
   const uid = process.getuid?.();
