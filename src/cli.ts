@@ -45,6 +45,8 @@ void main(process.argv.slice(2), {
   columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   onSignal: (h) => handlers.push(h),
   pid: process.pid,
+  // The single binary is not an npm package: its hints name it as it was typed (`./pmf-scheduler demo`).
+  self: process.getBuiltinModule?.('node:sea')?.isSea() ? process.argv0 : undefined,
 }).then((code) => {
   // Let buffered output reach a pipe before exiting (a closed one has nothing left to take).
   if (stdout.closed) process.exit(code);

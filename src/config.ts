@@ -55,6 +55,8 @@ interface SettingValues {
 
 /** The agent's whole configuration, parsed and validated once at start-up. */
 export interface Config extends SettingValues {
+  /** Where the local time zone comes from: TZ when set (and valid), else the system's setting. */
+  timeZoneSource?: 'TZ' | 'system';
   /**
    * `Authorization: Basic …` built from DIEGO_URL's `user:password@` (a reverse proxy's login): Node's fetch refuses
    * a URL that holds credentials, so they travel as this header instead. Undefined: none in the URL.
@@ -284,6 +286,10 @@ export function parseConfig(
   if (zone) problems.push(zone);
   if (problems.length > 0) return { problems };
   const values = out as unknown as SettingValues;
+  // A ceiling below the warning would stop firing on an offset that was never even warned about.
+  if (values.clockSkewMaxMs !== undefined && values.clockSkewMaxMs < values.clockSkewWarnMs) {
+    return { problems: [{ setting: names.clockSkewMaxMs!, value: String(values.clockSkewMaxMs), expected: `at least ${names.clockSkewWarnMs} (${values.clockSkewWarnMs}): above it no slot fires, so it cannot be below the warning` }] };
+  }
   const diego = splitCredentials(values.diegoUrl);
   const miguel = values.miguelUrl === undefined ? { url: undefined, basicAuth: undefined } : splitCredentials(values.miguelUrl);
   // Diego takes one Authorization header: rather than pick one of two credentials silently, refuse the pair.
@@ -293,7 +299,8 @@ export function parseConfig(
   // The single binary extracts its SQLite addon under $XDG_CACHE_HOME: the platform's variable, read here with the rest.
   const cacheHome = env.XDG_CACHE_HOME;
   const database = values.database.kind === 'sqlite' && cacheHome ? { ...values.database, cacheHome } : values.database;
-  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth }) };
+  const timeZoneSource = env.TZ !== undefined && env.TZ !== '' ? 'TZ' : 'system';
+  return { config: Object.freeze({ ...values, database, timeZoneSource, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth }) };
 }
 
 /** `http://user:pw@host` → the URL without them and `Basic dXNlcjpwdw==` (percent-escapes decoded first). */

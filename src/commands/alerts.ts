@@ -40,7 +40,7 @@ async function alertsTest(ctx: CommandContext): Promise<number> {
   const redact = createRedactor(secretsOf(ctx.config), urlsOf(ctx.config));
   const body = notificationBody('test', 'test notification from `pmf-scheduler alerts test`', ctx.now, ctx.host);
   const tries: { name: string; done: Promise<Delivery> }[] = [
-    ...webhookChannels(alertWebhookUrls).map((c) => ({ name: c.key, done: postJson(c.url, body) })),
+    ...webhookChannels(alertWebhookUrls).map((c) => ({ name: `${c.key} (${webhookLabel(c.url)})`, done: postJson(c.url, body) })),
     ...(healthcheckPingUrl === undefined ? [] : [{ name: 'healthchecks', done: postJson(`${healthcheckPingUrl}/log`, body.text) }]),
   ];
   let failed = 0;
@@ -50,4 +50,16 @@ async function alertsTest(ctx: CommandContext): Promise<number> {
     ctx.out(r.ok ? `${t.name}: delivered (HTTP ${r.status})` : `${t.name}: FAILED: ${escapeControl(redact(r.error))}`);
   }
   return failed === 0 ? 0 : 1;
+}
+
+/**
+ * A webhook as an operator recognises it without its secrets: scheme, host and the first path segment; the rest of
+ * the path (Slack's and Discord's tokens live there), the query and any credentials are left out (issue 24 item 18:
+ * a failed webhook was named only by its digest). Pure.
+ */
+export function webhookLabel(href: string): string {
+  const url = new URL(href);
+  const segments = url.pathname.split('/').filter(Boolean);
+  const first = segments[0] === undefined ? '' : `/${segments[0]}`;
+  return `${url.protocol}//${url.host}${first}${segments.length > 1 || url.search !== '' ? '/…' : ''}`;
 }

@@ -11,6 +11,8 @@ export interface Io {
   /** SIGINT/SIGTERM: the first asks for a graceful stop. */
   onSignal: (handler: (signal: string) => void) => void;
   pid: number;
+  /** How to run this program again, for hints: the single binary as it was typed; undefined: `npx pmf-scheduler`. */
+  self?: string;
 }
 
 /** What a report or upkeep command gets from `main`: its options, the configuration and the process edges. */

@@ -23,7 +23,8 @@ export async function historyCommand(ctx: CommandContext): Promise<number> {
     limit: intOption('limit', o.limit, 20, 1, 100_000),
     status: choiceOption('status', o.status, CYCLE_STATUSES),
     trigger: choiceOption('trigger', o.trigger, TRIGGERS),
-    symbol: textOption('symbol', o.symbol),
+    // Pairs are upper case (SYMBOLS accepts nothing else): `btc/usdt` found nothing, silently (issue 24 item 18).
+    symbol: textOption('symbol', o.symbol)?.toUpperCase(),
     since: instantOption('since', o.since, ctx.now),
     until: instantOption('until', o.until, ctx.now),
     key: uuidOption('key', o.key),

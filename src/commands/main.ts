@@ -25,6 +25,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     const args = params.flat().filter((a): a is string => typeof a === 'string');
     result = toolCommand(io, values, args, flags, load);
   };
+  /** A command that reads only the environment variables `reads`: the others are not parsed, so not refused. */
+  const commandReading = (reads: readonly string[], load: () => Promise<(ctx: CommandContext) => Promise<number>>) => (...params: unknown[]) => {
+    const flags = params.pop() as Record<string, unknown>;
+    const args = params.flat().filter((a): a is string => typeof a === 'string');
+    const env = Object.fromEntries(reads.map((k) => [k, io.env[k]]));
+    result = toolCommand({ ...io, env }, values, args, flags, load);
+  };
   const withAgentOptions = (cmd: Command) => {
     for (const s of Object.values(SETTINGS)) cmd.option(`--${flagName(s.env)} <value>`, `${s.help} (env ${s.env}, default ${s.default === '' ? 'unset' : JSON.stringify(s.default)})`);
     return cmd;
@@ -93,7 +100,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--max-failures <n>', 'also unhealthy after this many consecutive failed cycles')
     .option('--max-wait <span>', 'also unhealthy when the agent has waited this long for Diego at start (default: no limit)')
     .option(...dbOption)
-    .action(command(async () => (await import('./healthcheck.ts')).healthcheckCommand));
+    // Only what it reads: a Docker HEALTHCHECK must not call an agent unhealthy (exit 2) for a setting it never uses.
+    .action(commandReading(HEALTHCHECK_READS, async () => (await import('./healthcheck.ts')).healthcheckCommand));
   cli
     .command('prune', 'Delete cycles and their attempts older than HISTORY_RETENTION_DAYS (or --older-than)')
     .option('--older-than <span>', 'such as 30d (default HISTORY_RETENTION_DAYS days)')
@@ -174,7 +182,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return await result;
   } catch (err) {
     if (err instanceof UsageError || (err instanceof Error && err.name === 'CACError')) {
-      io.err(`pmf-scheduler: ${err.message}`);
+      io.err(`pmf-scheduler: ${asTyped(err.message, argv)}`);
       return 2;
     }
     throw err;
@@ -196,4 +204,19 @@ function osUser(): string {
   } catch {
     return `uid ${process.getuid?.() ?? '?'}`;
   }
+}
+
+/** The environment `healthcheck` reads: where the database is (and the single binary's addon cache), colours. */
+const HEALTHCHECK_READS = ['DATABASE_URL', 'XDG_CACHE_HOME', 'TZ', 'NO_COLOR', 'FORCE_COLOR'] as const;
+
+/**
+ * cac names an unknown option camel-cased (`--bogusFlag` for `--bogus-flag`): the message gets the option as the
+ * user typed it back (issue 24 item 18). Pure.
+ */
+export function asTyped(message: string, argv: readonly string[]): string {
+  const m = /^Unknown option `--([^`]+)`/.exec(message);
+  if (!m) return message;
+  const camel = (name: string) => name.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
+  const typed = argv.map((a) => a.split('=')[0]!).find((a) => a.startsWith('--') && camel(a.slice(2)) === m[1]);
+  return typed === undefined ? message : message.replace(`\`--${m[1]}\``, `\`${typed}\``);
 }

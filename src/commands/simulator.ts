@@ -50,7 +50,8 @@ export async function demoCommand(io: Io, opts: Record<string, string>): Promise
   const db = opts.db ?? './data/demo.db';
   const sim = await startSimulator({ port: 0, failRate: 0.25, latencyMs: 150 });
   io.out(`Demo: Diego simulator on ${sim.url} (25% of answers fail, so retries show); agent every 5 s; history in ${db}`);
-  io.out(`Look at the results while it runs or after Ctrl-C:  npx pmf-scheduler history --db ${db}   and   npx pmf-scheduler stats --db ${db}`);
+  const self = io.self ?? 'npx pmf-scheduler';
+  io.out(`Look at the results while it runs or after Ctrl-C:  ${self} history --db ${db}   and   ${self} stats --db ${db}`);
   try {
     return await runCommand(io, {}, {
       DIEGO_URL: sim.url,

@@ -101,7 +101,19 @@ export async function queryHistory(db: Kysely<Schema>, f: HistoryFilter): Promis
   // index serves it: an operator's look-up, a scan of the cycles.
   if (f.key !== undefined) q = q.where(sql<boolean>`id in (select id from cycles_v where idempotency_key = ${f.key})`);
   const rows = await q.orderBy('scheduled_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();
-  return rows.map(cycleView);
+  return withAttemptsSoFar(db, rows.map(cycleView));
+}
+
+/**
+ * A cycle's `attempts` column is written when it ends: one still running showed `att 0` while in its first attempt
+ * (issue 24 item 18). Those get the attempts started so far, counted by the attempts' cycle index.
+ */
+async function withAttemptsSoFar(db: Kysely<Schema>, views: CycleView[]): Promise<CycleView[]> {
+  const running = views.filter((v) => v.status === 'running').map((v) => v.id);
+  if (running.length === 0) return views;
+  const counts = await db.selectFrom('attempts').select(['cycle_id', (eb) => eb.fn.countAll<number>().as('n')]).where('cycle_id', 'in', running).groupBy('cycle_id').execute();
+  const started = new Map(counts.map((r) => [Number(r.cycle_id), Number(r.n)]));
+  return views.map((v) => (v.status === 'running' ? { ...v, attempts: Math.max(v.attempts, started.get(v.id) ?? 0) } : v));
 }
 
 /**
@@ -140,7 +152,8 @@ export async function queryCycle(db: Kysely<Schema>, id: number): Promise<{ cycl
   const row = await db.selectFrom('cycles').selectAll().where('id', '=', id).executeTakeFirst();
   if (row === undefined) return undefined;
   const attempts = await db.selectFrom('attempts').selectAll().where('cycle_id', '=', id).orderBy('number').execute();
-  return { cycle: cycleView(row), attempts: attempts.map(attemptView) };
+  const cycle = cycleView(row);
+  return { cycle: cycle.status === 'running' ? { ...cycle, attempts: Math.max(cycle.attempts, attempts.length) } : cycle, attempts: attempts.map(attemptView) };
 }
 
 /** Whether the database holds any cycle at all ("no cycles yet" versus "none match"). */

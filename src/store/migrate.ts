@@ -3,6 +3,9 @@ import { migrations } from '../../migrations/index.ts';
 import { DatabaseOpenError } from './port.ts';
 import type { Schema } from './schema.ts';
 
+/** How many migrations this version has: a new database gets them all. */
+export const MIGRATION_COUNT = Object.keys(migrations).length;
+
 /**
  * Brings the schema up to date; failures become a DatabaseOpenError (`not_writable` when `isReadOnly` says the
  * storage refused the write). `tableSchema` names the PostgreSQL schema that holds kysely's own migration tables

@@ -136,6 +136,8 @@ export interface Database {
    */
   controlChanges?(events: ChangeEvents, clock: Clock): ChangeFeed;
   close(): Promise<void>;
+  /** A writer's open: the migrations it applied (none: the schema was current), what `migrate` reports. */
+  readonly migrated?: readonly string[];
 }
 
 export interface NewCycle {

@@ -83,11 +83,12 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
   });
   const close = () => db.destroy();
   let schema: string | null | undefined;
+  let migrated: string[] | undefined;
   try {
     const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
     schema = rows[0]?.schema;
     if (schema == null) throw new DatabaseOpenError('not_writable', `PostgreSQL database ${location} has no schema to use: create the one named by search_path, or grant CREATE on public`);
-    if (!readonly) await migrateRacingDrops(db, location, schema);
+    if (!readonly) migrated = await migrateRacingDrops(db, location, schema);
   } catch (err) {
     await close().catch(() => {});
     if (err instanceof DatabaseOpenError) {
@@ -103,7 +104,7 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
     throw new DatabaseOpenError('not_database', `Cannot use PostgreSQL database ${location}: ${errorLine(err)}`, err);
   }
   const listening = schema!;
-  return { db, location, traits: POSTGRES_TRAITS, close, controlChanges: (events, clock) => listenForControl(connection, listening, events, clock) };
+  return { db, location, traits: POSTGRES_TRAITS, close, migrated, controlChanges: (events, clock) => listenForControl(connection, listening, events, clock) };
 }
 
 /**
@@ -114,11 +115,10 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
  * (undefined_column, naming no schema) for a column of one (kysely/dist/dialect/postgres/postgres-introspector.js).
  * Another schema's name in the error, or a column ours cannot be missing, means nothing is wrong with ours.
  */
-async function migrateRacingDrops(db: Kysely<Schema>, location: string, schema: string): Promise<void> {
+async function migrateRacingDrops(db: Kysely<Schema>, location: string, schema: string): Promise<string[]> {
   for (let tries = 1; ; tries++) {
     try {
-      await migrate(db, location, { tableSchema: schema });
-      return;
+      return await migrate(db, location, { tableSchema: schema });
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause;
       const elsewhere = otherSchemaGone(cause, schema) !== undefined || (await columnElsewhere(db, cause));

@@ -76,16 +76,17 @@ export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome
   // A writer's connection stays bound to the file it opened: a file deleted under it is noticed (checkFile).
   const bound = readonly ? undefined : fileBoundConnection(path, raw, () => reopen(open(path, false), busyTimeoutMs), reusingStatements, sideFilePath(sideFileBaseOf(path), process.pid));
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: bound?.database ?? reusingStatements(raw) }), plugins: [new UuidBlobPlugin()] });
+  let migrated: string[] | undefined;
   if (!readonly) {
     const isReadOnly = (err: unknown) => ['READONLY', 'CANTOPEN'].includes(sqlitePrimaryCode(err) ?? '');
     try {
-      await migrate(db, path, { isReadOnly, exclusive: (work) => withWriteLock(db, work, busyTimeoutMs) });
+      migrated = await migrate(db, path, { isReadOnly, exclusive: (work) => withWriteLock(db, work, busyTimeoutMs) });
     } catch (err) {
       await db.destroy();
       throw err;
     }
   }
-  return { db, location: path, traits: sqliteTraits(db, path, busyTimeoutMs, bound), close: () => db.destroy() };
+  return { db, location: path, traits: sqliteTraits(db, path, busyTimeoutMs, bound), close: () => db.destroy(), migrated };
 }
 
 /** What a path names when it is neither a regular file, a directory (SQLite's own words) nor nothing. */
