@@ -166,8 +166,9 @@ test('alerts test: one line per channel with its result, exit 1 when one fails, 
   const run = await runMain(['alerts', 'test'], env);
   assert.equal(run.code, 1);
   assert.equal(run.out.length, 3, run.out.join('\n'));
-  assert.match(run.out[0]!, /^webhook:[0-9a-f]{12}: delivered \(HTTP 200\)$/);
-  assert.match(run.out[1]!, /^webhook:[0-9a-f]{12}: FAILED: HTTP 500/);
+  // Named by scheme, host and first path segment (issue 24 item 18): the token after it is never shown.
+  assert.match(run.out[0]!, /^webhook:[0-9a-f]{12} \(http:\/\/127\.0\.0\.1:\d+\/T0\/…\): delivered \(HTTP 200\)$/);
+  assert.match(run.out[1]!, /^webhook:[0-9a-f]{12} \(http:\/\/127\.0\.0\.1:\d+\/T0\/…\): FAILED: HTTP 500/);
   assert.equal(run.out[2], 'healthchecks: delivered (HTTP 200)');
   assert.ok(!JSON.stringify(run).includes('secret-'), 'no webhook URL in the output');
   assert.deepEqual(ok.received.map((r) => r.path), ['/T0/secret-a', '/ping/secret-c/log'], 'the ping goes to /log: no state change');

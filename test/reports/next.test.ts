@@ -12,7 +12,7 @@ const ISO = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z/;
 
 test('next: the next 5 fire times of CRON_PATTERN, in local time (with its offset) and UTC, each after the one before', async () => {
   const before = Date.now();
-  const r = await runMain(['next'], { CRON_PATTERN: '*/15 * * * * *' });
+  const r = await runMain(['next'], { CRON_PATTERN: '*/15 * * * * *', TZ: 'Asia/Kolkata' });
   assert.equal(r.code, 0, r.err.join('\n'));
   const lines = r.text.split('\n');
   assert.equal(lines[0], `Next 5 fire time(s) of "*/15 * * * * *" (local time zone ${ZONE}, set by TZ)`);
