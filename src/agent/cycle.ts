@@ -96,6 +96,8 @@ interface Running {
   job: CycleJob;
   startedAt: number;
   fields: Record<string, unknown>;
+  /** Names the cycle in its attempt lines when several symbols interleave theirs ('' with one symbol). */
+  tag: string;
   announce: () => void;
   attempts: EndedCycle['attempts'];
 }
@@ -113,13 +115,19 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
   const claimed = await claim(job, d, idempotencyKey, startedAt, release);
   if (typeof claimed !== 'number') return claimed;
   const id = claimed;
-  const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString() };
+  // The key in every line of the cycle (JSON): it is what Diego logs. With several symbols the attempt lines say
+  // whose they are too (`tag`), since their lines interleave (issue 24 item 15).
+  const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey };
+  const tag = d.label === '' ? '' : ` (cycle ${recordLabel(id)}, ${job.symbol})`;
   let announced = false;
   const announce = () => {
-    if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label}`, fields);
+    if (!announced) {
+      d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label}`, fields);
+      d.log.debug(`Cycle ${recordLabel(id)}${d.label}: Idempotency-Key ${idempotencyKey}, slot ${fields.slot}, deadline ${new Date(job.deadline).toISOString()}`, fields);
+    }
     announced = true;
   };
-  const run: Running = { id, job, startedAt, fields, announce, attempts: [] };
+  const run: Running = { id, job, startedAt, fields, tag, announce, attempts: [] };
   const { stop, last, count } = await sendAttempts(run, d, idempotencyKey, abort, release);
   if (!passedOver(stop)) announce();
   return closeCycle(run, d, stop, last, count, abort.reason);
@@ -149,7 +157,7 @@ async function claim(job: CycleJob, d: CycleDeps, idempotencyKey: string, starte
 
 /** The attempts loop: POSTs until an answer is ok, the retry policy stops, the deadline comes or the agent stops. */
 async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, release?: Promise<Release>) {
-  const { id, job, fields } = run;
+  const { id, job, fields, tag } = run;
   const openAttempt = async (number: number, startedAt: number) => {
     const requestId = d.newId();
     return { id: await d.store.startAttempt({ cycleId: id, number, requestId, startedAt }), requestId, startedAt };
@@ -175,8 +183,10 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     const answer = d.client.analyze(body, { idempotencyKey, requestId: sent.requestId, timeoutMs, signal: abort, deadline: job.cut });
     run.announce();
     if (attempt === 1) d.onStarted?.();
-    d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${job.executionOff ? ` (triggerExecution false: ${job.executionOff})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
+    d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${job.executionOff ? ` (triggerExecution false: ${job.executionOff})` : ''}${tag}`, { ...fields, attempt, requestId: sent.requestId });
     last = await answer;
+    // After the answer, not beside the send: building it must not delay the request's write (the hot path).
+    d.log.debug(`Attempt ${attempt} of cycle ${recordLabel(id)}: request ${sent.requestId} sent ${body.symbol} ${body.timeframe} triggerExecution=${body.triggerExecution}, timeout ${timeoutMs} ms; ${last.outcome} after ${d.clock.now() - sent.startedAt} ms`, { ...fields, attempt, requestId: sent.requestId, timeoutMs });
     const finishedAt = d.clock.now();
     const durationMs = finishedAt - sent.startedAt;
     await d.store.finishAttempt(sent.id, {
@@ -191,17 +201,17 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     });
     run.attempts.push({ outcome: last.outcome, durationMs });
     if (last.outcome === 'ok') {
-      d.log.info(`Diego response: ${last.status} ${last.summary}`, { ...fields, attempt, httpStatus: last.status, durationMs });
+      d.log.info(`Diego response: ${last.status} ${last.summary}${tag}`, { ...fields, attempt, httpStatus: last.status, durationMs });
       break;
     }
     const cutByDeadline = last.outcome === 'timeout' && (timeoutMs < d.diegoTimeoutMs || job.cut?.aborted === true);
     const step = cutByDeadline ? ({ kind: 'stop', reason: 'deadline' } as const) : nextStep(last, attempt, finishedAt, job.deadline, d.retry);
     const why = `${last.outcome}${last.error ? ` (${last.error})` : ''}`;
     if (step.kind === 'retry') {
-      d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}; retrying in ${step.delayMs} ms`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status, delayMs: step.delayMs });
+      d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}; retrying in ${step.delayMs} ms${tag}`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status, durationMs, delayMs: step.delayMs });
       await d.clock.sleep(step.delayMs, abort);
     } else if (step.kind === 'stop') {
-      if (step.reason !== 'exhausted' || attempt < d.retry.attempts) d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status });
+      if (step.reason !== 'exhausted' || attempt < d.retry.attempts) d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}${tag}`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status, durationMs });
       stop = step.reason;
     }
   }
@@ -223,7 +233,8 @@ async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefin
   const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
   if (stop === undefined && last?.outcome === 'ok') {
     await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed });
-    d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot });
+    // The end lines of success and failure carry the same fields (status, reason, attempts, durationMs).
+    d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot, status: 'succeeded' });
     return { id, status: 'succeeded', attempts, ended: ended('succeeded') };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
@@ -244,7 +255,8 @@ async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefin
       : verdict.reason === 'deadline'
         ? `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
         : `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): ${error}${d.label}`;
-  if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, { ...fields, reason: verdict.reason, status: verdict.status });
-  else d.log.error(message, { ...fields, attempts, reason: verdict.reason, status: verdict.status });
+  const end = { ...fields, attempts, durationMs: Math.max(0, finishedAt - job.slot), reason: verdict.reason, status: verdict.status };
+  if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, end);
+  else d.log.error(message, end);
   return { id, status: verdict.status, reason: verdict.reason, attempts, ended: ended(verdict.status, verdict.reason) };
 }

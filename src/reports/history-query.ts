@@ -25,6 +25,8 @@ export interface CycleView {
   startedAt: number;
   finishedAt: number | null;
   status: CycleStatus;
+  /** The Idempotency-Key every attempt sent (what Diego logs). */
+  idempotencyKey?: string;
   attempts: number;
   /** finished − started; null while running. */
   durationMs: number | null;
@@ -64,6 +66,7 @@ export function cycleView(r: Selectable<CyclesTable>): CycleView {
     finishedAt,
     status: r.status,
     attempts: Number(r.attempts),
+    idempotencyKey: String(r.idempotency_key),
     durationMs: finishedAt === null ? null : finishedAt - Number(r.started_at),
     httpStatus: r.http_status,
     reason: r.reason,

@@ -23,6 +23,7 @@ export function cycleJson(v: CycleView) {
     executed: v.executed,
     owner: v.owner,
     executionOff: v.executionOff,
+    idempotencyKey: v.idempotencyKey,
   };
 }
 
@@ -126,6 +127,7 @@ export function renderCycleDetail(found: { cycle: CycleView; attempts: readonly 
   lines.push(field('order', v.executed ? 'placed' : 'none'));
   if (v.executionOff !== null) lines.push(field('execution', `off (triggerExecution false): ${shown(v.executionOff)}`));
   lines.push(field('owner', shown(v.owner)));
+  if (v.idempotencyKey !== undefined) lines.push(field('key', `${v.idempotencyKey} (Idempotency-Key: what Diego logs)`));
   if (found.attempts.length === 0) return [...lines, '', c.dim('No attempts recorded.')].join('\n');
   // One table, so every column lines up whatever the outcome's length or a missing HTTP status; the error and
   // response of an attempt follow its row, indented under it.

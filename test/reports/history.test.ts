@@ -133,6 +133,7 @@ for (const backend of BACKENDS) {
         executed: true,
         owner: 'test-host:1',
         executionOff: null,
+        idempotencyKey: `key-BTC/USDT-schedule-${NOW - HOUR}`,
       });
       assert.equal(failed.status, 'failed');
       assert.equal(failed.reason, 'timeout');
