@@ -83,7 +83,8 @@ export function historyTableLines(rows: readonly CycleView[], c: Colors, opts: {
     { text: duration(v.durationMs), right: true },
     { text: dash(v.httpStatus), right: true },
     { text: clip(v.owner, opts.fixed ? FOLLOW_WIDTHS.replica! : 40), paint: c.dim },
-    { text: clip(shortSummary(v), 70), paint: v.status === 'succeeded' ? undefined : c.dim },
+    // Cut only to fit a terminal (below); piped, the row is whole (issue 24 item 14: it was cut at 70 always).
+    { text: shortSummary(v), paint: v.status === 'succeeded' ? undefined : c.dim },
   ]);
   if (opts.width !== undefined) {
     const width = opts.width;
