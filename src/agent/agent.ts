@@ -1,6 +1,7 @@
 import { startUpkeep, type Upkeep } from './upkeep/upkeep.ts';
 import { checkDatabaseFile } from './upkeep/heartbeat.ts';
 import { describeConfig } from '../config.ts';
+import { configLines } from './config-lines.ts';
 import { waitForReady, type ReadyTarget } from '../diego/readiness.ts';
 import { runSchedule } from './scheduler.ts';
 import { ownerOf } from '../records.ts';
@@ -58,7 +59,8 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   const config = { ...d.config, cron: upkeep.control.cron };
   const startedAt = clock.now();
   log.info(`pmf-scheduler ${VERSION} starting (owner ${ownerOf(d.identity)})`, { version: VERSION });
-  log.info(`Configuration: ${Object.entries(describeConfig(d.config)).map(([k, v]) => `${k}=${v}`).join(' ')}`, { config: describeConfig(d.config) });
+  // Pretty: a few lines of related settings; JSON: the whole configuration as a field of the first.
+  configLines(describeConfig(d.config)).forEach((line, i) => log.info(line, i === 0 ? { config: describeConfig(d.config) } : {}));
   log.info(`Database: ${d.database.location}`);
 
   for (const { path, result } of (await d.replaySideFiles?.()) ?? []) {

@@ -88,7 +88,8 @@ test('end to end: `run` with * * * * * * against the simulator, SIGTERM → exit
 
       assert.equal(text(agent.stderr), '', 'no warning or error');
       const out = messagesOf(agent.stdout);
-      assert.ok(out.some((m) => /^Configuration: .*DIEGO_TOKEN=\[redacted\]/.test(m)));
+      assert.ok(out.some((m) => /^Configuration \(Diego\): .*DIEGO_TOKEN=\[redacted\]/.test(m)));
+      assert.ok(out.filter((m) => m.startsWith('Configuration (')).every((m) => m.length < 300), 'the configuration in lines of readable length');
       assert.ok(out.includes(`Database: ${s.dbPath}`));
       assert.ok(out.includes('Received SIGTERM: stopping (send it again to exit at once)'));
       assert.equal(out.at(-1), 'Stopped');
