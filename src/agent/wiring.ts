@@ -2,7 +2,7 @@ import { secretsOf, urlsOf, type Config } from '../config.ts';
 import { createDiegoClient, type DiegoClient } from '../diego/client.ts';
 import type { Logger } from '../log/logger.ts';
 import { createRedactor } from '../log/redact.ts';
-import type { Delivery } from '../notify/channels.ts';
+import type { Send } from '../notify/channels.ts';
 import { createNotifier } from '../notify/notifier.ts';
 import { ownerOf, type AgentIdentity } from '../records.ts';
 import { createHistoryStore } from '../store/history-store.ts';
@@ -33,7 +33,7 @@ export interface AgentParts {
   /** Tests: told each time the write queue turns lock waits off (an outage) or back on. */
   watchLockWaits?: (wait: boolean) => void;
   /** Tests: how notifications are POSTed (default: the real HTTP client). */
-  send?: (url: string, body: unknown) => Promise<Delivery>;
+  send?: Send;
   /** Under systemd: READY, the watchdog and STOPPING (agent/upkeep/systemd-notify.ts); undefined elsewhere. */
   systemd?: Notify;
   /** Tests: a client that watches what is sent (default: the real one on `config.diegoUrl`). */

@@ -6,7 +6,7 @@ import type { Schema } from '../store/schema.ts';
 import { backoffDelay, type Backoff } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
 import { wakeable } from '../time/every.ts';
-import { postJson, type Channel, type Delivery } from './channels.ts';
+import { sendJson, type Channel, type Delivery, type Send } from './channels.ts';
 
 /** How often the outbox is looked at when nothing woke the loop (another replica's rows, retries that came due). */
 export const DELIVERY_POLL_MS = 1000;
@@ -31,7 +31,7 @@ export interface DeliveryDeps {
   log: Logger;
   /** Every text that leaves for the log or the database (webhook URLs are secrets). */
   redact: (text: string) => string;
-  send?: (url: string, body: unknown) => Promise<Delivery>;
+  send?: Send;
 }
 
 /** What becomes of a notification after a try (pure): sent, tried again later, or given up. */
@@ -51,7 +51,7 @@ export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: n
   const { db, clock } = d;
   const ending = new AbortController();
   const stop = ending.signal;
-  const send = d.send ?? ((url: string, body: unknown) => postJson(url, body));
+  const send = d.send ?? sendJson;
   const byKey = new Map(d.channels.map((c) => [c.key, c]));
   const sentAt = new Map<string, number[]>(); // per channel, this minute's deliveries
   const outbox = spell(d.log, (why) => `Could not read the notification outbox: ${why}; retrying every ${DELIVERY_POLL_MS / 1000} s`, 'Notification outbox readable again');

@@ -6,7 +6,7 @@ import { enqueue } from '../store/outbox.ts';
 import type { Schema } from '../store/schema.ts';
 import { backoffDelay, type Backoff } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
-import { postJson, webhookChannels, type Channel, type Delivery } from './channels.ts';
+import { postJson, sendJson, webhookChannels, type Channel, type Delivery, type Send } from './channels.ts';
 import { startDelivery } from './deliver.ts';
 import { notificationBody, type NotificationBody, type NotificationEvent } from './payload.ts';
 
@@ -47,12 +47,12 @@ const MAX_QUEUED_PINGS = 10;
 // One piece: the outbox, the direct sends and the ping chain share the channels, the redactor and the stop; each method is short.
 export function createNotifier(
   s: NotifySettings,
-  d: { db: Kysely<Schema>; owner: string; clock: Clock; log: Logger; redact: (t: string) => string; send?: (url: string, body: unknown) => Promise<Delivery> },
+  d: { db: Kysely<Schema>; owner: string; clock: Clock; log: Logger; redact: (t: string) => string; send?: Send },
 ): Notifier {
   const log = d.log.child('NOTIFY');
   const channels: Channel[] = webhookChannels(s.alertWebhookUrls);
   const keys = channels.map((c) => c.key);
-  const send = d.send ?? ((url: string, body: unknown) => postJson(url, body));
+  const send = d.send ?? sendJson;
   const delivery = startDelivery({ db: d.db, owner: d.owner, channels, clock: d.clock, log, redact: d.redact, send });
   const ending = new AbortController();
   const body = (event: NotificationEvent, headline: string, extra: Extra = {}): NotificationBody => {
