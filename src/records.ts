@@ -31,6 +31,13 @@ export interface AgentIdentity {
   replicaId?: string;
 }
 
+/**
+ * An agent's symbols as its `agents` row holds them: one text, comma-separated. The one way to write and read it
+ * (an agent with no symbol reads back as none, not as one empty name).
+ */
+export const symbolsColumn = (symbols: readonly string[]): string => symbols.join(',');
+export const symbolsOfColumn = (column: string): string[] => column.split(',').filter(Boolean);
+
 /** The agent's name in `cycles.owner` and `agents.owner`: REPLICA_ID, else `host:pid`. */
 export const ownerOf = (id: AgentIdentity): string => id.replicaId ?? `${id.host}:${id.pid}`;
 

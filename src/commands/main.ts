@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { cac, type Command } from 'cac';
 import { SETTINGS, colorsWanted, flagName } from '../config.ts';
+import { systemClock } from '../time/clock.ts';
 import { VERSION } from '../version.ts';
 import { UsageError, checkRepeats, joinDashValues, valueOptions } from './args.ts';
 import { SHELLS, completionTable, completionsCommand, type Shell } from './completions.ts';
@@ -186,7 +187,8 @@ async function toolCommand(io: Io, opts: Record<string, string>, args: string[],
   const config = configWithDb(io, opts);
   if (typeof config === 'number') return config;
   const run = await load();
-  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: Date.now(), clock: Date.now, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
+  const clock = io.clock ?? systemClock;
+  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: clock.now(), clock, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
 }
 
 /** The OS user's name; a container user with no passwd entry has none, and is named by its uid. */

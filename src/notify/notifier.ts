@@ -4,7 +4,7 @@ import { spell } from '../log/spell.ts';
 import type { EndNotices, StreakNotice } from '../store/history-store.ts';
 import { enqueue } from '../store/outbox.ts';
 import type { Schema } from '../store/schema.ts';
-import { backoffDelay, type Backoff } from '../time/backoff.ts';
+import { BACKOFF_JITTER, backoffDelay, type Backoff } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
 import { postJson, sendJson, webhookChannels, type Channel, type Delivery, type Send } from './channels.ts';
 import { startDelivery } from './deliver.ts';
@@ -39,8 +39,8 @@ export interface Notifier {
 
 /** Tries of a notification sent from memory (storage_fault), and of a Healthchecks ping. */
 const DIRECT_TRIES = 3;
-/** Between them: 1 s, then 2 s. */
-const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000 };
+/** Between them: 1 s, then 2 s (each up to a fifth shorter). */
+const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000, jitter: BACKOFF_JITTER };
 /** Healthchecks pings waiting their turn, at most. */
 const MAX_QUEUED_PINGS = 10;
 
@@ -69,7 +69,7 @@ export function createNotifier(
     for (let i = 1; i <= DIRECT_TRIES && !last.ok; i++) {
       last = await attempt();
       if (last.ok || !last.retryable) break;
-      if (i < DIRECT_TRIES && !ending.signal.aborted) await d.clock.sleep(backoffDelay(DIRECT_BACKOFF, i), ending.signal);
+      if (i < DIRECT_TRIES && !ending.signal.aborted) await d.clock.sleep(backoffDelay(DIRECT_BACKOFF, i, d.clock.random), ending.signal);
     }
     return last;
   };

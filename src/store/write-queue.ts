@@ -121,6 +121,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   const lostIds = { cycle: new Map<number, Unwritten>(), attempt: new Map<number, Unwritten>() };
 
   let failedTries = 0;
+  /** The wait before the next flush, drawn once per failed try (the outage line says the wait the flush keeps). */
+  let waitMs = 0;
   let working = false;
   let executing = false;
   let closed = false;
@@ -238,7 +240,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
 
   function onFault(err: unknown) {
     failedTries++;
-    const began = outage.fault(errorLine(err), clock.now(), { queued: queue.length, backoffMs: backoffDelay(retry, failedTries) });
+    waitMs = backoffDelay(retry, failedTries, clock.random);
+    const began = outage.fault(errorLine(err), clock.now(), { queued: queue.length, backoffMs: waitMs });
     if (!began) return;
     opts.onOutage?.(errorLine(err));
     for (const e of queue) {
@@ -261,8 +264,7 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   const setLockWaits = (wait: boolean) => void opts.lockWaits?.(wait).catch((err) => log.debug(`Could not ${wait ? 'restore' : 'lift'} the busy timeout: ${errorLine(err)}`));
 
   async function nap() {
-    const backoffMs = backoffDelay(retry, failedTries);
-    const remaining = settleBy === undefined ? backoffMs : Math.max(0, Math.min(backoffMs, settleBy - clock.now()));
+    const remaining = settleBy === undefined ? waitMs : Math.max(0, Math.min(waitMs, settleBy - clock.now()));
     napping = new AbortController();
     await clock.sleep(remaining, napping.signal);
     napping = undefined;
