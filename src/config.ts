@@ -1,5 +1,5 @@
-// One piece: the one place that reads the environment: every setting with its parser, default and help, then the
-// parse that checks them all at once, so the whole contract of the configuration reads in one file.
+// The one place that reads the environment: every setting with its parser, default and help, then the parse that
+// checks them all at once.
 import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';

@@ -45,7 +45,6 @@ export function afterTry(d: Delivery, tries: number, now: number, draw?: Draw): 
  * The delivery loop: claims due rows of the outbox, POSTs each to its channel, and records the outcome. It runs
  * beside the agent and never on a slot's path: a webhook that hangs costs this loop its timeout, no slot. `wake()`
  * looks at once (a notification this agent just wrote).
-  * One piece: the loop, its rate limit and its stop share the channels and the wake-up; each step is a small function inside.
  */
 export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: number): Promise<void> } {
   const { db, clock } = d;

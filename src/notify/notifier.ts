@@ -44,7 +44,7 @@ const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000, jitter: BACKOFF_JI
 /** Healthchecks pings waiting their turn, at most. */
 const MAX_QUEUED_PINGS = 10;
 
-// One piece: the outbox, the direct sends and the ping chain share the channels, the redactor and the stop; each method is short.
+/** The notifier: the outbox, the direct sends and the Healthchecks ping chain, over one set of channels and one redactor. */
 export function createNotifier(
   s: NotifySettings,
   d: { db: Kysely<Schema>; owner: string; clock: Clock; log: Logger; redact: (t: string) => string; send?: Send },

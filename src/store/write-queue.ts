@@ -1,5 +1,5 @@
-// One piece: the write queue (see createWriteQueue); what it holds and how a write is run, printed or told apart live
-// beside it in queued-write.ts and outage.ts.
+// The write queue (see createWriteQueue); what it holds and how a write is run, printed or told apart live beside it
+// in queued-write.ts and outage.ts.
 import type { Clock } from '../time/clock.ts';
 import { backoffDelay, RECONNECT_BACKOFF, type Backoff } from '../time/backoff.ts';
 import type { Logger } from '../log/logger.ts';
@@ -103,7 +103,6 @@ interface Entry {
  * Overflow drops the oldest writes (with the writes that depend on them, so cycles are kept or dropped whole):
  * the newest describe what the agent is doing now, and an in-flight cycle can always record how it ended. A
  * dropped write is counted, logged and printed to `dump` as JSON, so even then it survives in the logs.
-  * One piece: every part (submit, the flush loop, the outage, shutdown) reads and changes the same queue, ids and outage state; split, each part would need all of it.
  */
 export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): WriteQueue {
   const { log, clock } = opts;
