@@ -5,7 +5,7 @@ import { createRedactor } from '../log/redact.ts';
 import { secretsOf, urlsOf } from '../config.ts';
 import { notificationJson, renderAlerts } from '../reports/render-alerts.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { listNotifications } from '../store/outbox.ts';
+import { listNotifications } from '../store/outbox/outbox.ts';
 import { UsageError, intOption } from './args.ts';
 import type { CommandContext } from './context.ts';
 import { instantOption } from './options.ts';

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.ts';
 import { DatabaseOpenError } from '../../src/store/port.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import { createHistoryStore } from '../../src/store/history-store.ts';
+import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import type { NewCycle } from '../../src/store/port.ts';
 import { runtimeSqliteDriver } from '../../src/store/sqlite/driver.ts';
 import { loadableSqliteDrivers, tempDatabase, tempDir } from '../helpers/temp-db.ts';
