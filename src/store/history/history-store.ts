@@ -130,6 +130,7 @@ export function createHistoryStore(
         .updateTable('attempts')
         .set({
           finished_at: e.finishedAt,
+          sent_at: e.sentAt ?? null,
           duration_ms: e.durationMs,
           outcome: e.outcome,
           http_status: e.httpStatus ?? null,
