@@ -4,7 +4,7 @@ import { escapeControl } from '../log/escape.ts';
 import { redactorOf } from '../config.ts';
 import { notificationJson, renderAlerts } from '../reports/render-alerts.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { listNotifications } from '../store/outbox.ts';
+import { listNotifications } from '../store/outbox/outbox.ts';
 import { UsageError, intOption } from './args.ts';
 import type { CommandContext } from './context.ts';
 import { instantOption } from './options.ts';

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/logger.ts';
 import { spell } from '../log/spell.ts';
-import { claimDue, deferDelivery, recordDelivery, releaseClaims, type OutboxRow } from '../store/outbox.ts';
+import { claimDue, deferDelivery, recordDelivery, releaseClaims, type OutboxRow } from '../store/outbox/outbox.ts';
 import type { Schema } from '../store/schema.ts';
 import { BACKOFF_JITTER, backoffDelay, type Backoff, type Draw } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';

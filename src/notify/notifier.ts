@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/logger.ts';
 import { spell } from '../log/spell.ts';
-import type { EndNotices, StreakNotice } from '../store/history-store.ts';
-import { enqueue } from '../store/outbox.ts';
+import type { EndNotices, StreakNotice } from '../store/history/history-store.ts';
+import { enqueue } from '../store/outbox/outbox.ts';
 import type { Schema } from '../store/schema.ts';
 import { BACKOFF_JITTER, backoffDelay, type Backoff } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';

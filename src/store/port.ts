@@ -180,6 +180,8 @@ export interface NewAttempt {
 
 export interface AttemptEnd {
   finishedAt: number;
+  /** When the request left (the clock right after the request was handed to the client); absent if it never left. */
+  sentAt?: number;
   durationMs: number;
   outcome: AttemptOutcome;
   httpStatus?: number;

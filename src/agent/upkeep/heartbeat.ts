@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import { spell } from '../../log/spell.ts';
-import { registerAgent, type AgentRecord, type AgentRegistration } from '../../store/agent-registry.ts';
+import { registerAgent, type AgentRecord, type AgentRegistration } from '../../store/history/agent-registry.ts';
 import type { FileCheck } from '../../store/port.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { Clock } from '../../time/clock.ts';

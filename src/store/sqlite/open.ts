@@ -2,30 +2,16 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import { migrate } from '../migrate.ts';
-import { DatabaseOpenError, type BackendTraits, type Database, type OpenOptions } from '../port.ts';
+import { DatabaseOpenError, type Database, type OpenOptions } from '../port.ts';
 import type { Schema } from '../schema.ts';
 import { systemClock, type Clock } from '../../time/clock.ts';
 import { runtimeSqliteDriver, sqliteOpener, type OpenSqlite } from './driver.ts';
 import { fileBoundConnection } from './file-identity.ts';
-import { AGENT_BUSY_TIMEOUT_MS, DEFAULT_BUSY_TIMEOUT_MS, isSqliteMissingTable, isStorageFault, sqlitePrimaryCode } from './faults.ts';
+import { AGENT_BUSY_TIMEOUT_MS, DEFAULT_BUSY_TIMEOUT_MS, sqlitePrimaryCode } from './faults.ts';
 import { notWritable, prepareDatabaseFile } from './file-place.ts';
 import { reusingStatements } from './statement-cache.ts';
+import { setBusyTimeout, sqliteTraits } from './traits.ts';
 import { UuidBlobPlugin } from './uuid-blobs.ts';
-
-/** SQLite: one file on one host, where availability wins. */
-function sqliteTraits(db: Kysely<Schema>, path: string, busyTimeoutMs: number, bound?: ReturnType<typeof fileBoundConnection>): BackendTraits {
-  return {
-    claimMustSucceed: false,
-    startupOncePerInterval: false,
-    isUnavailable: isStorageFault,
-    isMissingTable: isSqliteMissingTable,
-    setLockWait: (wait) => setBusyTimeout(db, wait ? busyTimeoutMs : 0),
-    freedSpace: 'SQLite reuses the freed pages',
-    // With the connection held (kysely's single-connection mutex): no statement or transaction is under way.
-    checkFile: bound && (() => db.connection().execute(async () => bound.check())),
-    sideFileBase: `${path}-queue`,
-  };
-}
 
 /** Opens (and for writers creates and migrates) a SQLite history file. */
 export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome?: string): Promise<Database> {
@@ -190,9 +176,4 @@ function pragma(db: SqliteDatabase, setting: string): void {
   const stmt = db.prepare(`PRAGMA ${setting}`);
   if (stmt.reader) stmt.all([]);
   else stmt.run([]);
-}
-
-/** Changes how long this connection's statements wait for another connection's lock (0: fail at once). */
-export async function setBusyTimeout(db: Kysely<Schema>, ms: number): Promise<void> {
-  await sql.raw(`PRAGMA busy_timeout = ${Math.trunc(ms)}`).execute(db);
 }

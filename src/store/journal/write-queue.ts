@@ -1,14 +1,14 @@
 // The write queue (see createWriteQueue); what it holds and how a write is run, printed or told apart live beside it
 // in queued-write.ts and outage.ts.
-import type { Clock } from '../time/clock.ts';
-import { backoffDelay, RECONNECT_BACKOFF, type Backoff } from '../time/backoff.ts';
-import type { Logger } from '../log/logger.ts';
-import { errorLine } from '../log/error-line.ts';
-import { escapeJson } from '../log/escape.ts';
-import { recordLabel } from '../records.ts';
+import type { Clock } from '../../time/clock.ts';
+import { backoffDelay, RECONNECT_BACKOFF, type Backoff } from '../../time/backoff.ts';
+import type { Logger } from '../../log/logger.ts';
+import { errorLine } from '../../log/error-line.ts';
+import { escapeJson } from '../../log/escape.ts';
+import { recordLabel } from '../../records.ts';
 import { outageReport } from './outage.ts';
-import { UNCLAIMED } from './history-store.ts';
-import type { HistoryStore, NewCycle, VoidedClaim } from './port.ts';
+import { UNCLAIMED } from '../history/history-store.ts';
+import type { HistoryStore, NewCycle, VoidedClaim } from '../port.ts';
 import type { SideFile } from './side-file.ts';
 import { createdBy, execute, finishedBy, provisionalResult, recordOf, referredBy, weightOf, type Table, type Unwritten, type Write } from './queued-write.ts';
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { Schema } from './schema.ts';
-import { symbolsColumn } from '../records.ts';
+import type { Schema } from '../schema.ts';
+import { symbolsColumn } from '../../records.ts';
 
 /** What an agent records about itself when it starts. */
 export interface AgentRecord {
