@@ -4,7 +4,7 @@ import type { CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
-import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, type Setting } from './config/parsers.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
@@ -69,6 +69,15 @@ export interface ConfigProblem {
   setting: string;
   value: string;
   expected: string;
+}
+
+interface Setting<T> {
+  env: string;
+  default: string;
+  parse: Parser<T>;
+  /** Shown in the help of `run` and in the README's table. */
+  help: string;
+  secret?: boolean;
 }
 
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */

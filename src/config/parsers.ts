@@ -7,16 +7,6 @@ import type { DatabaseTarget } from '../store/port.ts';
 export type Parsed<T> = { value: T } | { expected: string };
 export type Parser<T> = (raw: string) => Parsed<T>;
 
-/** One setting of the table: its variable, default, parser and help. */
-export interface Setting<T> {
-  env: string;
-  default: string;
-  parse: Parser<T>;
-  /** Shown in the help of `run` and in the README's table. */
-  help: string;
-  secret?: boolean;
-}
-
 export const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 
 export const integer =
