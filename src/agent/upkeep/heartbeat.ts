@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import { spell } from '../../log/spell.ts';
-import { registerAgent, type AgentRecord, type AgentRegistration } from '../../store/agent-registry.ts';
+import { registerAgent, type AgentRecord, type AgentRegistration, type FiringHold } from '../../store/agent-registry.ts';
 import type { FileCheck } from '../../store/port.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { Clock } from '../../time/clock.ts';
@@ -18,7 +18,7 @@ export const HEARTBEAT_INTERVAL_MS = 10_000;
  * agent: the row is created at the first beat that can write it. `onBeat` hears every beat that was written (the
  * metrics file's heartbeat gauge); under systemd each beat also feeds the watchdog. Resolves once the first beat
  * was tried.
-  * One piece: the beat, the readiness mark and the stop share the registration and its order of writes.
+  * One piece: the beat, the readiness mark, the firing hold and the stop share the registration and its order of writes.
  */
 export async function startHeartbeat(
   db: Kysely<Schema>,
@@ -43,6 +43,14 @@ export async function startHeartbeat(
   // When the readiness wait ended; written with the next beat (the one `ready()` runs, or a later one if that failed).
   let readyAt: number | undefined;
   let readyWritten = false;
+  // A firing hold (the clock went back) not written yet: written at once, or with the next beat that can.
+  let hold: { value: FiringHold | undefined } | undefined;
+  const writeHold = async () => {
+    if (hold === undefined || registration === undefined) return;
+    const h = hold;
+    await registration.holdFiring(h.value);
+    if (hold === h) hold = undefined;
+  };
   const writeBeat = async () => {
     // Before the beat: a database file deleted or replaced under the agent is found within one beat.
     try {
@@ -57,6 +65,7 @@ export async function startHeartbeat(
       if (registration === undefined) registration = await registerAgent(db, { ...record, readyAt: ready });
       else await registration.heartbeat(at, ready);
       if (ready !== undefined) readyWritten = true;
+      await writeHold();
       health.ok();
       opts.onBeat?.(at);
       if (opts.onPeers) {
@@ -101,6 +110,11 @@ export async function startHeartbeat(
           health.failed(err); // written with the next beat instead
         }
       });
+    },
+    /** The clock went back: nothing fires before `h.until` (undefined: firing again); recorded at once. */
+    hold(h: FiringHold | undefined) {
+      hold = { value: h };
+      beating = beating.then(() => writeHold().catch((err) => health.failed(err)));
     },
     /** After the loop ended: marks the agent stopped (a clean stop). */
     async close() {
