@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { Notifier } from '../notify/notifier.ts';
-import type { FiringHold } from '../store/agent-registry.ts';
+import type { FiringHold } from '../store/history/agent-registry.ts';
 
 /** A step back smaller than this (an NTP correction) is logged as a warning and held quietly. */
 export const CLOCK_BACK_ALARM_MS = 1000;

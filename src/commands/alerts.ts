@@ -3,11 +3,10 @@ import { channelsOf } from '../notify/channels.ts';
 import { noticeOf } from '../notify/event.ts';
 import { healthchecksChannel } from '../notify/healthchecks.ts';
 import { escapeControl } from '../log/escape.ts';
-import { createRedactor } from '../log/redact.ts';
-import { secretsOf, urlsOf } from '../config.ts';
+import { redactorOf } from '../config.ts';
 import { notificationJson, renderAlerts } from '../reports/render-alerts.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { listNotifications } from '../store/outbox.ts';
+import { listNotifications } from '../store/outbox/outbox.ts';
 import { UsageError, intOption } from './args.ts';
 import type { CommandContext } from './context.ts';
 import { instantOption } from './options.ts';
@@ -40,7 +39,7 @@ async function alertsTest(ctx: CommandContext): Promise<number> {
     ctx.err('pmf-scheduler: No notification channel configured: set ALERT_WEBHOOK_URL, TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, and/or HEALTHCHECK_PING_URL');
     return 2;
   }
-  const redact = createRedactor(secretsOf(ctx.config), urlsOf(ctx.config));
+  const redact = redactorOf(ctx.config);
   const notice = noticeOf('test', 'test notification from `pmf-scheduler alerts test`', ctx.now, ctx.host);
   const tries: { name: string; done: Promise<Delivery> }[] = channels.map((c) => ({ name: c.key, done: c.send(c.render(notice)) }));
   let failed = 0;

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/logger.ts';
 import { spell } from '../log/spell.ts';
-import { claimDue, deferDelivery, recordDelivery, releaseClaims, type OutboxRow } from '../store/outbox.ts';
+import { claimDue, deferDelivery, recordDelivery, releaseClaims, type OutboxRow } from '../store/outbox/outbox.ts';
 import type { Schema } from '../store/schema.ts';
-import { backoffDelay, type Backoff } from '../time/backoff.ts';
+import { BACKOFF_JITTER, backoffDelay, type Backoff, type Draw } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
 import { wakeable } from '../time/every.ts';
 import type { Channel, Delivery } from './channel.ts';
@@ -18,8 +18,8 @@ export const DELIVERY_POLL_MS = 1000;
 export const DELIVERY_CLAIM_MS = 15_000;
 /** Tries of one notification before it is given up (about 50 minutes with the backoff below). */
 export const DELIVERY_MAX_TRIES = 12;
-/** Between tries of one notification: 2 s doubling to 10 minutes. */
-export const DELIVERY_BACKOFF: Backoff = { firstMs: 2000, maxMs: 600_000 };
+/** Between tries of one notification: 2 s doubling to 10 minutes (each up to a fifth shorter). */
+export const DELIVERY_BACKOFF: Backoff = { firstMs: 2000, maxMs: 600_000, jitter: BACKOFF_JITTER };
 /** A receiver's Retry-After (or Telegram's retry_after) is honoured up to this long. */
 export const RETRY_AFTER_CAP_MS = 600_000;
 /** At most this many deliveries per channel per minute, per agent: an outage of many symbols does not flood a chat. */
@@ -43,10 +43,10 @@ export const heldFor = (d: Delivery): number => (d.ok || d.retryAfterMs === unde
  * What becomes of a notification after a try (pure): sent, tried again later (after the backoff, or the receiver's
  * Retry-After when it asks for longer, as a Diego retry does), or given up.
  */
-export function afterTry(d: Delivery, tries: number, now: number): { state: 'sent' | 'pending' | 'gave_up'; nextAt?: number } {
+export function afterTry(d: Delivery, tries: number, now: number, draw?: Draw): { state: 'sent' | 'pending' | 'gave_up'; nextAt?: number } {
   if (d.ok) return { state: 'sent' };
   if (!d.retryable || tries >= DELIVERY_MAX_TRIES) return { state: 'gave_up' };
-  return { state: 'pending', nextAt: now + Math.max(backoffDelay(DELIVERY_BACKOFF, tries), heldFor(d)) };
+  return { state: 'pending', nextAt: now + Math.max(backoffDelay(DELIVERY_BACKOFF, tries, draw), heldFor(d)) };
 }
 
 /**
@@ -103,7 +103,7 @@ export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: n
     const result = await channel.send(channel.render(readNotice(row.payload, `outbox-${row.id}`)));
     const done = clock.now();
     gate.tried(channel.key, result, done);
-    const next = afterTry(result, row.attempts + 1, done);
+    const next = afterTry(result, row.attempts + 1, done, clock.random);
     const health = channelDown.get(channel.key)!;
     if (result.ok) health.ok();
     else health.failed(new Error(result.error));

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/logger.ts';
-import type { EndNotices } from '../store/history-store.ts';
-import { enqueue } from '../store/outbox.ts';
+import type { EndNotices } from '../store/history/history-store.ts';
+import { enqueue } from '../store/outbox/outbox.ts';
 import type { Schema } from '../store/schema.ts';
-import { backoffDelay, type Backoff } from '../time/backoff.ts';
+import { BACKOFF_JITTER, backoffDelay, type Backoff } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
 import type { Channel, Delivery } from './channel.ts';
 import { channelsOf, type ChannelSettings } from './channels.ts';
@@ -47,8 +47,8 @@ export interface NotifierDeps {
 
 /** Tries of a notification sent from memory (storage_fault), and of a Healthchecks ping. */
 const DIRECT_TRIES = 3;
-/** Between them: 1 s, then 2 s. */
-const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000 };
+/** Between them: 1 s, then 2 s (each up to a fifth shorter). */
+const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000, jitter: BACKOFF_JITTER };
 
 /** Promises under way (outbox writes, direct sends, pings), which `close` waits for. */
 function tracker() {
@@ -69,7 +69,7 @@ function directSender(clock: Clock, ending: AbortSignal) {
     for (let i = 1; i <= DIRECT_TRIES; i++) {
       last = await attempt();
       if (last.ok || !last.retryable) break;
-      if (i < DIRECT_TRIES && !ending.aborted) await clock.sleep(backoffDelay(DIRECT_BACKOFF, i), ending);
+      if (i < DIRECT_TRIES && !ending.aborted) await clock.sleep(backoffDelay(DIRECT_BACKOFF, i, clock.random), ending);
     }
     return last;
   };

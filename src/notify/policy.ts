@@ -1,5 +1,5 @@
-import type { EndNotices, StreakFound, StreakNotice } from '../store/history-store.ts';
-import type { NewNotification } from '../store/outbox.ts';
+import type { EndNotices, StreakFound, StreakNotice } from '../store/history/history-store.ts';
+import type { NewNotification } from '../store/outbox/outbox.ts';
 import { noticeOf } from './event.ts';
 
 /**

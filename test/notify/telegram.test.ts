@@ -7,7 +7,7 @@ import { startDelivery } from '../../src/notify/deliver.ts';
 import { noticeOf } from '../../src/notify/event.ts';
 import { telegramChannel } from '../../src/notify/telegram.ts';
 import { createRedactor, redactUrl } from '../../src/log/redact.ts';
-import { enqueue } from '../../src/store/outbox.ts';
+import { enqueue } from '../../src/store/outbox/outbox.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { everySecondAgent, runCli } from '../helpers/cli-process.ts';

@@ -7,7 +7,7 @@ import { startDelivery } from '../../src/notify/deliver.ts';
 import { noticeOf } from '../../src/notify/event.ts';
 import { webhookChannel } from '../../src/notify/webhook.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import { enqueue } from '../../src/store/outbox.ts';
+import { enqueue } from '../../src/store/outbox/outbox.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { everySecondAgent } from '../helpers/cli-process.ts';
 import { fastClock } from '../helpers/fast-clock.ts';

@@ -2,7 +2,7 @@ import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Notifier } from '../../notify/notifier.ts';
 import { ownerOf, type AgentIdentity } from '../../records.ts';
-import type { FiringHold } from '../../store/agent-registry.ts';
+import type { FiringHold } from '../../store/history/agent-registry.ts';
 import type { Database } from '../../store/port.ts';
 import type { Clock } from '../../time/clock.ts';
 import type { CronPattern } from '../../time/cron-pattern.ts';
