@@ -1,7 +1,6 @@
 import { redactorOf, type Config } from '../config.ts';
 import { createDiegoClient, type DiegoClient } from '../diego/client.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Send } from '../notify/channels.ts';
 import { createNotifier } from '../notify/notifier.ts';
 import { ownerOf, type AgentIdentity } from '../records.ts';
 import { createHistoryStore } from '../store/history/history-store.ts';
@@ -32,8 +31,6 @@ export interface AgentParts {
   queue?: Pick<WriteQueueOptions, 'retry' | 'limit' | 'byteLimit' | 'reportEveryMs'>;
   /** Tests: told each time the write queue turns lock waits off (an outage) or back on. */
   watchLockWaits?: (wait: boolean) => void;
-  /** Tests: how notifications are POSTed (default: the real HTTP client). */
-  send?: Send;
   /** Under systemd: READY, the watchdog and STOPPING (agent/upkeep/systemd-notify.ts); undefined elsewhere. */
   systemd?: Notify;
   /** Tests: a client that watches what is sent (default: the real one on `config.diegoUrl`). */
@@ -51,7 +48,7 @@ export function composeAgent(p: AgentParts): AgentDeps {
   const { db, traits } = database;
   const redact = redactorOf(config);
   const events = createAgentEvents(log);
-  const notifier = createNotifier(config, { db, owner: ownerOf(p.identity), clock, log, redact, send: p.send });
+  const notifier = createNotifier(config, { db, owner: ownerOf(p.identity), clock, log, redact });
   const backend = createHistoryStore(db, redact, traits, notifier.endNotices);
   // SQLite lets a slot fire without its claim written, unless another agent may share the file: replicas by
   // configuration, or another live agent seen at a heartbeat.
