@@ -52,7 +52,7 @@ function symbolJson(s: SymbolStats) {
 }
 
 /**
- * `stats --json` (field names documented in the README; times ISO 8601 UTC, durations in ms). Grouped by replica
+ * `stats --json` (field names documented in docs/commands.md; times ISO 8601 UTC, durations in ms). Grouped by replica
  * (`--by replica`), `replicas` takes the place of `symbols`.
  */
 export function statsJson(r: StatsReport) {
