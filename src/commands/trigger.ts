@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
-import { liveAgents, manualCycles, newestAgentSymbols, requestTrigger, triggerState, expireTrigger } from '../control/control-store.ts';
+import { manualCycles, requestTrigger, triggerState, expireTrigger } from '../control/control-store.ts';
+import { liveAgents, newestAgentSymbols } from '../store/history/agent-reads.ts';
 import { ALL_SYMBOLS, symbolLabel, TRIGGER_EXPIRY_MS } from '../control/state.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
 import { queryCycle } from '../reports/history-query.ts';

@@ -250,42 +250,6 @@ export async function queryAudit(db: Kysely<Schema>, since: number | undefined, 
   }));
 }
 
-/** An agent that is alive: not stopped, and its heartbeat younger than the limit. */
-export interface LiveAgent {
-  owner: string;
-  host: string;
-  pid: number;
-  version: string;
-  cronPattern: string;
-  symbols: string[];
-  startedAt: number;
-  heartbeatAt: number;
-  /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
-  clock: { offsetMs: number; rttMs: number; at: number } | null;
-}
-
-/** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
-export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: number): Promise<LiveAgent[]> {
-  const rows = await db.selectFrom('agents').selectAll().where('stopped_at', 'is', null).where('heartbeat_at', '>=', now - maxAgeMs).orderBy('started_at', 'desc').orderBy('id', 'desc').execute();
-  return rows.map((r) => ({
-    owner: r.owner,
-    host: r.host,
-    pid: r.pid,
-    version: r.version,
-    cronPattern: r.cron_pattern,
-    symbols: r.symbols.split(',').filter(Boolean),
-    startedAt: Number(r.started_at),
-    heartbeatAt: Number(r.heartbeat_at),
-    clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
-  }));
-}
-
-/** The symbols of the newest agent that ever ran on the database (what a `--symbol` may name), or undefined. */
-export async function newestAgentSymbols(db: Kysely<Schema>): Promise<string[] | undefined> {
-  const row = await db.selectFrom('agents').select('symbols').orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  return row?.symbols.split(',').filter(Boolean);
-}
-
 /** The manual cycles a request fired at `slot` (their `scheduled_at`), with their status. */
 export function manualCycles(db: Kysely<Schema>, slot: number) {
   return db.selectFrom('cycles').select(['id', 'symbol', 'status']).where('trigger', '=', 'manual').where('scheduled_at', '=', slot).orderBy('id').execute();
