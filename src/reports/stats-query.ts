@@ -27,7 +27,7 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
   await addPercentiles(q, bySymbol, total);
   await addFailures(q, bySymbol, total);
   await addLastEvents(q, bySymbol, total);
-  const now = w.now ?? Date.now();
+  const now = w.now;
   const missedUntil = Math.min(until, now - MISSED_GRACE_MS);
   const missed = await addMissedSlots(q, w, bySymbol, total, { expected: Math.min(until, now), missed: missedUntil });
   const buckets = w.buckets ? await queryBuckets(db, w, Math.min(until, now), w.buckets, missed.firstSlots, missedUntil, missed.spans) : [];

@@ -1,11 +1,12 @@
 import type { Kysely, Selectable } from 'kysely';
+import { symbolsOfColumn } from '../../records.ts';
 import type { AgentsTable, Schema } from '../schema.ts';
 
 // Every read of the `agents` table by the commands and reports: one newest-agent read (newest start, then newest
 // id, so two agents started in the same millisecond give one answer), the agents alive, their symbols.
 
 /** The symbols an agent row lists (stored comma-separated; an empty list is no symbol). */
-export const agentSymbols = (row: Pick<Selectable<AgentsTable>, 'symbols'>): string[] => row.symbols.split(',').filter(Boolean);
+export const agentSymbols = (row: Pick<Selectable<AgentsTable>, 'symbols'>): string[] => symbolsOfColumn(row.symbols);
 
 /** The newest agent that ever ran on the database (on `host` when given), or undefined. */
 export function newestAgent(db: Kysely<Schema>, host?: string): Promise<Selectable<AgentsTable> | undefined> {

@@ -34,7 +34,6 @@ export interface EndNotices {
 /**
  * The history store over kysely; `redact` runs on every text column written, so no secret is ever stored.
  * `traits` (the backend's) decide how a startup cycle is claimed; default: SQLite's, one claim per start.
-  * One piece: the port's seven writes over one database and one redactor, each a single statement or transaction.
  */
 export function createHistoryStore(
   db: Kysely<Schema>,

@@ -164,13 +164,15 @@ function journalDriver(inner: HistoryStore, opts: WriteQueueOptions, mustClaim: 
   let working = false;
   let settleBy: number | undefined;
   let napping: AbortController | undefined;
+  /** The wait before the next flush, drawn once per failed try (the outage line says the wait the flush keeps). */
+  let waitMs = 0;
   const { notify, next: nextProgress } = progressSignal();
 
   const d = {
     state: J.initialState(),
     apply(step: J.Step) {
       d.state = step.state;
-      for (const e of step.effects) runEffect(e, { opts, outage, waiters, driver: d, backoffMs: () => backoffDelay(retry, d.state.failedTries) });
+      for (const e of step.effects) runEffect(e, { opts, outage, waiters, driver: d, backoffMs: () => waitMs });
     },
     wake: () => napping?.abort(),
     submit<T>(write: Write): Promise<T> {
@@ -204,8 +206,7 @@ function journalDriver(inner: HistoryStore, opts: WriteQueueOptions, mustClaim: 
   };
 
   async function nap() {
-    const backoffMs = backoffDelay(retry, d.state.failedTries);
-    const remaining = settleBy === undefined ? backoffMs : Math.max(0, Math.min(backoffMs, settleBy - clock.now()));
+    const remaining = settleBy === undefined ? waitMs : Math.max(0, Math.min(waitMs, settleBy - clock.now()));
     napping = new AbortController();
     await clock.sleep(remaining, napping.signal);
     napping = undefined;
@@ -222,6 +223,7 @@ function journalDriver(inner: HistoryStore, opts: WriteQueueOptions, mustClaim: 
           result = await execute(inner, first.write, (table, id) => databaseId(d.state, table, id));
         } catch (err) {
           if (opts.isStorageFault(err)) {
+            waitMs = backoffDelay(retry, d.state.failedTries + 1, clock.random);
             d.apply(J.failed(d.state, err));
             notify();
             await nap();
