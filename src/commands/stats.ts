@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import { UsageError } from './args.ts';
 import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
-import { hasCycles } from '../reports/history-query.ts';
+import { hasCycles } from '../store/history/history-query.ts';
 import { renderStats, statsJson } from '../reports/render-stats.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { queryStats } from '../reports/stats-query.ts';
-import type { StatsGrouping } from '../reports/stats-model.ts';
+import { queryStats } from '../store/history/stats/stats-query.ts';
+import type { StatsGrouping } from '../store/history/stats/stats-model.ts';
 import type { Schema } from '../store/schema.ts';
 import { DURATION_EXPECTED, parseDuration } from '../time/durations.ts';
 import type { CommandContext } from './context.ts';

@@ -3,7 +3,7 @@ import { liveAgents } from '../store/history/agent-reads.ts';
 import { patternSource } from '../control/state.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
-import { lastEvents } from '../reports/cycle-lookups.ts';
+import { lastEvents } from '../store/history/cycle-lookups.ts';
 import { runningCycles } from '../store/history/cycle-reads.ts';
 import { parseCronPattern } from '../time/cron-pattern.ts';
 import type { CommandContext } from './context.ts';

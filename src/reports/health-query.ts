@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AgentsTable, Schema } from '../store/schema.ts';
 import { formatDuration } from '../time/durations.ts';
-import { failureStreak } from './cycle-lookups.ts';
+import { failureStreak } from '../store/history/cycle-lookups.ts';
 import { newestAgent } from '../store/history/agent-reads.ts';
 
 /** Default age past which a heartbeat is stale: the agent refreshes it every 10 s, so this is several missed beats. */
