@@ -4,7 +4,7 @@ import type { CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
-import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, type Parser } from './config/parsers.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, chatId, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
@@ -42,6 +42,12 @@ interface SettingValues {
   alertWebhookUrls: string[];
   /** A Healthchecks.io check's ping URL (`/start`, success, `/fail` per cycle); undefined: off. */
   healthcheckPingUrl: string | undefined;
+  /** A Telegram bot's token (notify/telegram.ts); undefined: no Telegram channel. */
+  telegramBotToken: string | undefined;
+  /** The chat the bot posts to: a numeric id or a channel's @name. */
+  telegramChatId: string | undefined;
+  /** The Bot API's base URL (a local Bot API server, or a test's fake). */
+  telegramApiUrl: string;
   /** `failing` is notified after this many failed cycles of a symbol in a row. */
   alertAfterFailures: number;
   /** SNTP server checked at start and every `clockCheckIntervalMs`; undefined: no clock check. */
@@ -62,6 +68,8 @@ export interface Config extends SettingValues {
   diegoBasicAuth: string | undefined;
   /** The same from MIGUEL_URL, for its readiness probe. */
   miguelBasicAuth: string | undefined;
+  /** The Telegram channel, when TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are both set. */
+  telegram: { token: string; chatId: string; apiUrl: string } | undefined;
 }
 
 /** One invalid setting: enough to print a single line that names it. */
@@ -107,6 +115,9 @@ export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> }
   logLevel: { env: 'LOG_LEVEL', default: 'info', parse: oneOf('debug', 'info', 'warn', 'error'), help: 'debug, info, warn or error' },
   alertWebhookUrls: { env: 'ALERT_WEBHOOK_URL', default: '', parse: webhookUrls, help: 'webhook URL(s), comma-separated, that receive notifications; never logged', secret: true },
   healthcheckPingUrl: { env: 'HEALTHCHECK_PING_URL', default: '', parse: httpUrl(true), help: 'Healthchecks.io ping URL: /start, success and /fail per cycle; never logged', secret: true },
+  telegramBotToken: { env: 'TELEGRAM_BOT_TOKEN', default: '', parse: botToken, help: 'a Telegram bot token: notifications go to TELEGRAM_CHAT_ID too; never logged', secret: true },
+  telegramChatId: { env: 'TELEGRAM_CHAT_ID', default: '', parse: chatId, help: 'the chat the Telegram bot posts to (numeric id or @channel)' },
+  telegramApiUrl: { env: 'TELEGRAM_API_URL', default: 'https://api.telegram.org', parse: requiredUrl, help: "the Telegram Bot API's base URL (a local Bot API server)" },
   alertAfterFailures: { env: 'ALERT_AFTER_FAILURES', default: '3', parse: integer(1, 1000), help: 'notify `failing` after this many failed cycles of a symbol in a row' },
   ntpServer: { env: 'NTP_SERVER', default: '', parse: ntpServer, help: 'SNTP server (host[:port]) the clock is checked against; unset: no check' },
   clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },
@@ -161,10 +172,16 @@ export function parseConfig(
   if (diego.basicAuth !== undefined && values.diegoToken !== undefined) {
     return { problems: [{ setting: names.diegoToken!, value: '[redacted]', expected: `unset when ${names.diegoUrl} holds user:password (sent as Basic auth): Diego takes one Authorization header` }] };
   }
+  // A token without a chat (or the reverse) would send nothing: refuse it rather than stay silent.
+  if ((values.telegramBotToken === undefined) !== (values.telegramChatId === undefined)) {
+    const [missing, given] = values.telegramBotToken === undefined ? ['TELEGRAM_BOT_TOKEN', names.telegramChatId!] : ['TELEGRAM_CHAT_ID', names.telegramBotToken!];
+    return { problems: [{ setting: missing, value: '', expected: `set together with ${given}: a Telegram bot needs its token and a chat` }] };
+  }
+  const telegram = values.telegramBotToken && values.telegramChatId ? { token: values.telegramBotToken, chatId: values.telegramChatId, apiUrl: values.telegramApiUrl } : undefined;
   // The single binary extracts its SQLite addon under $XDG_CACHE_HOME: the platform's variable, read here with the rest.
   const cacheHome = env.XDG_CACHE_HOME;
   const database = values.database.kind === 'sqlite' && cacheHome ? { ...values.database, cacheHome } : values.database;
-  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth }) };
+  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth, telegram }) };
 }
 
 /** `http://user:pw@host` → the URL without them and `Basic dXNlcjpwdw==` (percent-escapes decoded first). */
@@ -207,7 +224,7 @@ export function secretsOf(config: Config): string[] {
   const basic = [config.diegoBasicAuth, config.miguelBasicAuth].map((h) => h?.slice('Basic '.length));
   // Webhook and ping URLs carry their token in the path (Slack's do): the whole URL is the secret.
   const hooks = [...config.alertWebhookUrls, config.healthcheckPingUrl];
-  return [config.diegoToken, ...basic, ...hooks].filter((s): s is string => s !== undefined && s !== '');
+  return [config.diegoToken, ...basic, ...hooks, config.telegramBotToken].filter((s): s is string => s !== undefined && s !== '');
 }
 
 /**

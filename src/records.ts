@@ -46,3 +46,12 @@ export const ownerOf = (id: AgentIdentity): string => id.replicaId ?? `${id.host
  * unavailable); ids below 0 are such provisional ids, and the queue logs the real one when it writes the row.
  */
 export const recordLabel = (id: number): string => (id > 0 ? `#${id}` : `#q${-id}`);
+
+/** Parses a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`. */
+export function parseRetryAfter(header: string | null | undefined, now: number): number | undefined {
+  if (!header) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -131,3 +131,9 @@ export const optionalFile: Parser<string | undefined> = (raw) => {
   if (raw === '') return { value: undefined };
   return raw.endsWith('/') ? { expected: 'a file path such as /var/lib/node_exporter/pmf-scheduler.prom, or empty to disable' } : { value: raw };
 };
+
+// https://core.telegram.org/bots/api#authorizing-your-bot: `<bot id>:<secret>`.
+export const botToken: Parser<string | undefined> = (raw) =>
+  raw === '' || /^\d{1,20}:[A-Za-z0-9_-]{20,100}$/.test(raw) ? { value: raw || undefined } : { expected: 'a bot token from @BotFather such as 123456789:AAH…, or empty' };
+export const chatId: Parser<string | undefined> = (raw) =>
+  raw === '' || /^-?\d{1,20}$|^@[A-Za-z][A-Za-z0-9_]{3,31}$/.test(raw) ? { value: raw || undefined } : { expected: 'a chat id such as -1001234567890 or a channel name such as @desk_alerts, or empty' };

@@ -27,6 +27,8 @@ export interface LiveAgent {
   heartbeatAt: number;
   /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
   clock: { offsetMs: number; rttMs: number; at: number } | null;
+  /** The wall clock went back: it fires nothing before `until` (migration 0012_a_clock_hold); null: none. */
+  hold: { until: number; backMs: number } | null;
 }
 
 /** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
@@ -42,6 +44,7 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
     startedAt: Number(r.started_at),
     heartbeatAt: Number(r.heartbeat_at),
     clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
+    hold: r.held_until === null || Number(r.held_until) < now ? null : { until: Number(r.held_until), backMs: Number(r.held_back_ms ?? 0) },
   }));
 }
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { claimSlot, cycleRow, SLOT_KEY } from './claims.ts';
 import { isOrphaned, markInterrupted } from './leases.ts';
-import { enqueue, streakEvent, type NewNotification } from '../outbox/outbox.ts';
+import { enqueue, type NewNotification } from '../outbox/outbox.ts';
 import type { BackendTraits, CycleEnd, HistoryStore, NewCycle, VoidedClaim } from '../port.ts';
 import type { Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
@@ -23,11 +23,22 @@ export interface StreakNotice {
   owner: string;
 }
 
-/** Notifications written with a cycle's end, in its transaction (issue #13); absent: none. */
+/** What the notification policy found at a cycle's end: a streak reached its threshold, or ended. */
+export interface StreakFound {
+  event: 'failing' | 'recovered';
+  streakStart: number;
+  streak: number;
+}
+
+/**
+ * Notifications written with a cycle's end, in its transaction (issue #13); absent: none. The policy is notify's
+ * (notify/policy.ts): the store reads the symbol's last `after + 1` ended cycles and asks.
+ */
 export interface EndNotices {
   /** `failing` after this many failed cycles in a row. */
   after: number;
   channels: readonly string[];
+  decide(recent: readonly { id: number; status: string }[]): StreakFound | undefined;
   build(notice: StreakNotice): NewNotification;
 }
 
@@ -165,7 +176,7 @@ async function finishWatched(db: Kysely<Schema>, id: number, finishedAt: number,
       .orderBy('scheduled_at', 'desc')
       .limit(notices.after + 1)
       .execute();
-    const found = streakEvent(recent, notices.after);
+    const found = notices.decide(recent);
     if (!found) return;
     if (found.event === 'recovered') found.streak = await failedSinceSuccess(tx, me.symbol, me.scheduled_at);
     const notice = { ...found, symbol: me.symbol, cycle: id, lastError: row.error ?? undefined, at: finishedAt, owner: me.owner };
