@@ -1,5 +1,5 @@
 import { formatDuration } from '../time/durations.ts';
-import type { LiveAgent } from './control-store.ts';
+import type { LiveAgent } from '../store/history/agent-reads.ts';
 import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
 
 /** One symbol's line of `status`. */

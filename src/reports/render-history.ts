@@ -1,5 +1,5 @@
 import { formatDuration } from '../time/durations.ts';
-import type { AttemptView, CycleView } from './history-query.ts';
+import type { AttemptView, CycleView } from '../store/history/history-query.ts';
 import type { Trigger } from '../records.ts';
 import { clip, isoOrNull, paintStatus, shown, table, utcTime, type Cell, type Colors } from './render-text.ts';
 

@@ -1,6 +1,6 @@
 import { CYCLE_STATUSES, type CycleStatus } from '../records.ts';
 import { formatDuration } from '../time/durations.ts';
-import type { Percentiles, StatsBucket, StatsReport, SymbolStats } from './stats-model.ts';
+import type { Percentiles, StatsBucket, StatsReport, SymbolStats } from '../store/history/stats/stats-model.ts';
 import { clip, isoOrNull, paintStatus, percent, shown, utcTime, type Colors } from './render-text.ts';
 
 const BARS = '▁▂▃▄▅▆▇█';
