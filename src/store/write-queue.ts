@@ -379,6 +379,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
       return queue.length;
     },
     claimCycle: (cycle) => (mustClaim() ? claimNow(() => inner.claimCycle(cycle), cycle) : submit({ kind: 'claimCycle', cycle, temp: -++provisional.cycle })),
+    // A provisional id (a queued claim) has no answer: the agent's copy decides alone.
+    claimAnswer: (id) => (id > 0 ? inner.claimAnswer(id) : undefined),
     recordSkipped: (cycle, reason, error) =>
       mustClaim() ? claimNow(() => inner.recordSkipped(cycle, reason, error)) : submit({ kind: 'recordSkipped', cycle, reason, error }),
     voidClaim: (cycle, error) => submit({ kind: 'voidClaim', cycle, error }),
