@@ -185,7 +185,7 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
       break;
     }
     out.count = number;
-    const executionOff: string | undefined = d.triggerExecution ? executionOffOf(decision) : undefined;
+    const executionOff: string | undefined = executionOffOf(decision);
     if (number === 1) executionOn = d.triggerExecution && executionOff === undefined;
     const step = await sendOne(run, d, { idempotencyKey, abort, number, sent, executionOff });
     out.last = step.last;

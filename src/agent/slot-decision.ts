@@ -1,5 +1,6 @@
 import { pauseNote, pauseOf, type Pause } from '../control/state.ts';
 import type { SkipReason } from '../records.ts';
+import type { ClockVerdict } from './upkeep/clock-check.ts';
 
 /**
  * The one slot decision (issue 21 item 2): whether a slot or a run-now request fires, and with which execution
@@ -8,8 +9,6 @@ import type { SkipReason } from '../records.ts';
  * slot fired fresh, a run-now request, a late send re-checked against the database, and each retry.
  */
 
-/** The clock's verdict as the decision needs it (upkeep/clock-check.ts). */
-export type ClockVerdict = { blocked: false } | { blocked: true; reason: 'clock_skew' | 'clock_unchecked'; why: string };
 
 /**
  * Recurring windows in which execution is off (EXECUTION_BLACKOUT, issue 22 section 2): given a time, why execution
@@ -56,8 +55,8 @@ export function decideSlot(f: SlotFacts): SlotDecision {
   const paused = pauseOf(f, f.symbol, 'cycles', f.at);
   if (paused && f.inFlight === undefined) return { kind: 'skip', reason: 'paused', why: pauseNote(paused) };
   if (f.overlap) return { kind: 'skip', reason: 'overlap', why: 'previous cycle still running' };
-  if (f.clock.blocked) return { kind: 'skip', reason: f.clock.reason, why: f.clock.why };
-  if (!f.triggerExecution) return { kind: 'fire', execution: false, why: 'TRIGGER_EXECUTION=false' };
+  // A retry is no new slot: the clock's verdict was the slot's.
+  if (f.clock.blocked && f.inFlight === undefined) return { kind: 'skip', reason: f.clock.reason, why: f.clock.why };
   const off = pauseOf(f, f.symbol, 'execution', f.at);
   if (off) {
     if (off.abort && f.inFlight?.executionOn) return { kind: 'skip', reason: 'paused', why: `${pauseNote(off)} (--abort: no further attempt)` };
@@ -65,6 +64,7 @@ export function decideSlot(f: SlotFacts): SlotDecision {
   }
   const blackout = (f.executionBlackout ?? NO_BLACKOUT)(f.at);
   if (blackout !== undefined) return { kind: 'fire', execution: false, why: blackout };
+  if (!f.triggerExecution) return { kind: 'fire', execution: false, why: CONFIGURED_OFF };
   return { kind: 'fire', execution: true };
 }
 
@@ -78,5 +78,11 @@ export function stricter(a: SlotDecision, b: SlotDecision): SlotDecision {
   return a.execution ? b : a;
 }
 
-/** The request's `executionOff` text for a fire decision: why execution is off, or undefined (on). */
-export const executionOffOf = (d: SlotDecision): string | undefined => (d.kind === 'fire' && !d.execution ? d.why : undefined);
+/** Why execution is off when only the configuration says so (nothing recorded: it is the agent's setting). */
+export const CONFIGURED_OFF = 'TRIGGER_EXECUTION=false';
+
+/**
+ * The `executionOff` text a cycle records and logs for a fire decision: why execution is off (a pause, a blackout
+ * window), or undefined when it is on, or off only by TRIGGER_EXECUTION=false (the requests say false all the same).
+ */
+export const executionOffOf = (d: SlotDecision): string | undefined => (d.kind === 'fire' && !d.execution && d.why !== CONFIGURED_OFF ? d.why : undefined);
