@@ -140,7 +140,8 @@ export const pauseWhat = (scope: string): string => (scope === 'execution' ? 'ex
 export function describePause(p: Pause): string {
   const what = pauseWhat(p.scope);
   const until = p.until === null ? 'until resumed' : `until ${new Date(p.until).toISOString()}`;
-  return `${what} (${symbolLabel(p.symbol)})${p.abort ? ', cycles in flight cut' : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
+  const cut = p.scope === 'execution' ? ', further attempts of cycles in flight with execution on cut' : ', cycles in flight cut';
+  return `${what} (${symbolLabel(p.symbol)})${p.abort ? cut : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
 }
 
 /** The `cycles.reason`-side text of a slot skipped by a pause, and of a cycle sent with execution off. */

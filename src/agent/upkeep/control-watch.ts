@@ -28,8 +28,8 @@ export interface ControlWatch {
 
 /** What the watcher asks of the agent. */
 export interface AgentHands {
-  /** Fire a run-now request this agent took, at `slot` (the time it was taken). */
-  fire(request: TriggerRequest, slot: number): void;
+  /** Fire a run-now request this agent took, at `slot` (the time it was taken), with the pauses read with the take. */
+  fire(request: TriggerRequest, slot: number, pauses?: readonly Pause[]): void;
   /** Cut the cycles in flight that a new `pause --abort` covers. */
   cut(pause: Pause): void;
 }
@@ -96,7 +96,8 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
           if (await expireTrigger(db, r, `agent ${owner}`, now)) log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
         } else {
           const take = hands!;
-          if (await takeTrigger(db, r.id, owner, now)) take.fire(r, now);
+          const pauses = await takeTrigger(db, r.id, owner, now);
+          if (pauses) take.fire(r, now, pauses);
         }
         settled.add(r.id);
       }
