@@ -211,9 +211,9 @@ async function sendOne(
   const { job, fields } = run;
   const { number: attempt, sent, executionOff } = a;
   const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution && executionOff === undefined };
-  const now = d.clock.now();
-  // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting.
-  const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - now);
+  // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting. (From the
+  // attempt's recorded start; a late send's re-check in between is cut at the boundary by `job.cut` all the same.)
+  const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - sent.startedAt);
   // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
   const answer = d.client.analyze(body, { idempotencyKey: a.idempotencyKey, requestId: sent.requestId, timeoutMs, signal: a.abort, deadline: job.cut });
   run.announce();
