@@ -97,6 +97,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     after: clock.now(),
     signal: d.stop,
     onPrepare: slots.prepare,
+    onLastLook: slots.lastLook,
     onSlot: (slot) => slots.fire(slot, 'schedule'),
     onMissed: (count, first, fired) =>
       log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),

@@ -22,6 +22,8 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
   // Cycles claimed ahead of their slot (runSchedule's onPrepare), each waiting for its release at the boundary.
   const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
   const decider = slotDecider(d, upkeep, config, executionBlackout);
+  // Each prepared slot's last look at the control state (LAST_LOOK_MS before it), which its release waits for.
+  const looks = new Map<number, Promise<void>>();
 
   // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
   // request is left to send. A slot the decision skips now is decided again, and recorded, at the slot.
@@ -42,11 +44,17 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
   // decides at its release, from the copy (its SendCheck): no database read at the boundary.
   const fire = (slot: number, trigger: Trigger, deadline?: number) => {
     const fresh: string[] = [];
+    const look = looks.get(slot);
+    looks.clear();
     for (const symbol of config.symbols) {
       const ready = prepared.get(symbol);
       prepared.delete(symbol);
-      if (ready?.slot === slot) ready.release('fire');
-      else {
+      // Read well before the boundary, the look is settled by now: its `then` costs a microtask. A database slow to
+      // answer holds the request until it has (then it leaves late, and re-checks: send-check.ts).
+      if (ready?.slot === slot) {
+        if (look) void look.then(() => ready.release('fire'));
+        else ready.release('fire');
+      } else {
         // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
         ready?.release('missed');
         fresh.push(symbol);
@@ -89,6 +97,10 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
   return {
     prepare,
     fire,
+    /** A prepared slot's last look at the control state (the scheduler's onLastLook). */
+    lastLook(slot: number) {
+      if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, upkeep.control.refresh());
+    },
     /** A prepared slot that will not fire after all (the wall clock went back past it): its cycles close unsent. */
     release(slot: number, how: Release) {
       for (const [symbol, ready] of prepared) {
