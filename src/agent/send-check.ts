@@ -10,7 +10,13 @@ import { stricter, type SlotDecision } from './slot-decision.ts';
  */
 export const LATE_SEND_MS = 25;
 
-/** Re-checks of a late send before it gives up (each stalled again past LATE_SEND_MS): then it does not send. */
+/**
+ * A late send's re-check that took longer than this (stalled again mid-read, or a database in trouble) is asked
+ * again: a change may have committed after the database answered. Generous, so a loaded machine is no stall.
+ */
+export const SLOW_RECHECK_MS = 1000;
+
+/** Re-checks of a late send before it gives up (each slower than SLOW_RECHECK_MS): then it does not send. */
 const MAX_RECHECKS = 3;
 
 /** A cycle's decisions at its sends (wired by slots.ts over the pure decideSlot). */
@@ -47,13 +53,13 @@ export async function checkLateSend(slot: number, decided: SlotDecision, check: 
     } catch (err) {
       return { decision: { kind: 'skip', reason: 'recheck_failed', why: `not sent: ${late} ms late, and the database could not be asked again (${errorLine(err)})` }, late };
     }
-    // Answered promptly: the caller sends right after this returns, in the same turn of the event loop, so only a
-    // stall between here and the request's write escapes the check (docs/reliability.md measures it). Answered late
-    // (stalled again mid-read), a change may have committed since the database answered: ask again.
-    if (clock.now() - askedAt <= LATE_SEND_MS) return { decision: stricter(decided, fresh), late };
+    // One read after the wake sees every change committed before the slot's moment (the read began after it). The
+    // caller sends right after this returns, in the same turn of the event loop. Answered very late (stalled again
+    // mid-read), a change may have committed since the database answered: ask again.
+    if (clock.now() - askedAt <= SLOW_RECHECK_MS) return { decision: stricter(decided, fresh), late };
     late = clock.now() - slot;
   }
-  return { decision: { kind: 'skip', reason: 'recheck_failed', why: `not sent: stalled again after each of ${MAX_RECHECKS} database re-checks` }, late };
+  return { decision: { kind: 'skip', reason: 'recheck_failed', why: `not sent: each of ${MAX_RECHECKS} database re-checks took over ${SLOW_RECHECK_MS} ms` }, late };
 }
 
 /**
