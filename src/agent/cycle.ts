@@ -175,7 +175,11 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     const sent = ready ?? (await openAttempt(number, now));
     ready = undefined;
     // Every attempt leaves with the flag in force when it leaves: a late first one, and every retry, ask the database.
-    decision = number === 1 ? (await checkLateSend(job.slot, decision, job.check, d.clock)).decision : await checkRetry(now, decision, job.check, executionOn);
+    if (number === 1) {
+      const checked = await checkLateSend(job.slot, decision, job.check, d.clock);
+      decision = checked.decision;
+      if (checked.late !== undefined) d.log.info(`Slot ${run.fields.slot} ${checked.late} ms late: control state re-read from the database before sending (${decisionLine(decision)})${d.label}`, { ...run.fields, lateMs: checked.late });
+    } else decision = await checkRetry(now, decision, job.check, executionOn);
     if (decision.kind === 'skip') {
       ready = sent; // its row says it was not sent
       out.why = decision.why;
@@ -201,6 +205,9 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   }
   return out;
 }
+
+/** A decision in a few words, for the log. */
+const decisionLine = (d: SlotDecision): string => (d.kind === 'skip' ? `not sent: ${d.reason}` : d.execution ? 'execution on' : `execution off: ${d.why}`);
 
 /** One attempt: sends, records its end, and says whether to go on (after the retry delay) or why to stop. */
 async function sendOne(
