@@ -223,6 +223,8 @@ async function sendOne(
   const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - sent.startedAt);
   // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
   const answer = d.client.analyze(body, { idempotencyKey: a.idempotencyKey, requestId: sent.requestId, timeoutMs, signal: a.abort, deadline: job.cut });
+  // When the request left, for `stats`' fire lateness: a clock read, written with the attempt's finish below.
+  const sentAt = d.clock.now();
   run.announce();
   if (attempt === 1) d.onStarted?.();
   d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${executionOff ? ` (triggerExecution false: ${executionOff})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
@@ -231,6 +233,7 @@ async function sendOne(
   const durationMs = finishedAt - sent.startedAt;
   await d.store.finishAttempt(sent.id, {
     finishedAt,
+    sentAt,
     durationMs,
     outcome: last.outcome,
     httpStatus: last.status,
