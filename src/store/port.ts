@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AgentIdentity, AttemptOutcome, CycleStatus, Trigger } from '../records.ts';
+import type { AgentIdentity, AttemptOutcome, CycleStatus, SkipReason, Trigger } from '../records.ts';
 import type { Schema } from './schema.ts';
 import type { Clock } from '../time/clock.ts';
 
@@ -212,7 +212,7 @@ export interface HistoryStore {
    */
   claimAnswer(id: number): Omit<ClaimAnswer, 'id'> | undefined;
   /** Records a slot that was not run (e.g. overlap) as a finished `skipped` cycle; false when the slot was taken. */
-  recordSkipped(c: NewCycle, reason: string, error: string): Promise<boolean>;
+  recordSkipped(c: NewCycle, reason: SkipReason, error: string): Promise<boolean>;
   /**
    * Settles a claim whose outcome is unknown (its connection died mid-statement) and which was therefore not fired:
    * its row, if it was written, ends `skipped` with the reason `unclaimed`; if it was not, such a row takes the slot,
