@@ -59,7 +59,7 @@ stand_in_debian() {
     tar -C "$root" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
     rm -rf "$root"
   fi
-  "$engine" import --change "LABEL $STAND_IN_LABEL=$key" --change 'CMD ["bash"]' "$tarball" "$image" >/dev/null ||
+  "$engine" import -q --change "LABEL $STAND_IN_LABEL=$key" --change 'CMD ["bash"]' "$tarball" "$image" >/dev/null ||
     fail "import of $tarball"
   say "stand-in Debian root: $image ($key, $(du -h "$tarball" | cut -f1) tar in $cache)"
 }
