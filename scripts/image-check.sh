@@ -45,13 +45,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pmf-image-check.XXXXXX")
 cleanup() {
   local rc=$?
   if [[ -n ${engine-} && ${KEEP:-} != 1 ]]; then
-    # By name: only what this run created carries its prefix.
-    mapfile -t ctrs < <("$engine" ps -a --filter "name=^$prefix-" --format '{{.Names}}' 2>/dev/null)
-    ((${#ctrs[@]} == 0)) || timeout 120 "$engine" rm -f -t 0 "${ctrs[@]}" >/dev/null 2>&1 || true
-    mapfile -t vols < <("$engine" volume ls --filter "name=^$prefix-" --format '{{.Name}}' 2>/dev/null)
-    ((${#vols[@]} == 0)) || timeout 60 "$engine" volume rm -f "${vols[@]}" >/dev/null 2>&1 || true
-    mapfile -t nets < <("$engine" network ls --filter "name=^$prefix-" --format '{{.Name}}' 2>/dev/null)
-    ((${#nets[@]} == 0)) || timeout 60 "$engine" network rm "${nets[@]}" >/dev/null 2>&1 || true
+    # By name: only what this run created carries its prefix (filtered here: engines differ in what --filter matches).
+    remove_named "^$prefix-"
   elif [[ ${KEEP:-} == 1 ]]; then
     say "kept containers, volumes and networks named $prefix-*, and $work"
   fi
@@ -59,6 +54,28 @@ cleanup() {
   ((rc == 0)) || echo "image-check: FAILED after $((SECONDS - started)) s" >&2
 }
 trap cleanup EXIT
+
+# remove_named REGEX: the containers, then volumes, then networks whose names match.
+remove_named() {
+  local rm_flags=(-f) ctrs vols nets
+  [[ $engine == podman ]] && rm_flags+=(-t 0)
+  mine() { grep -E "$1" || true; }
+  mapfile -t ctrs < <("$engine" ps -a --format '{{.Names}}' 2>/dev/null | mine "$1")
+  ((${#ctrs[@]} == 0)) || timeout 120 "$engine" rm "${rm_flags[@]}" "${ctrs[@]}" >/dev/null 2>&1 || true
+  mapfile -t vols < <("$engine" volume ls --format '{{.Name}}' 2>/dev/null | mine "$1")
+  ((${#vols[@]} == 0)) || timeout 60 "$engine" volume rm -f "${vols[@]}" >/dev/null 2>&1 || true
+  mapfile -t nets < <("$engine" network ls --format '{{.Name}}' 2>/dev/null | mine "$1")
+  ((${#nets[@]} == 0)) || timeout 60 "$engine" network rm "${nets[@]}" >/dev/null 2>&1 || true
+}
+
+# What a run killed before its cleanup left (its pid is gone), removed before this run starts.
+sweep_stale() {
+  local pid
+  for pid in $({ "$engine" ps -a --format '{{.Names}}'; "$engine" volume ls --format '{{.Name}}'; "$engine" network ls --format '{{.Name}}'; } 2>/dev/null |
+    sed -n 's/^pmf-ic-\([0-9]*\)-.*/\1/p' | sort -u); do
+    ((pid == $$)) || kill -0 "$pid" 2>/dev/null || { say "removing what an earlier run (pid $pid) left"; remove_named "^pmf-ic-$pid-"; }
+  done
+}
 
 source "$here/engine.sh"
 source "$here/stand-in.sh"
@@ -72,6 +89,7 @@ if ! pick_engine; then
   exit 0
 fi
 mkdir -p "$cache"
+sweep_stale
 say "engine: $engine $("$engine" version --format '{{.Client.Version}}' 2>/dev/null || true)"
 
 # The Dockerfile's one base image (test/packaging/docker-files.test.ts holds every stage to it).
