@@ -57,7 +57,7 @@ trap cleanup EXIT
 
 # remove_named REGEX: the containers, then volumes, then networks whose names match.
 remove_named() {
-  local rm_flags=(-f) ctrs vols nets
+  local rm_flags=(-f -v) ctrs vols nets # -v: the anonymous volumes of the image's VOLUME (the simulators') too
   [[ $engine == podman ]] && rm_flags+=(-t 0)
   mine() { grep -E "$1" || true; }
   mapfile -t ctrs < <("$engine" ps -a --format '{{.Names}}' 2>/dev/null | mine "$1")

@@ -9,20 +9,20 @@ volume_healthcheck() {
   local test=()
   mapfile -t test < <("$engine" image inspect --format '{{range .Config.Healthcheck.Test}}{{println .}}{{end}}' "$image" | sed '/^$/d')
   [[ ${test[0]-} == CMD ]] || fail "the image has no HEALTHCHECK in exec form (${test[*]-none}): built without --format docker?"
-  timeout 60 "$engine" run --rm --read-only --network none -v "$1:/app/data" --entrypoint "${test[1]}" "$image" "${test[@]:2}"
+  timeout 60 "$engine" run --rm --read-only --network none --no-healthcheck -v "$1:/app/data" --entrypoint "${test[1]}" "$image" "${test[@]:2}" 2>>"$work/one-shot.log"
 }
 
 # `history --json` as "id status trigger reason" lines, newest first: of the volume, read by a one-shot container
 # (the scheduler may be stopped), or (exec_history) inside the running CONTAINER.
 rows_of_json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const c of JSON.parse(s))console.log(c.id,c.status,c.trigger,c.reason)})'; }
 volume_history() {
-  timeout 60 "$engine" run --rm --read-only --network none -v "$1:/app/data" "$image" history --json --limit 100000 "${@:2}" | rows_of_json
+  timeout 60 "$engine" run --rm --read-only --network none --no-healthcheck -v "$1:/app/data" "$image" history --json --limit 100000 "${@:2}" 2>>"$work/one-shot.log" | rows_of_json
 }
 exec_history() { pmf "$1" history --json --limit 100000 "${@:2}" | rows_of_json; }
 
 chk_unhealthy_before() {
   local out rc=0
-  out=$(volume_healthcheck "$vol" 2>&1) || rc=$?
+  out=$(volume_healthcheck "$vol") || rc=$?
   ((rc == 1)) && [[ $out == unhealthy:* ]] || fail "HEALTHCHECK on a new volume: expected exit 1 and 'unhealthy: …', got $rc: $out"
   say "HEALTHCHECK before any agent ran: exit 1, $out"
 }
@@ -33,6 +33,8 @@ chk_stack_up() {
   local t0=$SECONDS
   start_service "$S" scheduler "$sched" "${FAST[@]}"
   say "diego and miguel healthy, then the scheduler started (depends_on service_healthy): $((SECONDS - t0)) s of waiting"
+  "$engine" exec "$sched" getent hosts diego miguel >/dev/null ||
+    fail "the service names diego and miguel do not resolve in the scheduler's container (podman with CNI needs the dnsname plugin)"
   first_health=$(health_status "$sched")
   say "scheduler's health right after start: $first_health"
 }
@@ -51,7 +53,7 @@ chk_no_port() {
   exposed=$("$engine" image inspect --format '{{json .Config.ExposedPorts}}' "$image")
   [[ $exposed == null || $exposed == '{}' ]] || fail "the image exposes $exposed"
   # /proc/net/* of the container's network namespace: TCP state 0A is LISTEN; any UDP socket is bound to a port.
-  listening=$("$engine" exec "$sched" sh -c 'awk "NR > 1 && \$4 == \"0A\"" /proc/net/tcp /proc/net/tcp6; awk "NR > 1" /proc/net/udp /proc/net/udp6')
+  listening=$("$engine" exec "$sched" sh -c 'awk "FNR > 1 && \$4 == \"0A\"" /proc/net/tcp /proc/net/tcp6; awk "FNR > 1" /proc/net/udp /proc/net/udp6')
   [[ -z $listening ]] || fail "something listens in the scheduler's container: $listening"
   say "no EXPOSE, no listening TCP socket and no UDP socket in the scheduler's container"
 }
@@ -79,8 +81,9 @@ chk_read_only() {
     out=$("$engine" exec "$sched" touch "$path" 2>&1) && fail "$path could be written"
     [[ $out == *Read-only* ]] || fail "writing $path failed otherwise than read-only: $out"
   done
-  # What the container changed in its own layer (the volume is a mount, not part of it): nothing.
-  changes=$("$engine" diff "$sched" | grep -v ' /app/data$' || true)
+  # What the container changed in its own layer (the volume is a mount, not part of it): nothing. Podman lists
+  # `C /etc` itself, the directory where it bind-mounts hosts, hostname and resolv.conf: no file in it changed.
+  changes=$("$engine" diff "$sched" | grep -v -e ' /app/data$' -e '^C /etc$' || true)
   [[ -z $changes ]] || fail "the container changed its root filesystem: $changes"
   owner=$("$engine" exec "$sched" stat -c '%u %n' /app/data/pmf-scheduler.db)
   [[ $owner == '1000 /app/data/pmf-scheduler.db' ]] || fail "the database in the volume: $owner"
@@ -115,7 +118,7 @@ chk_stop() {
   local grace t0 elapsed code
   grace=$("$engine" inspect --format '{{.Config.StopTimeout}}' "$sched")
   t0=$(date +%s%N)
-  timeout $((grace + 30)) "$engine" stop "$sched" >/dev/null || fail "stop"
+  timeout $((grace + 30)) "$engine" stop "$sched" >/dev/null 2>>"$work/engine.log" || fail "stop: $(tail -n 3 "$work/engine.log")"
   elapsed=$((($(date +%s%N) - t0) / 1000000))
   code=$("$engine" inspect --format '{{.State.ExitCode}}' "$sched")
   ((code == 0)) || fail "the scheduler exited $code on stop: $("$engine" logs --tail 20 "$sched" 2>&1)"
@@ -125,7 +128,7 @@ chk_stop() {
   running=$(volume_history "$vol" --status running) || fail "history --status running on the volume"
   [[ -z $running ]] || fail "cycles left running after stop: $running"
   local out rc=0
-  out=$(volume_healthcheck "$vol" 2>&1) || rc=$?
+  out=$(volume_healthcheck "$vol") || rc=$?
   ((rc == 1)) || fail "HEALTHCHECK after the stop: exit $rc ($out), expected 1"
   say "stop: exit 0 in $elapsed ms (grace ${grace} s), no running row; HEALTHCHECK now exit 1: $out"
 }
@@ -134,7 +137,7 @@ chk_volume() {
   local before first
   before=$(volume_history "$vol" | wc -l)
   first=$(volume_history "$vol" | tail -n 1 | cut -d' ' -f1)
-  "$engine" rm "$sched" >/dev/null || fail "rm the scheduler"
+  "$engine" rm -v "$sched" >/dev/null 2>>"$work/engine.log" || fail "rm the scheduler: $(tail -n 3 "$work/engine.log")"
   "$engine" volume inspect "$vol" >/dev/null || fail "the volume $vol is gone after rm"
   start_service "$S" scheduler "$sched" "${FAST[@]}"
   more() { (($(cycles_in "$sched") > before)); }

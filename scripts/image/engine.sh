@@ -30,6 +30,12 @@ pick_engine() {
     fi
   fi
   [[ $(id -u) == 0 ]] && configure_podman
+  # With the CNI network backend (podman 4.3 in Debian 12), containers find each other by name only through the
+  # dnsname plugin, a separate package: without it the scheduler never resolves `diego`.
+  if [[ $(timeout 60 podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null) == cni && ! -x /usr/lib/cni/dnsname && $(id -u) == 0 ]]; then
+    say "installing the CNI dnsname plugin with apt-get (service names on a podman network)"
+    apt_install golang-github-containernetworking-plugin-dnsname || { engine_missing='apt-get install golang-github-containernetworking-plugin-dnsname failed'; return 1; }
+  fi
   engine=podman
   if ! timeout 60 podman info >/dev/null 2>&1; then
     engine_missing="$docker_note; podman is installed but \`podman info\` fails: $(timeout 60 podman info 2>&1 | tail -n 1)"

@@ -51,7 +51,7 @@ ha_both() {
 ha_one_stopped() {
   local t0 code from to survivor stopped
   t0=$SECONDS
-  timeout 60 "$engine" stop "$H-scheduler-1" >/dev/null || fail "stop replica 1"
+  timeout 60 "$engine" stop "$H-scheduler-1" >/dev/null 2>>"$work/engine.log" || fail "stop replica 1: $(tail -n 3 "$work/engine.log")"
   stopped=$((SECONDS - t0))
   code=$("$engine" inspect --format '{{.State.ExitCode}}' "$H-scheduler-1")
   ((code == 0)) || fail "replica 1 exited $code on stop"

@@ -73,6 +73,9 @@ start_service() {
   [[ $img == postgres:* && -n ${STAND_IN_POSTGRES-} ]] && img=$STAND_IN_POSTGRES
   [[ -n ${svc_args[$name]-} ]] && IFS=$US read -r -a args <<<"${svc_args[$name]}"
   [[ -n ${svc_cmd[$name]-} ]] && IFS=$US read -r -a cmd <<<"${svc_cmd[$name]}"
+  # Podman's --read-only also mounts tmpfs on /tmp, /var/tmp and /run, which docker's does not: compose's read_only
+  # means docker's, so the image must do without them.
+  [[ $engine == podman && " ${args[*]} " == *' --read-only '* ]] && args+=(--read-only-tmpfs=false)
   timeout 120 "$engine" run -d --name "$ctr" --network "$sub-net" --network-alias "$name" "${args[@]}" "$@" "$img" "${cmd[@]}" \
     >"$work/run-$ctr.log" 2>&1 || fail "run $name: $(cat "$work/run-$ctr.log")"
 }
