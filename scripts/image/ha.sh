@@ -41,7 +41,7 @@ slots_ok() {
 ha_both() {
   local from to
   from=$(date -u -d '+1 sec' +%FT%TZ)
-  sleep 12
+  sleep 14
   to=$(date -u -d '-3 sec' +%FT%TZ) # the slots of the last seconds may still be in flight
   local verdict
   verdict=$(slots_ok "$from" "$to") || fail "with both replicas: $verdict"
@@ -57,7 +57,7 @@ ha_one_stopped() {
   ((code == 0)) || fail "replica 1 exited $code on stop"
   survivor=$(host_of "$H-scheduler-2")
   from=$(date -u -d '+1 sec' +%FT%TZ)
-  sleep 14
+  sleep 20
   to=$(date -u -d '-3 sec' +%FT%TZ)
   local verdict
   verdict=$(slots_ok "$from" "$to" "$survivor:") || fail "with replica 1 stopped: $verdict"
