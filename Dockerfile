@@ -6,8 +6,8 @@
 # node-gyp builds it with python3, make and g++). The runtime stage copies those two results and nothing else: no
 # compiler, no dev dependency, no source. A separate clean `npm ci --omit=dev` rather than pruning the build stage's
 # node_modules means the runtime tree is exactly what the lock file says production needs (nothing left behind by dev
-# tools' install scripts), and BuildKit runs the two stages in parallel. scripts/docker-replay.sh replays these
-# steps without Docker in CI; test/packaging/docker-files.test.ts checks the properties below.
+# tools' install scripts), and BuildKit runs the two stages in parallel. CI builds this file and runs the image
+# (scripts/image-check.sh); test/packaging/docker-files.test.ts checks the properties below.
 #
 # The image must stay on a supported Node LTS; CI runs the whole test suite on this major (scripts/test-node24.sh
 # reads it from the runtime stage's FROM line).
