@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import { cac, type Command } from 'cac';
+import { cac, type CAC, type Command } from 'cac';
 import { SETTINGS, colorsWanted, flagName } from '../config.ts';
+import { systemClock } from '../time/clock.ts';
 import { VERSION } from '../version.ts';
 import { UsageError, checkRepeats, joinDashValues, valueOptions } from './args.ts';
 import { SHELLS, completionTable, completionsCommand, type Shell } from './completions.ts';
@@ -10,38 +11,89 @@ import { runCommand } from './run.ts';
 
 export type { Io };
 
-/** Runs the CLI and resolves to the exit code: 0 stop, 1 runtime failure, 2 usage or configuration error.  * One piece: the command table, read as one list (the help and the shell completions are generated from it).
- */
+/** A report or upkeep command's module, loaded only when it runs (so `history` pays for no agent code). */
+type Load = () => Promise<(ctx: CommandContext) => Promise<number>>;
+/** What the declarations need from `main`: an action that runs a loaded command, and one that starts any work. */
+interface Actions {
+  /** cac's action for a report or upkeep command: configuration from the environment, then the command. */
+  command: (load: Load) => (...params: unknown[]) => void;
+  /** The same for a command that reads only the environment variables `reads`: the others are not parsed, so not refused. */
+  commandReading: (reads: readonly string[], load: Load) => (...params: unknown[]) => void;
+  /** Starts a command's work with the option values that carry a value (set once every command is declared). */
+  start: (work: (values: Record<string, string>) => Promise<number>) => void;
+}
+
+const dbOption = ['--db <path>', 'SQLite file (default: DATABASE_URL)'] as const;
+const timeHelp = '30m, 2h, 7d (that long ago) or an ISO time';
+
+/** Runs the CLI and resolves to the exit code: 0 stop, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const cli = cac('pmf-scheduler');
   // Set once every command is declared (the options that take a value come from the table), before any action runs.
   let values: Record<string, string> = {};
   let result: Promise<number> = Promise.resolve(0);
+  const acts: Actions = {
+    // cac calls an action with the command's positional arguments, then the parsed flags.
+    command: (load) => (...params) => {
+      const flags = params.pop() as Record<string, unknown>;
+      const args = params.flat().filter((a): a is string => typeof a === 'string');
+      result = toolCommand(io, values, args, flags, load);
+    },
+    commandReading: (reads, load) => (...params) => {
+      const flags = params.pop() as Record<string, unknown>;
+      const args = params.flat().filter((a): a is string => typeof a === 'string');
+      result = toolCommand({ ...io, env: Object.fromEntries(reads.map((k) => [k, io.env[k]])) }, values, args, flags, load);
+    },
+    start: (work) => {
+      result = work(values);
+    },
+  };
+  // The command table, in the order the help lists it; the shell completions are generated from it.
+  declareAgentCommands(cli, io, acts);
+  declareReportCommands(cli, acts);
+  declareControlCommands(cli, acts);
+  cli
+    .command('completions <shell>', `Print the shell completion script: ${SHELLS.join(', ')} (from this command table)`)
+    .action((shell: string) => {
+      if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`Invalid shell ${JSON.stringify(shell)}: expected one of ${SHELLS.join(', ')}`);
+      // Static: the module is a few pure renderers, and SHELLS is needed to declare the command anyway.
+      result = Promise.resolve(completionsCommand(io, shell as Shell, completionTable(cli.commands, cli.globalCommand, { completions: SHELLS })));
+    });
+  cli.help();
+  cli.version(VERSION);
 
-  // Reports and upkeep: each command's module is loaded only when it runs, so `history` pays for no agent code.
-  // cac calls an action with the command's positional arguments, then the parsed flags.
-  const command = (load: () => Promise<(ctx: CommandContext) => Promise<number>>) => (...params: unknown[]) => {
-    const flags = params.pop() as Record<string, unknown>;
-    const args = params.flat().filter((a): a is string => typeof a === 'string');
-    result = toolCommand(io, values, args, flags, load);
-  };
-  /** A command that reads only the environment variables `reads`: the others are not parsed, so not refused. */
-  const commandReading = (reads: readonly string[], load: () => Promise<(ctx: CommandContext) => Promise<number>>) => (...params: unknown[]) => {
-    const flags = params.pop() as Record<string, unknown>;
-    const args = params.flat().filter((a): a is string => typeof a === 'string');
-    const env = Object.fromEntries(reads.map((k) => [k, io.env[k]]));
-    result = toolCommand({ ...io, env }, values, args, flags, load);
-  };
+  try {
+    const valued = new Set([cli.globalCommand, ...cli.commands].flatMap((c) => c.options.filter((o) => o.rawName.includes('<')).map((o) => o.rawName.split(' ')[0]!)));
+    const args = joinDashValues(argv, valued);
+    checkRepeats(args);
+    values = valueOptions(args);
+    cli.parse(['node', 'pmf-scheduler', ...args], { run: false });
+    // cac prints the version only when no command matched (`pmf-scheduler --version`); `history --version` got nothing.
+    if (cli.options.version && !cli.options.help && cli.matchedCommandName !== undefined) cli.outputVersion();
+    if (cli.options.help || cli.options.version) return 0;
+    await cli.runMatchedCommand();
+    return await result;
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'CACError')) {
+      io.err(`pmf-scheduler: ${asTyped(err.message, argv)}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** The agent and its companions: the default command, `run`, `migrate`, `simulator` and `demo`. */
+function declareAgentCommands(cli: CAC, io: Io, { command, start }: Actions): void {
   const withAgentOptions = (cmd: Command) => {
     for (const s of Object.values(SETTINGS)) cmd.option(`--${flagName(s.env)} <value>`, `${s.help} (env ${s.env}, default ${s.default === '' ? 'unset' : JSON.stringify(s.default)})`);
     return cmd;
   };
   withAgentOptions(cli.command('[...args]', 'Start the agent (same as run)')).action((args: string[]) => {
     if (args.length > 0) throw new UsageError(`Unknown command ${JSON.stringify(args[0])}: see pmf-scheduler --help`);
-    result = runCommand(io, values);
+    start((values) => runCommand(io, values));
   });
   withAgentOptions(cli.command('run', 'Start the agent')).action(() => {
-    result = runCommand(io, values);
+    start((values) => runCommand(io, values));
   });
   cli
     .command('migrate', 'Create or update the database schema, then exit')
@@ -54,16 +106,18 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--fail-rate <rate>', 'share of /analyze answered 503, 0..1', { default: 0.1 })
     .option('--latency-ms <ms>', 'added latency per /analyze', { default: 200 })
     .action(() => {
-      result = import('./simulator.ts').then((m) => m.simulatorCommand(io, values));
+      start((values) => import('./simulator.ts').then((m) => m.simulatorCommand(io, values)));
     });
   cli
     .command('demo', 'Run the simulator and the agent against it every 5 s, with some failures (data/demo.db)')
     .option('--db <path>', 'SQLite file', { default: './data/demo.db' })
     .action(() => {
-      result = import('./simulator.ts').then((m) => m.demoCommand(io, values));
+      start((values) => import('./simulator.ts').then((m) => m.demoCommand(io, values)));
     });
-  const dbOption = ['--db <path>', 'SQLite file (default: DATABASE_URL)'] as const;
-  const timeHelp = '30m, 2h, 7d (that long ago) or an ISO time';
+}
+
+/** Reports and upkeep on the database: `history`, `stats`, `next`, `healthcheck`, `prune`. */
+function declareReportCommands(cli: CAC, { command, commandReading }: Actions): void {
   cli
     .command('history', 'Past cycles, newest first (read-only; works while the agent runs)')
     .option('--limit <n>', 'how many cycles (default 20)')
@@ -74,7 +128,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--key <uuid>', "the cycle with this Idempotency-Key (as Diego received it)")
     .option('--trigger <trigger>', 'schedule, startup or manual (pmf-scheduler trigger)')
     .option('--cycle <id>', 'one cycle with all its attempts')
-    .option('--json', 'a JSON array (fields in the README); with --follow, one object per line')
+    .option('--json', 'a JSON array (fields in docs/commands.md); with --follow, one object per line')
     .option('--follow', 'then print each cycle as it ends, until Ctrl-C')
     .option(...dbOption)
     .action(command(async () => (await import('./history.ts')).historyCommand));
@@ -85,7 +139,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--until <time>', `window end (default now): ${timeHelp}`)
     .option('--cron <pattern>', "pattern for missed slots (default: the newest agent's, else CRON_PATTERN)")
     .option('--by <group>', 'symbol (default) or replica: the numbers per replica that ran the cycles')
-    .option('--json', 'the same numbers as JSON (fields in the README)')
+    .option('--json', 'the same numbers as JSON (fields in docs/commands.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./stats.ts')).statsCommand));
   cli
@@ -108,7 +162,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--dry-run', 'only count what would be deleted')
     .option(...dbOption)
     .action(command(async () => (await import('./prune.ts')).pruneCommand));
-  // Live control (README, Operating it live): the database is the control plane, every change audited.
+}
+
+/** Live control (docs/operating.md): the database is the control plane, every change audited; then what it shows. */
+function declareControlCommands(cli: CAC, { command }: Actions): void {
   const controlOptions = (cmd: Command) => cmd.option('--by <name>', 'who acts, for the audit (default: OS user@host)').option(...dbOption);
   controlOptions(
     cli
@@ -142,51 +199,23 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   ).action(command(async () => (await import('./reschedule.ts')).rescheduleCommand));
   cli
     .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing, 3 paused, 1 no agent)')
-    .option('--json', 'as JSON (fields in the README)')
+    .option('--json', 'as JSON (fields in docs/operating.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./status.ts')).statusCommand));
   cli
     .command('audit', 'Every control action: when, what, why, by whom, and when each agent applied it')
     .option('--since <time>', `at or after: ${timeHelp}`)
     .option('--limit <n>', 'how many, newest (default 100)')
-    .option('--json', 'as JSON (fields in the README)')
+    .option('--json', 'as JSON (fields in docs/operating.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./audit.ts')).auditCommand));
   cli
     .command('alerts [action]', 'Notifications and their delivery (pending, sent, gave up); `alerts test` sends a test to every channel')
     .option('--since <time>', `created at or after: ${timeHelp} (default 24h)`)
     .option('--limit <n>', 'how many (default 50)')
-    .option('--json', 'a JSON array (fields in the README)')
+    .option('--json', 'a JSON array (one object per notification)')
     .option(...dbOption)
     .action(command(async () => (await import('./alerts.ts')).alertsCommand));
-  cli
-    .command('completions <shell>', `Print the shell completion script: ${SHELLS.join(', ')} (from this command table)`)
-    .action((shell: string) => {
-      if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`Invalid shell ${JSON.stringify(shell)}: expected one of ${SHELLS.join(', ')}`);
-      // Static: the module is a few pure renderers, and SHELLS is needed to declare the command anyway.
-      result = Promise.resolve(completionsCommand(io, shell as Shell, completionTable(cli.commands, cli.globalCommand, { completions: SHELLS })));
-    });
-  cli.help();
-  cli.version(VERSION);
-
-  try {
-    const valued = new Set([cli.globalCommand, ...cli.commands].flatMap((c) => c.options.filter((o) => o.rawName.includes('<')).map((o) => o.rawName.split(' ')[0]!)));
-    const args = joinDashValues(argv, valued);
-    checkRepeats(args);
-    values = valueOptions(args);
-    cli.parse(['node', 'pmf-scheduler', ...args], { run: false });
-    // cac prints the version only when no command matched (`pmf-scheduler --version`); `history --version` got nothing.
-    if (cli.options.version && !cli.options.help && cli.matchedCommandName !== undefined) cli.outputVersion();
-    if (cli.options.help || cli.options.version) return 0;
-    await cli.runMatchedCommand();
-    return await result;
-  } catch (err) {
-    if (err instanceof UsageError || (err instanceof Error && err.name === 'CACError')) {
-      io.err(`pmf-scheduler: ${asTyped(err.message, argv)}`);
-      return 2;
-    }
-    throw err;
-  }
 }
 
 /** Runs a report or upkeep command: configuration from the environment (DATABASE_URL overridden by --db). */
@@ -194,7 +223,8 @@ async function toolCommand(io: Io, opts: Record<string, string>, args: string[],
   const config = configWithDb(io, opts);
   if (typeof config === 'number') return config;
   const run = await load();
-  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: Date.now(), clock: Date.now, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
+  const clock = io.clock ?? systemClock;
+  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: clock.now(), clock, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
 }
 
 /** The OS user's name; a container user with no passwd entry has none, and is named by its uid. */
