@@ -61,8 +61,6 @@ interface SettingValues {
 
 /** The agent's whole configuration, parsed and validated once at start-up. */
 export interface Config extends SettingValues {
-  /** Where the local time zone comes from: TZ when set (and valid), else the system's setting. */
-  timeZoneSource?: 'TZ' | 'system';
   /**
    * `Authorization: Basic …` built from DIEGO_URL's `user:password@` (a reverse proxy's login): Node's fetch refuses
    * a URL that holds credentials, so they travel as this header instead. Undefined: none in the URL.
@@ -187,8 +185,7 @@ export function parseConfig(
   // The single binary extracts its SQLite addon under $XDG_CACHE_HOME: the platform's variable, read here with the rest.
   const cacheHome = env.XDG_CACHE_HOME;
   const database = values.database.kind === 'sqlite' && cacheHome ? { ...values.database, cacheHome } : values.database;
-  const timeZoneSource = env.TZ !== undefined && env.TZ !== '' ? 'TZ' : 'system';
-  return { config: Object.freeze({ ...values, database, timeZoneSource, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth, telegram }) };
+  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth, telegram }) };
 }
 
 /** `http://user:pw@host` → the URL without them and `Basic dXNlcjpwdw==` (percent-escapes decoded first). */

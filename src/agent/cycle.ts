@@ -77,8 +77,6 @@ interface Running {
   job: CycleJob;
   startedAt: number;
   fields: Record<string, unknown>;
-  /** Names the cycle in its attempt lines when several symbols interleave theirs ('' with one symbol). */
-  tag: string;
   announce: () => void;
   attempts: EndedCycle['attempts'];
 }
@@ -96,19 +94,13 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
   const claimed = await claim(job, d, idempotencyKey, startedAt, release);
   if (typeof claimed !== 'number') return claimed;
   const id = claimed;
-  // The key in every line of the cycle (JSON): it is what Diego logs. With several symbols the attempt lines say
-  // whose they are too (`tag`), since their lines interleave (issue 24 item 15).
-  const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey };
-  const tag = d.label === '' ? '' : ` (cycle ${recordLabel(id)}, ${job.symbol})`;
+  const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey }; // the key: what Diego logs
   let announced = false;
   const announce = () => {
-    if (!announced) {
-      d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label}`, fields);
-      d.log.debug(`Cycle ${recordLabel(id)}${d.label}: Idempotency-Key ${idempotencyKey}, slot ${fields.slot}, deadline ${new Date(job.deadline).toISOString()}`, fields);
-    }
+    if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label}`, fields);
     announced = true;
   };
-  const run: Running = { id, job, startedAt, fields, tag, announce, attempts: [] };
+  const run: Running = { id, job, startedAt, fields, announce, attempts: [] };
   const answer = d.store.claimAnswer(id);
   if (answer?.paused !== undefined) return pausedAtClaim(run, d, answer.paused, release);
   const sent = await sendAttempts(run, d, idempotencyKey, abort, claimDecision(answer, job.executionOff), release);
@@ -223,8 +215,9 @@ async function sendOne(
   d: CycleDeps,
   a: { idempotencyKey: string; abort: AbortSignal; number: number; sent: { id: number; requestId: string; startedAt: number }; executionOff: string | undefined },
 ): Promise<{ last: AttemptResult; stop?: StopReason; done: boolean }> {
-  const { job, fields, tag } = run;
+  const { job, fields } = run;
   const { number: attempt, sent, executionOff } = a;
+  const tag = d.label === '' ? '' : ` (cycle ${recordLabel(run.id)}, ${job.symbol})`; // several symbols' lines interleave
   const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution && executionOff === undefined };
   // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting. (From the
   // attempt's recorded start; a late send's re-check in between is cut at the boundary by `job.cut` all the same.)
@@ -237,8 +230,7 @@ async function sendOne(
   if (attempt === 1) d.onStarted?.();
   d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${executionOff ? ` (triggerExecution false: ${executionOff})` : ''}${tag}`, { ...fields, attempt, requestId: sent.requestId });
   const last = await answer;
-  // After the answer, not beside the send: building it must not delay the request's write (the hot path).
-  d.log.debug(`Attempt ${attempt} of cycle ${recordLabel(run.id)}: request ${sent.requestId} sent ${body.symbol} ${body.timeframe} triggerExecution=${body.triggerExecution}, timeout ${timeoutMs} ms; ${last.outcome} after ${d.clock.now() - sent.startedAt} ms`, { ...fields, attempt, requestId: sent.requestId, timeoutMs });
+  d.log.debug(`Attempt ${attempt} of cycle ${recordLabel(run.id)} (Idempotency-Key ${a.idempotencyKey}, deadline ${new Date(job.deadline).toISOString()}): request ${sent.requestId} sent ${body.symbol} ${body.timeframe} triggerExecution=${body.triggerExecution}, timeout ${timeoutMs} ms; ${last.outcome} after ${d.clock.now() - sent.startedAt} ms`, { ...fields, attempt, requestId: sent.requestId, timeoutMs });
   const finishedAt = d.clock.now();
   const durationMs = finishedAt - sent.startedAt;
   await d.store.finishAttempt(sent.id, {
@@ -281,7 +273,6 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
   const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
   if (stop === undefined && last?.outcome === 'ok') {
     await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed });
-    // The end lines of success and failure carry the same fields (status, attempts, durationMs).
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot, status: 'succeeded' });
     return { id, status: 'succeeded', attempts, ended: ended('succeeded') };
   }
@@ -304,7 +295,6 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
         ? `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
         : `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): ${error}${d.label}`;
   const end = { ...fields, attempts, durationMs: Math.max(0, finishedAt - job.slot), reason: verdict.reason, status: verdict.status };
-  if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, end);
-  else d.log.error(message, end);
+  (verdict.status === 'skipped' ? d.log.warn : d.log.error)(verdict.status === 'skipped' ? `Slot ${fields.slot} passed over: ${error}${d.label}` : message, end);
   return { id, status: verdict.status, reason: verdict.reason, attempts, ended: ended(verdict.status, verdict.reason) };
 }

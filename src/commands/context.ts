@@ -36,6 +36,8 @@ export interface CommandContext {
   now: number;
   /** SIGINT/SIGTERM, for a command that runs until one (`history --follow`). */
   onSignal: (handler: (signal: string) => void) => void;
+  /** Whether TZ sets the local time zone (else the system's setting does). */
+  timeZoneFromTz?: boolean;
   /** What named the database, for error lines: `--db` or `DATABASE_URL`. */
   databaseSetting: string;
   /**

@@ -224,7 +224,7 @@ async function toolCommand(io: Io, opts: Record<string, string>, args: string[],
   if (typeof config === 'number') return config;
   const run = await load();
   const clock = io.clock ?? systemClock;
-  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: clock.now(), clock, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
+  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: clock.now(), clock, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL', timeZoneFromTz: io.env.TZ !== undefined && io.env.TZ !== '' });
 }
 
 /** The OS user's name; a container user with no passwd entry has none, and is named by its uid. */

@@ -25,7 +25,7 @@ export async function nextCommand(ctx: CommandContext): Promise<number> {
   }
   const c = colorsFor(ctx.colors);
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  ctx.out(`${c.bold(`Next ${count} fire time(s) of "${cron.text}"`)} ${c.dim(`(local time zone ${zone}, ${ctx.config.timeZoneSource === 'TZ' ? 'set by TZ' : "the system's: TZ is unset"})`)}`);
+  ctx.out(`${c.bold(`Next ${count} fire time(s) of "${cron.text}"`)} ${c.dim(`(local time zone ${zone}, ${ctx.timeZoneFromTz === true ? 'set by TZ' : "the system's: TZ is unset"})`)}`);
   for (const t of times) ctx.out(`  ${localTime(t)}   ${new Date(t).toISOString()}   ${c.dim(`in ${formatDuration(t - ctx.now)}`)}`);
   return 0;
 }
