@@ -17,6 +17,37 @@ const idOf = (path: string): FileId | undefined => {
   return s && { dev: s.dev, ino: s.ino };
 };
 
+/** Whether `path` names another file than `id` (not: no file at all). */
+function namesAnother(path: string, id: FileId | undefined): boolean {
+  const now = idOf(path);
+  return id !== undefined && now !== undefined && (now.dev !== id.dev || now.ino !== id.ino);
+}
+
+/** A database's -wal and -shm files as they are now. */
+const journalIds = (path: string): [string, FileId | undefined][] => [`${path}-wal`, `${path}-shm`].map((name) => [name, idOf(name)]);
+
+/** Copies the whole database an open connection sees (file and -wal) to `to`; the error line when it cannot. */
+function copyHistory(raw: SqliteDatabase, to: string): string | undefined {
+  try {
+    raw.prepare('VACUUM INTO ?').run([to]);
+    return undefined;
+  } catch (err) {
+    return errorLine(err);
+  }
+}
+
+/**
+ * Puts the copy of a deleted database at its path. The deleted file's -wal and -shm stay at their names (SQLite does
+ * not remove a moved database's on close), and SQLite would read that WAL as the new file's: removed first, their
+ * content is in the copy. Linked, never over a file that appeared meanwhile.
+ */
+function placeCopy(path: string, copy: string): void {
+  rmSync(`${path}-wal`, { force: true });
+  rmSync(`${path}-shm`, { force: true });
+  linkSync(copy, path);
+  rmSync(copy);
+}
+
 /** The statements that write (kysely's inserts, updates and deletes), and those that open and close a transaction. */
 const WRITES = /^\s*(insert|update|delete|replace)\b/i;
 const BEGIN = /^\s*begin\b/i;
@@ -51,12 +82,6 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
   let refused: string | undefined;
   let replaced = false;
 
-  /** Whether the path names another file than the one opened (not: no file, which `check` recreates). */
-  const isReplaced = () => {
-    if (opened === undefined) return false;
-    const now = idOf(path);
-    return now !== undefined && (now.dev !== opened.dev || now.ino !== opened.ino);
-  };
   const replacedLine = `Database file ${path} was replaced by another file while in use`;
   const refuse = (why: string): FileCheck => {
     refused = why;
@@ -78,22 +103,13 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
   const refuseReplaced = () => {
     replaced = true;
     const kept = `${path}.replaced-${process.pid}-${Date.now()}.db`;
-    let copied: string;
-    try {
-      raw!.prepare('VACUUM INTO ?').run([kept]);
-      copied = `every record written until now was copied to ${kept}`;
-    } catch (err) {
-      copied = `the history could not be copied to ${kept} (${errorLine(err)})`;
-    }
-    const result = refuse(`${replacedLine}; ${copied}`);
-    for (const [name, id] of journals) {
-      const now = idOf(name);
-      if (now && id && now.dev === id.dev && now.ino === id.ino) rmSync(name, { force: true });
-    }
+    const failed = copyHistory(raw!, kept);
+    const result = refuse(`${replacedLine}; ${failed === undefined ? `every record written until now was copied to ${kept}` : `the history could not be copied to ${kept} (${failed})`}`);
+    for (const [name, id] of journals) if (!namesAnother(name, id) && id) rmSync(name, { force: true });
     return result;
   };
   /** Our -wal and -shm files as opened (SQLite creates them with the first read in WAL mode, before this is called). */
-  let journals = journalIds();
+  let journals = journalIds(path);
   let inTransaction = false;
   let reported: FileCheck | undefined;
 
@@ -112,34 +128,22 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
     raw!.close();
     raw = undefined;
     try {
-      // The deleted file's -wal and -shm stay at their names (SQLite does not remove a moved database's on close), and
-      // SQLite would read that WAL as the new file's: remove them first. Their content is in the copy.
-      rmSync(`${path}-wal`, { force: true });
-      rmSync(`${path}-shm`, { force: true });
-      linkSync(copy, path); // never over a file that appeared meanwhile
-      rmSync(copy);
+      placeCopy(path, copy);
       raw = reopen();
       current = wrap(raw);
       opened = idOf(path);
-      journals = journalIds();
+      journals = journalIds(path);
     } catch (err) {
       return refuse(`Database file ${path} was deleted while in use and could not be recreated (${errorLine(err)}); its history was copied to ${copy}`);
     }
     return { fault: `Database file ${path} was deleted while in use: recreated it at its path from the open connection, every record kept; writing there again` };
   };
 
-  function journalIds(): [string, FileId | undefined][] {
-    return [`${path}-wal`, `${path}-shm`].map((name) => [name, idOf(name)]);
-  }
-
   /** The recreation failed: the whole history still goes to a file someone can read, in the temporary directory. */
   const rescue = (why: string): FileCheck => {
     const kept = join(tmpdir(), `pmf-scheduler-rescued-${process.pid}-${Date.now()}.db`);
-    try {
-      raw!.prepare('VACUUM INTO ?').run([kept]);
-    } catch (err) {
-      return refuse(`Database file ${path} was deleted while in use and could not be recreated (${why}), nor copied to ${kept} (${errorLine(err)})`);
-    }
+    const failed = copyHistory(raw!, kept);
+    if (failed !== undefined) return refuse(`Database file ${path} was deleted while in use and could not be recreated (${why}), nor copied to ${kept} (${failed})`);
     return refuse(`Database file ${path} was deleted while in use and could not be recreated (${why}); every record written until now was copied to ${kept}`);
   };
 
@@ -154,7 +158,7 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
       prepare(sql: string): SqliteStatement {
         // Checked where no transaction is open (VACUUM INTO cannot run inside one): at `begin` and at a lone write.
         if (BEGIN.test(sql) || (WRITES.test(sql) && !inTransaction)) {
-          if (refused === undefined && isReplaced()) reported = refuseReplaced();
+          if (refused === undefined && namesAnother(path, opened)) reported = refuseReplaced();
           inTransaction = BEGIN.test(sql);
         } else if (END.test(sql)) inTransaction = false;
         if (refused !== undefined) throw refusal(refused);
