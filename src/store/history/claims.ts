@@ -80,6 +80,31 @@ export function claimSlot(db: Kysely<Schema>, c: NewCycle, traits?: Pick<Backend
     .then(answerOf);
 }
 
+/** Claim answers kept for their claimer at most (a replay's claims have no claimer to read them). */
+const MAX_UNREAD_ANSWERS = 64;
+
+/**
+ * Claims that keep each claim's answer (what its statement read of the pauses) until the claimer reads it, at once:
+ * the port's `claimCycle` answers an id, `claimAnswer(id)` the rest.
+ */
+export function claimsAnswered(db: Kysely<Schema>, traits?: Pick<BackendTraits, 'startupOncePerInterval' | 'lockForStartupClaim'>) {
+  const answers = new Map<number, Omit<ClaimAnswer, 'id'>>();
+  return {
+    async claim(c: NewCycle): Promise<number | undefined> {
+      const answer = await claimSlot(db, c, traits);
+      if (answer === undefined) return undefined;
+      if (answers.size >= MAX_UNREAD_ANSWERS) answers.clear();
+      answers.set(answer.id, { paused: answer.paused, executionOff: answer.executionOff });
+      return answer.id;
+    },
+    answer(id: number): Omit<ClaimAnswer, 'id'> | undefined {
+      const answer = answers.get(id);
+      answers.delete(id);
+      return answer;
+    },
+  };
+}
+
 type CycleQuery = SelectQueryBuilder<Schema, 'cycles', {}>;
 
 /**
