@@ -14,6 +14,8 @@ import type { ControlNotice } from './upkeep/control-watch.ts';
 export interface AgentEventMap {
   /** A slot was recorded `skipped` without a cycle of its own (paused, overlap, clock skew…), with its reason. */
   'slot:skipped': { reason: SkipReason };
+  /** The agent's heartbeat row was written (every HEARTBEAT_INTERVAL_MS while the database takes it). */
+  'agent:beat': { at: number };
   /** A cycle this agent ran ended, as recorded. */
   'cycle:ended': { ended: EndedCycle };
   /** A clock check measured the offset (NTP_SERVER, or the database server's clock). */

@@ -42,16 +42,18 @@ test('events: once resolves with the first event its match accepts, then stops l
   assert.deepEqual(heard, ['paused']);
 });
 
-test('the agent tells each cycle it ran on its event stream, as recorded: a test awaits the event, not a log line', async () => {
+test('the agent tells its heartbeat and each cycle it ran on its event stream, as recorded: a test awaits the event, not a log line', async () => {
   const stub = await startDiegoStub([{ status: 503 }, { status: 200 }]);
   const dir = tempDir();
   const ended: AgentEventMap['cycle:ended'][] = [];
+  const beats: number[] = [];
   let firstEnd: Promise<AgentEventMap['cycle:ended']> | undefined;
   const group = await startAgents({
     path: join(dir.dir, 'history.db'),
     env: { DIEGO_URL: stub.url, RETRY_ATTEMPTS: '1' },
     slots: 2,
     listen: (events) => {
+      events.on('agent:beat', (e) => beats.push(e.at));
       events.on('cycle:ended', (e) => ended.push(e));
       firstEnd = events.once('cycle:ended');
     },
@@ -64,6 +66,7 @@ test('the agent tells each cycle it ran on its event stream, as recorded: a test
     assert.deepEqual(ended.map((e) => e.ended.status), rows.map((r) => r.status), 'one event per cycle row, in order, with its status');
     assert.deepEqual(ended.map((e) => e.ended.status), ['failed', 'succeeded']);
     assert.deepEqual(ended.map((e) => e.ended.attempts.map((a) => a.outcome)), [['http_error'], ['ok']]);
+    assert.ok(beats.length >= 1, 'the first heartbeat, written before any slot, was told');
   } finally {
     await group.close();
     await stub.close();

@@ -87,13 +87,13 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   const owner = ownerOf(d.identity);
   const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt };
   const metrics = settings.metricsFile === undefined ? undefined : await startMetrics(db, settings.metricsFile, startedAt, log);
-  const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: metrics?.beat, systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
+  // Subscribed before the chore that emits starts, so no event goes unheard.
+  subscribeMetrics(events, metrics, settings.symbols, clock);
+  const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: (at) => d.events.emit('agent:beat', { at }), systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
   const missed = summariseMissed(notifier, clock, stop);
-  // Subscribed before any chore starts, so none of their events goes unheard.
   events.on('clock:measured', (m) => {
     heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
   });
-  subscribeMetrics(events, metrics, settings.symbols, clock);
   subscribeNotifications(events, notifier, missed);
   const clockCheck = settings.clockCheck && startClockCheckFor(settings.clockCheck, d, stop, {
     measured: (m) => d.events.emit('clock:measured', m),
@@ -141,9 +141,10 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   };
 }
 
-/** The metrics file (METRICS_FILE) hears cycles, skipped slots, clock checks and pauses. */
+/** The metrics file (METRICS_FILE) hears heartbeats, cycles, skipped slots, clock checks and pauses. */
 function subscribeMetrics(events: Pick<AgentEvents, 'on'>, metrics: Awaited<ReturnType<typeof startMetrics>> | undefined, symbols: readonly string[], clock: Clock): void {
   if (metrics === undefined) return;
+  events.on('agent:beat', ({ at }) => metrics.beat(at));
   events.on('cycle:ended', ({ ended }) => metrics.cycleEnded(ended));
   events.on('slot:skipped', ({ reason }) => metrics.slotSkipped(reason));
   events.on('clock:measured', (m) => metrics.clockChecked(m.offsetMs, m.rttMs));
