@@ -1,5 +1,8 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
-import type { CycleStatus } from '../../records.ts';
+import type { CycleStatus, SkipReason } from '../../records.ts';
+
+/** The skip reason of a slot claimed under a pause of cycles. */
+const PAUSED: SkipReason = 'paused';
 import { CYCLE_LEASE_MS } from './leases.ts';
 import type { BackendTraits, ClaimAnswer, NewCycle } from '../port.ts';
 import type { Schema } from '../schema.ts';
@@ -52,7 +55,7 @@ function claimRow(q: Kysely<Schema>, c: NewCycle) {
   return {
     ...cycleRow(c, 'running'),
     status: sql<CycleStatus>`case when ${paused} is null then 'running' else 'skipped' end`,
-    reason: sql<string | null>`case when ${paused} is null then null else 'paused' end`,
+    reason: sql<SkipReason | null>`case when ${paused} is null then null else ${sql.lit(PAUSED)} end`,
     error: paused,
     finished_at: sql<number | null>`case when ${paused} is null then null else ${num(t)} end`,
     lease_until: sql<number | null>`case when ${paused} is null then ${num(t + CYCLE_LEASE_MS)} else null end`,
