@@ -40,7 +40,7 @@ export interface CycleDeps {
   onStarted?: () => void;
 }
 
-type StopReason = 'deadline' | 'aborted' | 'not_retryable' | 'exhausted' | 'missed' | 'clock_back' | 'paused';
+type StopReason = 'deadline' | 'no_time_for_retry' | 'aborted' | 'not_retryable' | 'exhausted' | 'missed' | 'clock_back' | 'paused';
 
 /**
  * What a cycle prepared ahead of its slot is told at the boundary: `fire`; `missed` (a later slot was already due
@@ -65,7 +65,8 @@ const passedOver = (stop: StopReason | undefined): stop is keyof typeof UNSENT =
 export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined, abortReason?: unknown): { status: 'failed' | 'interrupted' | 'skipped'; reason: string } {
   if (stop === 'aborted') return { status: 'interrupted', reason: abortReason === CUT_BY_PAUSE ? 'paused' : 'shutdown' };
   if (passedOver(stop)) return { status: 'skipped', reason: stop };
-  if (stop === 'deadline') return { status: 'failed', reason: 'deadline' };
+  // No time left for a retry before the next slot: the slot's deadline ended it, recorded as such.
+  if (stop === 'deadline' || stop === 'no_time_for_retry') return { status: 'failed', reason: 'deadline' };
   return { status: 'failed', reason: last?.outcome ?? 'unknown' };
 }
 
@@ -230,8 +231,9 @@ async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefin
     return { id, status: 'succeeded', attempts, ended: ended('succeeded') };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
-  const error =
-    verdict.reason === 'deadline'
+  const noTime = stop === 'no_time_for_retry' && `no time left for a retry: the next slot ${new Date(job.deadline).toISOString()} comes before RETRY_DELAY_MS (${d.retry.delayMs} ms) has passed; last error: ${last?.error ?? last?.outcome}`;
+  const error = noTime ||
+    (verdict.reason === 'deadline'
       ? `deadline: the next slot ${new Date(job.deadline).toISOString()} came before an answer${last?.error ? `; last error: ${last.error}` : ''}`
       : verdict.reason === 'shutdown'
         ? 'interrupted by shutdown'
@@ -239,12 +241,12 @@ async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefin
           ? 'interrupted by pause --abort'
           : passedOver(stop)
             ? UNSENT[stop].cycle
-            : (last?.error ?? last?.outcome ?? 'no attempt');
+            : (last?.error ?? last?.outcome ?? 'no attempt'));
   await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false });
   const message =
     verdict.status === 'interrupted'
       ? `Scalping cycle ${recordLabel(id)} ${error} after ${attempts} attempt(s)${d.label}`
-      : verdict.reason === 'deadline'
+      : verdict.reason === 'deadline' && !noTime
         ? `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
         : `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): ${error}${d.label}`;
   if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, { ...fields, reason: verdict.reason, status: verdict.status });
