@@ -106,8 +106,8 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
       slots.fire(slot, 'schedule');
       clockBack.fired();
     },
-    onMissed: (count, first, fired) =>
-      log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
+    onMissed: (count, first, fired, capped) =>
+      log.warn(`Missed ${capped ? `more than ${count - 1}` : count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
     onClockBack: clockBack.began,
     onReleased: (slot, now) => {
       log.warn(`Wall clock went back to ${new Date(now).toISOString()} after slot ${new Date(slot).toISOString()} was prepared: released unsent, the slot is passed over`);

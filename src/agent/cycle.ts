@@ -165,7 +165,9 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   while (stop === undefined) {
     const now = d.clock.now();
     if (abort.aborted) stop = 'aborted';
-    else if (now >= job.deadline) stop = 'deadline';
+    // Nothing sent yet and the next slot already due (a forward clock step, a stall): the slot was passed over, not
+    // failed; nothing reached Diego.
+    else if (now >= job.deadline) stop = attempt === 0 ? 'missed' : 'deadline';
     if (stop) break;
     attempt++;
     const sent = ready ?? (await openAttempt(attempt, now));

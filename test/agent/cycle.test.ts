@@ -404,13 +404,13 @@ test('deadline: no attempt starts at or after it (a retry delay or Retry-After r
   }
 });
 
-test('deadline: a cycle whose next slot has already come sends nothing', async () => {
+test('deadline: a cycle whose next slot has already come sends nothing, and is recorded passed over (missed), not failed', async () => {
   await withWorld([{ status: 200 }], {}, async ({ stub, db, run }) => {
-    assert.deepEqual(await run({ slot: T0 - 2000, deadline: T0 - 1000 }), { id: 1, status: 'failed', reason: 'deadline', attempts: 0 });
+    assert.deepEqual(await run({ slot: T0 - 2000, deadline: T0 - 1000 }), { id: 1, status: 'skipped', reason: 'missed', attempts: 0 });
     assert.equal(stub.received.length, 0);
     assert.deepEqual(await attemptRows(db.db), []);
     const [cycle] = await cycleRows(db.db);
-    assert.deepEqual([cycle!.status, cycle!.reason, cycle!.attempts], ['failed', 'deadline', 0]);
+    assert.deepEqual([cycle!.status, cycle!.reason, cycle!.attempts], ['skipped', 'missed', 0]);
   });
 });
 
