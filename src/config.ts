@@ -198,6 +198,10 @@ const webhookUrls: Parser<string[]> = (raw) => {
 // https://core.telegram.org/bots/api#authorizing-your-bot: `<bot id>:<secret>`.
 const botToken: Parser<string | undefined> = (raw) =>
   raw === '' || /^\d{1,20}:[A-Za-z0-9_-]{20,100}$/.test(raw) ? { value: raw || undefined } : { expected: 'a bot token from @BotFather such as 123456789:AAH…, or empty' };
+const botApiUrl: Parser<string> = (raw) => {
+  const r = httpUrl(false)(raw);
+  return 'value' in r ? { value: r.value as string } : { expected: 'an http(s) URL such as https://api.telegram.org, without query or fragment' };
+};
 const chatId: Parser<string | undefined> = (raw) =>
   raw === '' || /^-?\d{1,20}$|^@[A-Za-z][A-Za-z0-9_]{3,31}$/.test(raw) ? { value: raw || undefined } : { expected: 'a chat id such as -1001234567890 or a channel name such as @desk_alerts, or empty' };
 
@@ -250,7 +254,7 @@ export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> }
   healthcheckPingUrl: { env: 'HEALTHCHECK_PING_URL', default: '', parse: httpUrl(true), help: 'Healthchecks.io ping URL: /start, success and /fail per cycle; never logged', secret: true },
   telegramBotToken: { env: 'TELEGRAM_BOT_TOKEN', default: '', parse: botToken, help: 'a Telegram bot token: notifications go to TELEGRAM_CHAT_ID too; never logged', secret: true },
   telegramChatId: { env: 'TELEGRAM_CHAT_ID', default: '', parse: chatId, help: 'the chat the Telegram bot posts to (numeric id or @channel)' },
-  telegramApiUrl: { env: 'TELEGRAM_API_URL', default: 'https://api.telegram.org', parse: requiredUrl, help: "the Telegram Bot API's base URL (a local Bot API server)" },
+  telegramApiUrl: { env: 'TELEGRAM_API_URL', default: 'https://api.telegram.org', parse: botApiUrl, help: "the Telegram Bot API's base URL (a local Bot API server)" },
   alertAfterFailures: { env: 'ALERT_AFTER_FAILURES', default: '3', parse: integer(1, 1000), help: 'notify `failing` after this many failed cycles of a symbol in a row' },
   ntpServer: { env: 'NTP_SERVER', default: '', parse: ntpServer, help: 'SNTP server (host[:port]) the clock is checked against; unset: no check' },
   clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },
