@@ -1,9 +1,10 @@
 // The one place that reads the environment: every setting with its parser, default and help, then the parse that
 // checks them all at once.
-import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
+import type { CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
@@ -78,9 +79,6 @@ export interface ConfigProblem {
   expected: string;
 }
 
-type Parsed<T> = { value: T } | { expected: string };
-type Parser<T> = (raw: string) => Parsed<T>;
-
 interface Setting<T> {
   env: string;
   default: string;
@@ -89,141 +87,6 @@ interface Setting<T> {
   help: string;
   secret?: boolean;
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
-
-const integer =
-  (min: number, max = MAX_TIMER_MS): Parser<number> =>
-  (raw) => {
-    const expected = `an integer from ${min} to ${max}`;
-    if (!/^\d+$/.test(raw)) return { expected };
-    const n = Number(raw);
-    return n >= min && n <= max ? { value: n } : { expected };
-  };
-
-const boolean: Parser<boolean> = (raw) => {
-  const v = raw.toLowerCase();
-  if (['true', '1', 'yes'].includes(v)) return { value: true };
-  if (['false', '0', 'no'].includes(v)) return { value: false };
-  return { expected: 'true/false, 1/0 or yes/no' };
-};
-
-const oneOf =
-  <T extends string>(...values: T[]): Parser<T> =>
-  (raw) =>
-    (values as string[]).includes(raw.toLowerCase()) ? { value: raw.toLowerCase() as T } : { expected: `one of ${values.join(', ')} (any case)` };
-
-const httpUrl =
-  (optional: boolean): Parser<string | undefined> =>
-  (raw) => {
-    if (raw === '' && optional) return { value: undefined };
-    const expected = optional ? 'an http(s) URL, or empty to disable' : 'an http(s) URL such as http://diego:3001';
-    try {
-      const url = new URL(raw);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') return { expected };
-      if (url.search || url.hash) return { expected: `${expected}, without query or fragment` };
-      return { value: url.href.replace(/\/+$/, '') };
-    } catch {
-      return { expected };
-    }
-  };
-
-const requiredUrl: Parser<string> = (raw) => {
-  const r = httpUrl(false)(raw);
-  return 'value' in r ? { value: r.value as string } : r;
-};
-
-const cronPattern: Parser<CronPattern> = (raw) => {
-  const r = parseCronPattern(raw);
-  return 'pattern' in r
-    ? { value: r.pattern }
-    : { expected: `a cron pattern with 5 or 6 fields (seconds first), such as "0 * * * * *" (${r.error})` };
-};
-
-const SYMBOL = /^[A-Z0-9]+\/[A-Z0-9]+$/;
-const symbols: Parser<string[]> = (raw) => {
-  const list = raw.split(',').map((s) => s.trim());
-  const expected = 'a comma-separated list of pairs such as BTC/USDT,ETH/USDT, without duplicates';
-  if (list.some((s) => !SYMBOL.test(s)) || new Set(list).size !== list.length) return { expected };
-  return { value: list };
-};
-
-const timeframe: Parser<string> = (raw) =>
-  /^[1-9]\d*[smhdwM]$/.test(raw) ? { value: raw } : { expected: 'a timeframe such as 1m, 5m, 1h or 1d' };
-
-const token: Parser<string | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  // At least 8 characters: a shorter "token" could not be redacted from log lines without mangling them.
-  return /^[\x21-\x7e]{8,}$/.test(raw) ? { value: raw } : { expected: 'a token of at least 8 printable characters without spaces' };
-};
-
-const database: Parser<DatabaseTarget> = (raw) => {
-  if (/^postgres(ql)?:\/\//i.test(raw)) {
-    const expected = 'a PostgreSQL URL such as postgres://user:password@host:5432/database';
-    try {
-      const url = new URL(raw);
-      // libpq's `postgres:///db?host=/run/postgresql` names a socket directory instead of a host.
-      return url.hostname === '' && !url.searchParams.has('host') ? { expected } : { value: { kind: 'postgres', url: raw } };
-    } catch {
-      return { expected };
-    }
-  }
-  // A mistyped scheme (`postgress://u:pw@h/db`) would otherwise become a relative file path, a directory named after
-  // the URL, password included: any other `scheme://` is refused (and shown redacted, as every value is).
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !/^(sqlite|file):/i.test(raw)) return { expected: 'a SQLite file path, a sqlite: or file: URL, or a postgres:// URL' };
-  const path = raw.replace(/^(sqlite|file):(\/\/)?/i, '');
-  return path === '' || path.endsWith('/') ? { expected: 'a SQLite file path such as ./data/pmf-scheduler.db' } : { value: { kind: 'sqlite', path } };
-};
-
-const optionalInteger =
-  (min: number, max: number): Parser<number | undefined> =>
-  (raw) =>
-    raw === '' ? { value: undefined } : integer(min, max)(raw);
-
-const webhookUrls: Parser<string[]> = (raw) => {
-  if (raw === '') return { value: [] };
-  const expected = 'one or more http(s) URLs, comma-separated, without duplicates, credentials or fragment';
-  const urls = raw.split(',').map((u) => u.trim());
-  // A query stays (some webhooks carry their token there). Credentials are refused: Node's fetch will not send a
-  // request to such a URL, so the webhook could never be reached.
-  const ok = (u: string) => {
-    if (!URL.canParse(u)) return false;
-    const url = new URL(u);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hash === '' && url.username === '' && url.password === '';
-  };
-  if (!urls.every(ok) || new Set(urls).size !== urls.length) return { expected };
-  return { value: urls };
-};
-
-// https://core.telegram.org/bots/api#authorizing-your-bot: `<bot id>:<secret>`.
-const botToken: Parser<string | undefined> = (raw) =>
-  raw === '' || /^\d{1,20}:[A-Za-z0-9_-]{20,100}$/.test(raw) ? { value: raw || undefined } : { expected: 'a bot token from @BotFather such as 123456789:AAH…, or empty' };
-const botApiUrl: Parser<string> = (raw) => {
-  const r = httpUrl(false)(raw);
-  return 'value' in r ? { value: r.value as string } : { expected: 'an http(s) URL such as https://api.telegram.org, without query or fragment' };
-};
-const chatId: Parser<string | undefined> = (raw) =>
-  raw === '' || /^-?\d{1,20}$|^@[A-Za-z][A-Za-z0-9_]{3,31}$/.test(raw) ? { value: raw || undefined } : { expected: 'a chat id such as -1001234567890 or a channel name such as @desk_alerts, or empty' };
-
-// host, host:port, an IPv4 address, or [IPv6]:port; the port defaults to NTP's 123.
-const HOST_PORT = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::(\d{1,5}))?$/i;
-const ntpServer: Parser<{ host: string; port: number } | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  const m = HOST_PORT.exec(raw);
-  const port = m?.[3] === undefined ? 123 : Number(m[3]);
-  if (!m || port < 1 || port > 65535) return { expected: 'an NTP server as host or host:port, such as pool.ntp.org or 127.0.0.1:123, or empty to disable' };
-  return { value: { host: m[1] ?? m[2]!, port } };
-};
-
-const replicaId: Parser<string | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  return /^[\x21-\x7e]{1,200}$/.test(raw) ? { value: raw } : { expected: 'up to 200 printable characters without spaces, unique to this replica' };
-};
-
-const optionalFile: Parser<string | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  return raw.endsWith('/') ? { expected: 'a file path such as /var/lib/node_exporter/pmf-scheduler.prom, or empty to disable' } : { value: raw };
-};
 
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */
 export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> } = {

@@ -42,7 +42,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
   };
-  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
+  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, events: d.events, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
   try {
     return await runUntilStopped(d, upkeep);
   } finally {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../log/logger.ts';
-import { lastCycleWithStatus } from '../../reports/cycle-lookups.ts';
+import { lastCycleWithStatus } from '../../store/history/cycle-lookups.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { EndedCycle } from '../cycle.ts';
 import { spell } from '../../log/spell.ts';
