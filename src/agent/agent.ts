@@ -102,6 +102,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     after: clock.now(),
     signal: d.stop,
     onPrepare: slots.prepare,
+    onLastLook: slots.lastLook,
     onSlot: (slot) => {
       slots.fire(slot, 'schedule');
       clockBack.fired();

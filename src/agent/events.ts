@@ -1,3 +1,4 @@
+import type { SkipReason } from '../records.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ControlState } from '../control/state.ts';
 import type { ClockSample } from '../time/sntp.ts';
@@ -12,7 +13,7 @@ import type { ControlNotice } from './upkeep/control-watch.ts';
  */
 export interface AgentEventMap {
   /** A slot was recorded `skipped` without a cycle of its own (paused, overlap, clock skew…), with its reason. */
-  'slot:skipped': { reason: string };
+  'slot:skipped': { reason: SkipReason };
   /** The agent's heartbeat row was written (every HEARTBEAT_INTERVAL_MS while the database takes it). */
   'agent:beat': { at: number };
   /** A cycle this agent ran ended, as recorded. */

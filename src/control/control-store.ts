@@ -1,5 +1,6 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { ControlPausesTable, Schema } from '../store/schema.ts';
+import type { Kysely, Transaction } from 'kysely';
+import type { Schema } from '../store/schema.ts';
+import { pauseFrom, pausesInForce } from './pauses-in-force.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
 /**
@@ -44,16 +45,6 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
   };
 }
 
-const pauseFrom = (r: Selectable<ControlPausesTable>): Pause => ({
-  symbol: r.symbol,
-  scope: r.scope as PauseScope,
-  reason: r.reason,
-  by: r.by_who,
-  since: Number(r.since),
-  until: r.until === null ? null : Number(r.until),
-  abort: Number(r.abort) === 1,
-  auditId: Number(r.audit_id),
-});
 
 /** One control action as the audit keeps it; a run-now request's scope is `run`. */
 export interface ControlAction {
@@ -149,18 +140,22 @@ export function requestTrigger(db: Kysely<Schema>, a: ControlAction & { expiresA
 
 /**
  * Takes a pending request for `owner`, to fire it at `now`: one conditional update, so among replicas exactly one
- * takes it, and never once it has expired. True when this agent took it.
+ * takes it, and never once it has expired. In the same transaction it reads the pauses in force at `now` (issue 22:
+ * the database decides, not the agent's copy): those pauses when this agent took it, undefined when it did not.
  */
-export async function takeTrigger(db: Kysely<Schema>, id: number, owner: string, now: number): Promise<boolean> {
-  const rows = await db
-    .updateTable('control_triggers')
-    .set({ state: 'taken', taken_by: owner, slot: now })
-    .where('id', '=', id)
-    .where('state', '=', 'pending')
-    .where('expires_at', '>', now)
-    .returning('id')
-    .execute();
-  return rows.length === 1;
+export function takeTrigger(db: Kysely<Schema>, id: number, owner: string, now: number): Promise<Pause[] | undefined> {
+  return db.transaction().execute(async (tx) => {
+    const rows = await tx
+      .updateTable('control_triggers')
+      .set({ state: 'taken', taken_by: owner, slot: now })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', now)
+      .returning('id')
+      .execute();
+    if (rows.length !== 1) return undefined;
+    return pausesInForce(tx, now);
+  });
 }
 
 /** Marks a request no agent took by its expiry `expired`, and audits it, once (whoever sees it first). */

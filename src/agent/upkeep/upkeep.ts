@@ -1,7 +1,7 @@
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Notifier } from '../../notify/notifier.ts';
-import { ownerOf, type AgentIdentity } from '../../records.ts';
+import { ownerOf, type AgentIdentity, type SkipReason } from '../../records.ts';
 import type { FiringHold } from '../../store/history/agent-registry.ts';
 import type { Database } from '../../store/port.ts';
 import type { Clock } from '../../time/clock.ts';
@@ -61,7 +61,7 @@ export interface Upkeep {
   /** After a cycle ended: emits `cycle:ended` when this agent ran it (never awaited by the cycle). */
   cycleEnded(result: CycleResult): void;
   /** After a slot was recorded as skipped, with the reason recorded: emits `slot:skipped`. */
-  slotSkipped(reason: string): void;
+  slotSkipped(reason: SkipReason): void;
   /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
   readonly clock: ClockHealth | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */

@@ -145,6 +145,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
       return j.state.queue.length;
     },
     claimCycle: (cycle) => (mustClaim() ? claimNow(() => inner.claimCycle(cycle), cycle) : j.submit({ kind: 'claimCycle', cycle, temp: temp('cycle') })),
+    // A provisional id (a queued claim) has no answer: the agent's copy decides alone.
+    claimAnswer: (id) => (id > 0 ? inner.claimAnswer(id) : undefined),
     recordSkipped: (cycle, reason, error) =>
       mustClaim() ? claimNow(() => inner.recordSkipped(cycle, reason, error)) : j.submit({ kind: 'recordSkipped', cycle, reason, error }),
     voidClaim: (cycle, error) => j.submit({ kind: 'voidClaim', cycle, error }),
