@@ -169,8 +169,7 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   while (out.stop === undefined) {
     const now = d.clock.now();
     if (abort.aborted) out.stop = 'aborted';
-    // Nothing sent yet and the next slot already due (a forward clock step, a stall): the slot was passed over, not
-    // failed; nothing reached Diego.
+    // Nothing sent and the next slot already due (a forward clock step): passed over, not failed.
     else if (now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
     if (out.stop) break;
     const number = out.count + 1;
