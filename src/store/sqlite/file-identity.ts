@@ -94,12 +94,8 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
     const aside = replaced && sideFile ? `; the side file ${sideFile} is set aside at shutdown as ${sideFile}.<ms>.unreplayed, never replayed into the file now at the path` : '';
     return { fault: `${why}: refusing to write into ${replaced ? 'a file that is not ours' : 'a file nobody can read'}; records are kept in memory (printed on stderr at shutdown if still unwritten)${aside}` };
   };
-  /**
-   * Our -wal and -shm stay at the path's names, where SQLite reads them as the new file's (measured: a reader of the
-   * impostor saw our tables), and closing does not checkpoint or remove them once the file moved. So the whole
-   * history (the moved file and the frames only the -wal holds) is first copied beside the path, then the connection
-   * closed and our -wal and -shm (the same inodes as at open) removed from the impostor's names.
-   */
+  // Our -wal/-shm stay at the path's names, read by SQLite as the new file's (a reader of the impostor saw our tables):
+  // the history (file and -wal) is copied beside the path, the connection closed, our -wal/-shm (same inodes) removed.
   const refuseReplaced = () => {
     replaced = true;
     const kept = `${path}.replaced-${process.pid}-${Date.now()}.db`;
@@ -108,8 +104,7 @@ export function fileBoundConnection(path: string, first: SqliteDatabase, reopen:
     for (const [name, id] of journals) if (!namesAnother(name, id) && id) rmSync(name, { force: true });
     return result;
   };
-  /** Our -wal and -shm files as opened (SQLite creates them with the first read in WAL mode, before this is called). */
-  let journals = journalIds(path);
+  let journals = journalIds(path); // as opened: SQLite creates them with the first read in WAL mode
   let inTransaction = false;
   let reported: FileCheck | undefined;
 
