@@ -78,6 +78,10 @@ export interface EndedCycle {
   finishedAt: number;
   durationMs: number;
   attempts: { outcome: AttemptOutcome; durationMs: number }[];
+  /** Its symbol, and what Diego's answer said of an order (the guards look at these). */
+  symbol?: string;
+  executed?: boolean;
+  executionFailed?: boolean;
 }
 
 export interface CycleResult {
@@ -220,11 +224,11 @@ async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefin
   const { id, job, fields } = run;
   const finishedAt = d.clock.now();
   // A cycle prepared for a slot it never reached ends before it started: it lasted nothing.
-  const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
+  const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, symbol: job.symbol, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
   if (stop === undefined && last?.outcome === 'ok') {
-    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed });
+    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed, executionFailed: last.executionFailed });
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot });
-    return { id, status: 'succeeded', attempts, ended: ended('succeeded') };
+    return { id, status: 'succeeded', attempts, ended: { ...ended('succeeded'), executed: last.executed, executionFailed: last.executionFailed === true } };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
   const error =

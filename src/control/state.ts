@@ -54,6 +54,10 @@ export interface Pause {
   /** `pause --abort`: cycles in flight when it is applied are cut. */
   abort: boolean;
   auditId: number;
+  /** The guard that turned execution off (`orders_cap`, `failures`, `exchange`); absent: a person. */
+  guard?: string;
+  /** False: a window planned ahead (`pause --from`) whose start no agent has audited yet. */
+  begun?: boolean;
 }
 
 /** Whether a pause stops `symbol` (its own, or every symbol's). */
@@ -100,8 +104,11 @@ export interface ControlState {
 
 export const NO_CONTROL: ControlState = { version: 0, pauses: [], schedule: null, triggers: [] };
 
-/** Whether a pause still holds at `t`: a timed pause ends at its `until`, whether or not anyone has removed it yet. */
-const holdsAt = (p: Pause, t: number): boolean => p.until === null || t < p.until;
+/**
+ * Whether a pause holds at `t`: from its `since` (a window planned with `pause --from` begins then, whether or not an
+ * agent has audited its start) until its `until`, whether or not anyone has removed it yet.
+ */
+export const holdsAt = (p: Pause, t: number): boolean => p.since <= t && (p.until === null || t < p.until);
 
 /**
  * The pause of `scope` that holds `symbol` at `t` (the symbol's own first, then the whole agent's), or undefined.
@@ -121,7 +128,13 @@ export function pauseOf(state: ControlState, symbol: string, scope: PauseScope, 
 export const pausesAt = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => holdsAt(p, t));
 
 /** Timed pauses whose end has come by `t`: the agent removes them and audits their end. */
-export const endedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => !holdsAt(p, t));
+export const endedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => p.until !== null && t >= p.until);
+
+/** Windows planned ahead whose start has come by `t` but is not audited yet: an agent audits it, once. */
+export const begunPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => p.begun === false && p.since <= t && !(p.until !== null && t >= p.until));
+
+/** Windows planned ahead of `t` (`pause --from`), soonest first. */
+export const plannedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => p.since > t).sort((a, b) => a.since - b.since);
 
 /** `all symbols` or the symbol, for messages. */
 export const symbolLabel = (symbol: string): string => (symbol === ALL_SYMBOLS ? 'all symbols' : symbol);
@@ -133,7 +146,8 @@ export const pauseWhat = (scope: string): string => (scope === 'execution' ? 'ex
 export function describePause(p: Pause): string {
   const what = pauseWhat(p.scope);
   const until = p.until === null ? 'until resumed' : `until ${new Date(p.until).toISOString()}`;
-  return `${what} (${symbolLabel(p.symbol)})${p.abort ? ', cycles in flight cut' : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
+  const from = p.begun === false ? 'from' : 'since';
+  return `${what} (${symbolLabel(p.symbol)})${p.abort ? ', cycles in flight cut' : ''} by ${p.by} ${from} ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
 }
 
 /** The `cycles.reason`-side text of a slot skipped by a pause, and of a cycle sent with execution off. */

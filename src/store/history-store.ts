@@ -52,6 +52,7 @@ export function createHistoryStore(
     http_status: e.httpStatus ?? null,
     summary: clean(e.summary),
     executed: e.executed ? 1 : 0,
+    execution_failed: e.executionFailed === true ? 1 : 0,
     lease_until: null, // a lease is a running cycle's only
   });
   const watched = notices !== undefined && notices.channels.length > 0;
