@@ -2,7 +2,9 @@
 // parse that checks them all at once, so the whole contract of the configuration reads in one file.
 import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
-import { redactUrl, redactUrlValue } from './log/redact.ts';
+import { redactUrl, redactUrlQuery, redactUrlValue } from './log/redact.ts';
+import { blackout, jsonPointer, statusOk, statusUrl } from './config/guard-settings.ts';
+import { describeBlackoutSetting, type BlackoutWindow } from './time/blackout.ts';
 import type { DatabaseTarget } from './store/port.ts';
 
 export type { DatabaseTarget };
@@ -50,6 +52,20 @@ interface SettingValues {
   clockSkewWarnMs: number;
   /** Above this offset the agent fires nothing (slots recorded skipped, reason `clock_skew`); undefined: never. */
   clockSkewMaxMs: number | undefined;
+  /** Guard rails (docs/guards.md): orders in the last 60 min that turn execution off; undefined: no cap. */
+  maxOrdersPerHour: number | undefined;
+  maxOrdersPerHourPerSymbol: number | undefined;
+  /** This many failed cycles of a symbol in a row turn its execution off; undefined: never. */
+  executionOffAfterFailures: number | undefined;
+  /** The exchange's status endpoint; undefined: not watched. */
+  exchangeStatusUrl: string | undefined;
+  exchangeStatusIntervalMs: number;
+  /** EXCHANGE_STATUS_FIELD as the JSON pointer's tokens (`/status` → ['status']). */
+  exchangeStatusField: string[];
+  exchangeStatusOk: string;
+  exchangeStatusFailClosed: boolean;
+  /** Recurring windows with execution off. */
+  executionBlackout: BlackoutWindow[];
 }
 
 /** The agent's whole configuration, parsed and validated once at start-up. */
@@ -80,6 +96,8 @@ interface Setting<T> {
   /** Shown in the help of `run` and in the README's table. */
   help: string;
   secret?: boolean;
+  /** How its value is shown where it may hold a secret other than a password (a query's key). */
+  shownAs?: (raw: string) => string;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
@@ -239,6 +257,15 @@ export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> }
   clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },
   clockSkewWarnMs: { env: 'CLOCK_SKEW_WARN_MS', default: '250', parse: integer(1, 3_600_000), help: 'a clock offset above this is a clock_skew warning and notification' },
   clockSkewMaxMs: { env: 'CLOCK_SKEW_MAX_MS', default: '', parse: optionalInteger(1, 3_600_000), help: 'above this offset no slot fires (skipped, reason clock_skew); unset: never' },
+  maxOrdersPerHour: { env: 'MAX_ORDERS_PER_HOUR', default: '', parse: optionalInteger(1, 1_000_000), help: 'orders placed in the last 60 min (all symbols, all replicas) that turn execution off; unset: no cap' },
+  maxOrdersPerHourPerSymbol: { env: 'MAX_ORDERS_PER_HOUR_PER_SYMBOL', default: '', parse: optionalInteger(1, 1_000_000), help: "the same per symbol: reaching it turns that symbol's execution off; unset: no cap" },
+  executionOffAfterFailures: { env: 'EXECUTION_OFF_AFTER_FAILURES', default: '', parse: optionalInteger(1, 1000), help: "this many failed cycles of a symbol in a row (or failed orders) turn its execution off; unset: never" },
+  exchangeStatusUrl: { env: 'EXCHANGE_STATUS_URL', default: '', parse: statusUrl, help: "exchange status endpoint (Binance /sapi/v1/system/status style); maintenance turns execution off; unset: not watched", shownAs: redactUrlQuery },
+  exchangeStatusIntervalMs: { env: 'EXCHANGE_STATUS_INTERVAL_MS', default: '30000', parse: integer(1000, 3_600_000), help: 'how often EXCHANGE_STATUS_URL is polled' },
+  exchangeStatusField: { env: 'EXCHANGE_STATUS_FIELD', default: '/status', parse: jsonPointer, help: 'JSON pointer to the status in its answer' },
+  exchangeStatusOk: { env: 'EXCHANGE_STATUS_OK', default: '0', parse: statusOk, help: 'the status value meaning normal (e.g. 0, ok); any other is maintenance' },
+  exchangeStatusFailClosed: { env: 'EXCHANGE_STATUS_FAIL_CLOSED', default: 'false', parse: boolean, help: 'true: three failed polls in a row count as maintenance' },
+  executionBlackout: { env: 'EXECUTION_BLACKOUT', default: '', parse: blackout, help: 'windows "CRON DURATION; …" (e.g. "0 55 7 * * 1-5 10m") with execution off' },
 };
 
 /** `DIEGO_URL` → `diego-url`: the `run` flag that overrides an environment variable. */
@@ -249,6 +276,7 @@ export function flagName(env: string): string {
 /** Shows a value in an error or log line without leaking a secret. */
 function shown(setting: Setting<unknown>, raw: string): string {
   if (setting.secret) return raw === '' ? '' : '[redacted]';
+  if (setting.shownAs) return setting.shownAs(raw);
   return redactUrlValue(raw);
 }
 
@@ -285,6 +313,9 @@ export function parseConfig(
   const diego = splitCredentials(values.diegoUrl);
   const miguel = values.miguelUrl === undefined ? { url: undefined, basicAuth: undefined } : splitCredentials(values.miguelUrl);
   // Diego takes one Authorization header: rather than pick one of two credentials silently, refuse the pair.
+  if (values.exchangeStatusFailClosed && values.exchangeStatusUrl === undefined) {
+    return { problems: [{ setting: names.exchangeStatusFailClosed!, value: 'true', expected: `false while ${names.exchangeStatusUrl} is unset: there is no endpoint to fail closed on` }] };
+  }
   if (diego.basicAuth !== undefined && values.diegoToken !== undefined) {
     return { problems: [{ setting: names.diegoToken!, value: '[redacted]', expected: `unset when ${names.diegoUrl} holds user:password (sent as Basic auth): Diego takes one Authorization header` }] };
   }
@@ -318,6 +349,12 @@ export function urlsOf(config: Config): string[] {
   return config.database.kind === 'postgres' ? [config.database.url] : [];
 }
 
+/** The query values of EXCHANGE_STATUS_URL (an API key, a signature): secrets for the redactor. */
+function exchangeQuerySecrets(config: Config): string[] {
+  if (config.exchangeStatusUrl === undefined) return [];
+  return [...new URL(config.exchangeStatusUrl).searchParams.values()].filter((v) => v.length >= 4);
+}
+
 /**
  * Every secret the configuration holds, for the redactor of log lines and stored errors: the token and the encoded
  * Basic credentials (the URLs that held them were stripped at parse time, so they are printed nowhere).
@@ -326,7 +363,7 @@ export function secretsOf(config: Config): string[] {
   const basic = [config.diegoBasicAuth, config.miguelBasicAuth].map((h) => h?.slice('Basic '.length));
   // Webhook and ping URLs carry their token in the path (Slack's do): the whole URL is the secret.
   const hooks = [...config.alertWebhookUrls, config.healthcheckPingUrl];
-  return [config.diegoToken, ...basic, ...hooks].filter((s): s is string => s !== undefined && s !== '');
+  return [config.diegoToken, ...basic, ...hooks, ...exchangeQuerySecrets(config)].filter((s): s is string => s !== undefined && s !== '');
 }
 
 /**
@@ -361,6 +398,9 @@ export function describeConfig(config: Config): Record<string, string> {
     if (setting.secret) text = v === undefined || (Array.isArray(v) && v.length === 0) ? '(unset)' : '[redacted]';
     else if (v === undefined) text = key === 'replicaId' ? '(host:pid)' : '(disabled)';
     else if (key === 'cron') text = config.cron.text;
+    else if (key === 'exchangeStatusUrl') text = redactUrlQuery(String(v));
+    else if (key === 'exchangeStatusField') text = config.exchangeStatusField.length === 0 ? '(the whole body)' : `/${config.exchangeStatusField.map((t) => t.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`;
+    else if (key === 'executionBlackout') text = describeBlackoutSetting(config.executionBlackout);
     else if (key === 'ntpServer') text = `${config.ntpServer!.host}:${config.ntpServer!.port}`;
     else if (key === 'database') text = config.database.kind === 'sqlite' ? config.database.path : redactUrlValue(config.database.url);
     else text = Array.isArray(v) ? v.join(',') : redactUrl(String(v));

@@ -4,7 +4,7 @@ import { VERSION } from '../version.ts';
 /** The notification body's schema name; a breaking change gets a new version, fields are only ever added. */
 export const NOTIFICATION_SCHEMA = 'pmf-scheduler.notification/v1';
 
-export type NotificationEvent = 'failing' | 'recovered' | 'missed' | 'clock_skew' | 'storage_fault' | 'started' | 'stopping' | 'paused' | 'resumed' | 'rescheduled' | 'test';
+export type NotificationEvent = 'failing' | 'recovered' | 'missed' | 'clock_skew' | 'storage_fault' | 'started' | 'stopping' | 'paused' | 'resumed' | 'rescheduled' | 'guard' | 'test';
 export type Severity = 'info' | 'warning' | 'critical';
 
 /** What a notification says; `text` is the line a chat webhook (Slack, Mattermost, Discord's /slack) shows as is. */
@@ -36,6 +36,7 @@ const SEVERITY: Record<NotificationEvent, Severity> = {
   paused: 'warning',
   resumed: 'info',
   rescheduled: 'info',
+  guard: 'critical',
   test: 'info',
 };
 

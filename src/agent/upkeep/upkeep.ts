@@ -8,7 +8,8 @@ import type { CronPattern } from '../../time/cron-pattern.ts';
 import { VERSION } from '../../version.ts';
 import type { CycleResult } from '../cycle.ts';
 import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
-import { PAUSE_SCOPES, pauseOf, type ControlState } from '../../control/state.ts';
+import { PAUSE_SCOPES, pauseCovers, pauseOf, pausesAt, type ControlState } from '../../control/state.ts';
+import { GUARDS } from '../../control/guard-store.ts';
 import { watchControl, type ControlWatch } from './control-watch.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { keepLeases } from './leases.ts';
@@ -94,6 +95,8 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   });
   const pausedGauge = (state: ControlState) =>
     settings.symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined })));
+  const guardGauge = (state: ControlState) =>
+    settings.symbols.flatMap((symbol) => GUARDS.map((guard) => ({ symbol, guard, on: pausesAt(state, clock.now()).some((p) => p.guard === guard && pauseCovers(p, symbol)) })));
   // Under the agent's own component: the pattern in force and the control changes are the scheduler's business.
   const control = await watchControl({
     db,
@@ -102,8 +105,8 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     clock,
     log: d.log,
     stop,
-    changed: (state) => metrics?.paused(pausedGauge(state)),
-    tell: (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key }),
+    changed: (state) => metrics?.paused(pausedGauge(state), guardGauge(state)),
+    tell: (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key, ...(n.severity ? { severity: n.severity } : {}) }),
     changes: database.controlChanges?.bind(database),
   });
   const loops = [
