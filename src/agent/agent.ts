@@ -39,6 +39,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     metricsFile,
     statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
+    ...guardSettings(d.config),
   };
   const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
   try {
@@ -48,6 +49,16 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     await upkeep.close();
     await d.notifier.close(NOTIFY_AT_STOP_MS);
   }
+}
+
+/** The guard rails' slices of the configuration (docs/guards.md). */
+function guardSettings(c: AgentDeps['config']) {
+  const { maxOrdersPerHour, maxOrdersPerHourPerSymbol, executionOffAfterFailures } = c;
+  const url = c.exchangeStatusUrl;
+  return {
+    guards: { maxOrdersPerHour, maxOrdersPerHourPerSymbol, executionOffAfterFailures },
+    exchange: url === undefined ? undefined : { url, intervalMs: c.exchangeStatusIntervalMs, field: c.exchangeStatusField, ok: c.exchangeStatusOk, failClosed: c.exchangeStatusFailClosed },
+  };
 }
 
 async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit> {

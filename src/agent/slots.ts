@@ -4,7 +4,20 @@ import { ownerOf, type Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
 import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Release } from './cycle.ts';
 import { outlivesSlot } from './policies.ts';
+import { blackoutAt, type BlackoutWindow } from '../time/blackout.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
+
+/**
+ * EXECUTION_BLACKOUT as the slot decision's input: why execution is off at `slot` (a window in force), or undefined.
+ * Pure date math, asked when a slot is prepared (ahead of the boundary); no windows, no work.
+ */
+export function executionBlackout(windows: readonly BlackoutWindow[]): (slot: number) => string | undefined {
+  if (windows.length === 0) return () => undefined;
+  return (slot) => {
+    const b = blackoutAt(windows, slot);
+    return b && `execution blackout "${b.window.text}" until ${new Date(b.until).toISOString()} (EXECUTION_BLACKOUT)`;
+  };
+}
 
 /**
  * What the agent does at its slots: prepares each slot's cycles ahead (claim and first attempt row), fires them on
@@ -57,9 +70,10 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config) {
   const busyPast = (symbol: string, slot: number) => outlivesSlot(running, symbol, slot);
   // Live control (src/control/): the pauses in force, from the watcher's copy in memory (no database read here).
   const pausedAt = (symbol: string, slot: number) => pauseOf(upkeep.control.state, symbol, 'cycles', slot);
+  const blackout = executionBlackout(config.executionBlackout);
   const executionOffAt = (symbol: string, slot: number) => {
     const off = pauseOf(upkeep.control.state, symbol, 'execution', slot);
-    return off && pauseNote(off);
+    return off ? pauseNote(off) : blackout(slot);
   };
   /** Records a slot that does not fire as a `skipped` cycle with its reason (so nothing is missing unexplained). */
   const recordSkip = (symbol: string, trigger: Trigger, slot: number, until: number, reason: string, error: string) => {

@@ -12,6 +12,8 @@ import { PAUSE_SCOPES, pauseCovers, pauseOf, pausesAt, type ControlState } from 
 import { GUARDS } from '../../control/guard-store.ts';
 import { watchControl, type ControlWatch } from './control-watch.ts';
 import { startHeartbeat } from './heartbeat.ts';
+import { watchExchange, type ExchangeWatchSettings } from './exchange-watch.ts';
+import { startCycleGuards, type CycleGuardSettings } from './guards.ts';
 import { keepLeases } from './leases.ts';
 import { startMetrics } from './metrics.ts';
 import { summariseMissed } from './missed-summary.ts';
@@ -30,6 +32,10 @@ export interface UpkeepSettings {
   statsIntervalMs: number;
   /** Undefined: no NTP_SERVER, no clock check. */
   clockCheck: ClockCheckSettings | undefined;
+  /** The guard rails that look at ended cycles (docs/guards.md); absent: none. */
+  guards?: CycleGuardSettings;
+  /** EXCHANGE_STATUS_URL and its settings; undefined: the exchange is not watched. */
+  exchange?: ExchangeWatchSettings;
 }
 
 /** What the chores need from the agent. */
@@ -109,8 +115,11 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     tell: (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key, ...(n.severity ? { severity: n.severity } : {}) }),
     changes: database.controlChanges?.bind(database),
   });
+  const guards = settings.guards && startCycleGuards({ db, settings: settings.guards, cron: control.watch.cron, clock, log: d.log.child('GUARD'), stop });
+  const exchange = settings.exchange && watchExchange({ db, settings: settings.exchange, cron: control.watch.cron, clock, log: d.log.child('GUARD'), stop });
   const loops = [
     control.loop,
+    exchange,
     keepLeases(db, owner, clock, log, stop),
     missed.done,
     clockCheck?.done,
@@ -122,6 +131,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     cycleEnded(result) {
       if (!result.ended) return;
       metrics?.cycleEnded(result.ended);
+      guards?.cycleEnded(result.ended);
       missed.count(result.ended.reason); // it counts only the reasons of a slot not run as it should
       if (result.ended.status !== 'skipped') notifier.cycleEnded(result.ended.status === 'succeeded', `${result.ended.status}${result.ended.reason ? ` (${result.ended.reason})` : ''}`);
     },
@@ -136,6 +146,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
       const stopping = d.systemd?.('STOPPING=1');
       ended.abort();
       await Promise.all(loops);
+      await guards?.idle();
       await metrics?.idle();
       await heartbeat.close();
       await stopping;
