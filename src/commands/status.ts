@@ -1,5 +1,6 @@
 import { liveAgents, readControlState } from '../control/control-store.ts';
 import { patternSource } from '../control/state.ts';
+import { windowsAt } from '../control/windows.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
 import { lastEvents } from '../reports/cycle-lookups.ts';
@@ -28,6 +29,7 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     const running = await whereStatus(db.selectFrom('cycles').select(['id', 'symbol', 'owner', 'scheduled_at']), 'running').orderBy('scheduled_at').execute();
     const picture: StatusPicture = {
       now,
+      windows: windowsAt(control, ctx.config.executionBlackout, now),
       agents,
       pattern,
       next: 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
