@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable, Transaction } from 'kysely';
 import type { ControlPausesTable, Schema } from '../store/schema.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
@@ -81,6 +81,9 @@ export async function audit(tx: Transaction<Schema>, a: ControlAction): Promise<
   return { auditId: Number(row.id), version };
 }
 
+/** A pause in force at `at` (not a window planned for later): begun, or its start has come. */
+const inForce = (at: number) => (eb: ExpressionBuilder<Schema, 'control_pauses'>) => eb.or([eb('begun', '=', 1), eb('since', '<=', at)]);
+
 /**
  * Pauses `symbol` (or all) in `scope` from `from` (default now: `at`), replacing a person's pause of the same symbol
  * and scope in force now; a guard's pause and windows planned ahead stay. One transaction.
@@ -89,7 +92,7 @@ export function pause(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope
   return db.transaction().execute(async (tx) => {
     const done = await audit(tx, a);
     const since = a.from ?? a.at;
-    if (since <= a.at) await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).where('guard', 'is', null).where('since', '<=', a.at).execute();
+    if (since <= a.at) await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).where('guard', 'is', null).where(inForce(a.at)).execute();
     await tx.insertInto('control_pauses').values({ symbol: a.symbol, scope: a.scope, reason: a.reason, by_who: a.by, since, until: a.until, abort: a.abort ? 1 : 0, audit_id: done.auditId, begun: since <= a.at ? 1 : 0 }).execute();
     return done;
   });
@@ -104,7 +107,7 @@ export function resume(db: Kysely<Schema>, a: ControlAction & { scope: PauseScop
     // The delete comes first: it takes the write lock (so a concurrent change waits), and tells whether there is
     // anything to audit at all. Windows planned ahead stay unless `planned` (resume --planned) says otherwise.
     let q = tx.deleteFrom('control_pauses').where('scope', '=', a.scope);
-    if (a.planned !== true) q = q.where('since', '<=', a.at);
+    if (a.planned !== true) q = q.where(inForce(a.at));
     if (a.symbol !== ALL_SYMBOLS) q = q.where('symbol', '=', a.symbol);
     const rows = await q.returningAll().execute();
     if (rows.length === 0) return { lifted: [] as Pause[] };

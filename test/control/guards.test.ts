@@ -69,7 +69,7 @@ testOnEveryBackend('guard store: six replicas tripping one guard at once write o
     assert.deepEqual(audit.map((a) => [a.action, a.by, a.scope]), [['guard', 'guard orders_cap', 'execution']]);
     const state = await readControlState(t.db);
     assert.equal(state.version, 1, 'the rolled-back trips left no version bump');
-    assert.equal(pauseOf(state, 'BTC/USDT', 'execution', T + 1)?.guard, 'orders_cap');
+    assert.equal(pauseOf(state, 'BTC/USDT', 'execution', T + 10)?.guard, 'orders_cap', 'whichever trip won (at T to T + 4), it holds');
 
     // A person's kill switch beside it, and the exchange's: the exchange guard's lift leaves both others.
     await pause(t.db, { action: 'pause', symbol: 'BTC/USDT', scope: 'execution', args: {}, reason: 'ops', by: 'alice', at: T + 10, until: null, abort: false });
@@ -102,6 +102,12 @@ testOnEveryBackend('planned window: holds from --from to --until; its start audi
     assert.deepEqual(plannedPauses(state, T).length, 1);
     assert.deepEqual(begunPauses(state, from - 1), []);
     assert.equal(begunPauses(state, from).length, 1);
+    // A person's pause now does not replace the planned window; resume lifts only what holds now.
+    await pause(t.db, { action: 'pause', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: 'now', by: 'bob', at: T + 1, until: null, abort: false });
+    await pause(t.db, { action: 'pause', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: 'planned 2', by: 'bob', at: T + 2, until: null, abort: false, from: from + 3_600_000 });
+    assert.equal((await readControlState(t.db)).pauses.length, 3);
+    const now = await resume(t.db, { action: 'resume', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: undefined, by: 'bob', at: T + 3 });
+    assert.deepEqual(now.lifted.map((x) => x.reason), ['now']);
     const other = backend === 'postgres' ? await openDatabase(t.target) : { db: t.db, close: async () => {} };
     try {
       const began = await Promise.all([beginPause(t.db, p!, 'a', from), beginPause(other.db, p!, 'b', from + 1)]);
@@ -109,15 +115,9 @@ testOnEveryBackend('planned window: holds from --from to --until; its start audi
     } finally {
       await other.close();
     }
-    // A person's pause now does not replace the planned window; resume lifts only what holds now.
-    await pause(t.db, { action: 'pause', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: 'now', by: 'bob', at: T + 1, until: null, abort: false });
-    await pause(t.db, { action: 'pause', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: 'planned 2', by: 'bob', at: T + 2, until: null, abort: false, from: from + 3_600_000 });
-    assert.equal((await readControlState(t.db)).pauses.length, 3);
-    const now = await resume(t.db, { action: 'resume', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: undefined, by: 'bob', at: T + 3 });
-    assert.deepEqual(now.lifted.map((x) => x.reason), ['now']);
     const all = await resume(t.db, { action: 'resume', symbol: ALL_SYMBOLS, scope: 'execution', args: {}, reason: undefined, by: 'bob', at: T + 4, planned: true });
     assert.equal(all.lifted.length, 2);
-    assert.deepEqual((await queryAudit(t.db, undefined, 100)).map((a) => a.action), ['pause', 'pause_began', 'pause', 'pause', 'resume', 'resume']);
+    assert.deepEqual((await queryAudit(t.db, undefined, 100)).map((a) => a.action), ['pause', 'pause', 'pause', 'resume', 'pause_began', 'resume']);
   } finally {
     await t.cleanup();
   }
