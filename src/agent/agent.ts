@@ -2,6 +2,7 @@ import { startUpkeep, type Upkeep } from './upkeep/upkeep.ts';
 import { describeConfig } from '../config.ts';
 import { waitForReady, type ReadyTarget } from '../diego/readiness.ts';
 import { runSchedule } from './scheduler.ts';
+import { clockBackWatch } from './clock-back.ts';
 import { ownerOf } from '../records.ts';
 import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
@@ -99,20 +100,23 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
   d.notifier.notify('started', `started (${config.cron.text}, ${config.symbols.join(', ')}); next slot ${new Date(firstSlot).toISOString()}`);
   // On a database shared by replicas the startup cycle is keyed by the newest slot (all replicas compute the same),
-  // so it fires at most once per interval among them (see claimSlot in src/store/claims.ts).
+  // so it fires at most once per interval among them (see claimSlot in src/store/history/claims.ts).
   if (config.runOnStart) slots.fire(d.database.traits.startupOncePerInterval ? config.cron.latest(startedNow) : startedNow, 'startup', firstSlot);
 
+  const clockBack = clockBackWatch(log, d.notifier, upkeep.holdFiring);
   await runSchedule({
     cron: config.cron,
     clock,
     after: clock.now(),
     signal: d.stop,
     onPrepare: slots.prepare,
-    onSlot: (slot) => slots.fire(slot, 'schedule'),
+    onSlot: (slot) => {
+      slots.fire(slot, 'schedule');
+      clockBack.fired();
+    },
     onMissed: (count, first, fired) =>
       log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
-    onClockBack: (now, lastFired) =>
-      log.warn(`Wall clock went back to ${new Date(now).toISOString()}, before the last slot fired (${new Date(lastFired).toISOString()}); waiting, no slot fires twice`),
+    onClockBack: clockBack.began,
     onReleased: (slot, now) => {
       log.warn(`Wall clock went back to ${new Date(now).toISOString()} after slot ${new Date(slot).toISOString()} was prepared: released unsent, the slot is passed over`);
       slots.release(slot, 'clock_back');

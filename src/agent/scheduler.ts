@@ -52,8 +52,8 @@ export interface ScheduleOptions {
   onPrepare?(slot: number): void;
   /** Older due slots that were passed over (a late wake-up or a forward clock jump). */
   onMissed(count: number, firstMissed: number, fired: number): void;
-  /** The wall clock went back behind the last slot fired. */
-  onClockBack?(now: number, lastFired: number): void;
+  /** The wall clock went back behind the last slot fired: nothing fires before `slot`, the one after it. */
+  onClockBack?(now: number, lastFired: number, slot: number): void;
   /**
    * The wall clock went back after `slot` was prepared, leaving it more than MAX_SLEEP_MS ahead: its prepared cycle
    * is to be released unsent, and the slot is passed over (it gets no `onSlot`). A prepared slot left at most that far
@@ -86,7 +86,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
           break;
         }
         if (now < last && !warnedBack) {
-          o.onClockBack?.(now, last);
+          o.onClockBack?.(now, last, slot);
           warnedBack = true;
         }
         await o.clock.sleep(Math.min(slot - now - lead, MAX_SLEEP_MS), o.signal);

@@ -40,7 +40,7 @@ export async function pauseCommand(ctx: CommandContext): Promise<number> {
   return withDatabase(ctx, {}, async (database) => {
     const symbol = await symbolOption(ctx, database.db);
     const args = { symbol: o.symbol, execution: scope === 'execution' || undefined, abort: abort || undefined, from: o.from, for: o.for, until: o.until };
-    const at = ctx.clock();
+    const at = ctx.clock.now();
     const { auditId } = await pause(database.db, { action: 'pause', symbol, scope, args, reason, by, at, until: until ?? null, abort, from });
     const line = describePause({ symbol, scope, reason, by, since: from ?? at, until: until ?? null, abort, auditId, ...(from === undefined ? {} : { begun: false }) });
     ctx.out(`${from === undefined ? '' : 'Planned: '}${line[0]!.toUpperCase()}${line.slice(1)}`);

@@ -26,7 +26,7 @@ export async function rescheduleCommand(ctx: CommandContext): Promise<number> {
   const reason = reasonOption(ctx, !reset);
   const by = actorOf(ctx);
   return withDatabase(ctx, {}, async (database) => {
-    const auditId = await reschedule(database.db, { action: 'reschedule', symbol: ALL_SYMBOLS, scope: 'pattern', args: { pattern: pattern ?? undefined, reset: reset || undefined }, reason, by, at: ctx.clock(), pattern });
+    const auditId = await reschedule(database.db, { action: 'reschedule', symbol: ALL_SYMBOLS, scope: 'pattern', args: { pattern: pattern ?? undefined, reset: reset || undefined }, reason, by, at: ctx.clock.now(), pattern });
     if (auditId === undefined) {
       ctx.out('Nothing to reset: no pattern set by reschedule; CRON_PATTERN is in force');
       return 0;

@@ -18,7 +18,7 @@ export async function resumeCommand(ctx: CommandContext): Promise<number> {
     const symbol = await symbolOption(ctx, database.db);
     const args = { symbol: ctx.opts.symbol, execution: scope === 'execution' || undefined };
     const planned = ctx.flags.planned === true;
-    const { lifted, auditId } = await resume(database.db, { action: 'resume', symbol, scope, args: { ...args, planned: planned || undefined }, reason, by, at: ctx.clock(), planned });
+    const { lifted, auditId } = await resume(database.db, { action: 'resume', symbol, scope, args: { ...args, planned: planned || undefined }, reason, by, at: ctx.clock.now(), planned });
     if (lifted.length === 0) {
       // A symbol held by the whole agent's pause is not lifted alone: say which pause holds it.
       const whole = symbol === ALL_SYMBOLS ? undefined : pauseOf(await readControlState(database.db), symbol, scope, ctx.now);

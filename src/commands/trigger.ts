@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { liveAgents, manualCycles, newestAgentSymbols, requestTrigger, triggerState, expireTrigger } from '../control/control-store.ts';
 import { ALL_SYMBOLS, symbolLabel, TRIGGER_EXPIRY_MS } from '../control/state.ts';
@@ -33,7 +32,7 @@ export async function triggerCommand(ctx: CommandContext): Promise<number> {
       ctx.err(`pmf-scheduler: No agent alive on ${database.location} (no heartbeat in the last ${DEFAULT_MAX_HEARTBEAT_AGE_MS / 1000} s): nothing would run it; not requested`);
       return 1;
     }
-    const at = ctx.clock();
+    const at = ctx.clock.now();
     const expiresAt = at + TRIGGER_EXPIRY_MS;
     const args = { symbol: ctx.opts.symbol, wait: ctx.flags.wait === true || undefined };
     const { id } = await requestTrigger(db, { action: 'trigger', symbol, scope: 'run', args, reason, by, at, expiresAt });
@@ -48,9 +47,9 @@ export async function triggerCommand(ctx: CommandContext): Promise<number> {
 async function waitFor(ctx: CommandContext, db: Kysely<Schema>, id: number, expected: number, by: string): Promise<number> {
   for (;;) {
     const r = await triggerState(db, id);
-    if (r.state === 'pending' && ctx.clock() >= Number(r.expires_at)) {
+    if (r.state === 'pending' && ctx.clock.now() >= Number(r.expires_at)) {
       // No agent is left to expire it (they all died since): this command does, so it can never fire late.
-      await expireTrigger(db, { id, symbol: r.symbol, expiresAt: Number(r.expires_at), reason: null }, by, ctx.clock());
+      await expireTrigger(db, { id, symbol: r.symbol, expiresAt: Number(r.expires_at), reason: null }, by, ctx.clock.now());
       continue;
     }
     if (r.state === 'expired') {
@@ -61,12 +60,12 @@ async function waitFor(ctx: CommandContext, db: Kysely<Schema>, id: number, expe
       ctx.out(`Taken by ${r.taken_by} at ${new Date(Number(r.slot)).toISOString()}`);
       return waitForCycles(ctx, db, Number(r.slot), expected);
     }
-    await sleep(WAIT_POLL_MS);
+    await ctx.clock.sleep(WAIT_POLL_MS);
   }
 }
 
 async function waitForCycles(ctx: CommandContext, db: Kysely<Schema>, slot: number, expected: number): Promise<number> {
-  const claimBy = ctx.clock() + CLAIM_WAIT_MS;
+  const claimBy = ctx.clock.now() + CLAIM_WAIT_MS;
   for (;;) {
     const cycles = await manualCycles(db, slot);
     if (cycles.length >= expected && cycles.every((c) => c.status !== 'running')) {
@@ -77,10 +76,10 @@ async function waitForCycles(ctx: CommandContext, db: Kysely<Schema>, slot: numb
       }
       return cycles.every((x) => x.status === 'succeeded') ? 0 : 1;
     }
-    if (cycles.length < expected && ctx.clock() > claimBy) {
+    if (cycles.length < expected && ctx.clock.now() > claimBy) {
       ctx.err(`pmf-scheduler: The agent took the request but recorded ${cycles.length} of ${expected} cycle(s) within ${CLAIM_WAIT_MS / 1000} s (it may have died); see \`pmf-scheduler history --trigger manual\``);
       return 1;
     }
-    await sleep(WAIT_POLL_MS);
+    await ctx.clock.sleep(WAIT_POLL_MS);
   }
 }

@@ -1,5 +1,6 @@
 import type { ExpressionBuilder, Kysely, Selectable, Transaction } from 'kysely';
 import type { ControlPausesTable, Schema } from '../store/schema.ts';
+import { symbolsOfColumn } from '../records.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
 /**
@@ -272,6 +273,8 @@ export interface LiveAgent {
   heartbeatAt: number;
   /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
   clock: { offsetMs: number; rttMs: number; at: number } | null;
+  /** The wall clock went back: it fires nothing before `until` (migration 0012_a_clock_hold); null: none. */
+  hold: { until: number; backMs: number } | null;
 }
 
 /** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
@@ -283,17 +286,18 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
     pid: r.pid,
     version: r.version,
     cronPattern: r.cron_pattern,
-    symbols: r.symbols.split(',').filter(Boolean),
+    symbols: symbolsOfColumn(r.symbols),
     startedAt: Number(r.started_at),
     heartbeatAt: Number(r.heartbeat_at),
     clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
+    hold: r.held_until === null || Number(r.held_until) < now ? null : { until: Number(r.held_until), backMs: Number(r.held_back_ms ?? 0) },
   }));
 }
 
 /** The symbols of the newest agent that ever ran on the database (what a `--symbol` may name), or undefined. */
 export async function newestAgentSymbols(db: Kysely<Schema>): Promise<string[] | undefined> {
   const row = await db.selectFrom('agents').select('symbols').orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  return row?.symbols.split(',').filter(Boolean);
+  return row && symbolsOfColumn(row.symbols);
 }
 
 /** The manual cycles a request fired at `slot` (their `scheduled_at`), with their status. */

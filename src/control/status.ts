@@ -27,8 +27,19 @@ export interface StatusPicture {
   windows?: WindowsPicture;
 }
 
-/** `status` exit codes: 0 an agent alive and firing; 1 no agent alive; 3 alive but every symbol paused. */
-export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3 } as const;
+/**
+ * `status` exit codes: 0 an agent alive and firing; 1 no agent alive; 3 alive but every symbol paused; 4 alive but
+ * every agent holds its fire because the wall clock went back (no slot fires twice).
+ */
+export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3, clockBack: 4 } as const;
+
+/** "Not firing until T (the clock went back N s)" when every live agent holds its fire, else undefined (pure). */
+export function clockHold(p: StatusPicture): string | undefined {
+  const holds = p.agents.map((a) => a.hold);
+  if (holds.length === 0 || holds.some((h) => h === null)) return undefined;
+  const last = holds.reduce((a, b) => (b!.until > a!.until ? b : a))!;
+  return `Not firing until ${new Date(last.until).toISOString()} (the clock went back ${Math.round(last.backMs / 1000)} s)`;
+}
 
 /** Each symbol's pauses at `now` (pure). */
 export function symbolPauses(state: ControlState, symbol: string, now: number): Pick<SymbolStatus, 'paused' | 'executionOff'> {
@@ -39,6 +50,7 @@ export function symbolPauses(state: ControlState, symbol: string, now: number): 
 export function statusExit(p: StatusPicture): (typeof STATUS_EXIT)[keyof typeof STATUS_EXIT] {
   if (p.agents.length === 0) return STATUS_EXIT.noAgent;
   if (p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return STATUS_EXIT.paused;
+  if (clockHold(p) !== undefined) return STATUS_EXIT.clockBack;
   return STATUS_EXIT.firing;
 }
 
@@ -49,7 +61,7 @@ export function statusJson(p: StatusPicture) {
   const pauseJson = (x: Pause | undefined) => x && { symbol: x.symbol, scope: x.scope, reason: x.reason, by: x.by, since: iso(x.since), until: iso(x.until) };
   return {
     now: iso(p.now),
-    state: (['firing', 'noAgent', 'paused'] as const).find((k) => STATUS_EXIT[k] === statusExit(p)),
+    state: (['firing', 'noAgent', 'paused', 'clockBack'] as const).find((k) => STATUS_EXIT[k] === statusExit(p)),
     agents: p.agents.map((a) => ({
       owner: a.owner,
       host: a.host,
@@ -58,9 +70,11 @@ export function statusJson(p: StatusPicture) {
       startedAt: iso(a.startedAt),
       heartbeatAt: iso(a.heartbeatAt),
       clock: a.clock && { offsetMs: Math.round(a.clock.offsetMs * 10) / 10, rttMs: Math.round(a.clock.rttMs * 10) / 10, checkedAt: iso(a.clock.at) },
+      notFiringUntil: iso(a.hold?.until),
+      clockBackMs: a.hold?.backMs ?? null,
     })),
     pattern: p.pattern,
-    next: iso(p.next),
+    next: iso(statusExit(p) === STATUS_EXIT.clockBack ? p.agents[0]!.hold!.until : p.next),
     inFlight: p.inFlight.map((c) => ({ ...c, scheduledAt: iso(c.scheduledAt) })),
     symbols: p.symbols.map((s) => ({
       symbol: s.symbol,
@@ -79,12 +93,15 @@ export function renderStatus(p: StatusPicture): string {
   const ago = (ms: number) => `${formatDuration(p.now - ms)} ago`;
   const lines: string[] = [];
   const exit = statusExit(p);
-  lines.push(exit === STATUS_EXIT.noAgent ? 'No agent alive (no fresh heartbeat)' : exit === STATUS_EXIT.paused ? 'Paused: agents alive, no cycle fires' : 'Firing');
+  const headline = { [STATUS_EXIT.noAgent]: 'No agent alive (no fresh heartbeat)', [STATUS_EXIT.paused]: 'Paused: agents alive, no cycle fires', [STATUS_EXIT.clockBack]: clockHold(p), [STATUS_EXIT.firing]: 'Firing' };
+  lines.push(headline[exit] ?? 'Firing');
   for (const a of p.agents) {
     const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
-    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}`);
+    const hold = a.hold ? `, not firing until ${iso(a.hold.until)} (the clock went back ${Math.round(a.hold.backMs / 1000)} s)` : '';
+    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}${hold}`);
   }
-  lines.push(`Pattern: ${p.pattern.text} (${p.pattern.source})${p.next === undefined ? '' : `; next slot ${iso(p.next)}`}`);
+  const next = exit === STATUS_EXIT.clockBack ? p.agents[0]!.hold!.until : p.next;
+  lines.push(`Pattern: ${p.pattern.text} (${p.pattern.source})${next === undefined ? '' : `; next slot ${iso(next)}`}`);
   for (const s of p.symbols) {
     const blackout = s.executionOff === undefined && p.windows?.blackoutNow ? describeBlackout(p.windows.blackoutNow) : undefined;
     const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff), blackout].filter(Boolean).join('; ') || 'firing';

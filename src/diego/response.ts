@@ -1,4 +1,4 @@
-import type { AttemptOutcome } from '../records.ts';
+import { isRetryableStatus, type AttemptOutcome } from '../records.ts';
 
 /** What a Diego answer means for the cycle, decided from status and body alone. */
 export interface ResponseMeaning {
@@ -28,9 +28,6 @@ export function capText(text: string, max = DIEGO_TEXT_MAX): string {
   const end = /[\uD800-\uDBFF]/.test(text[max - 2] ?? '') ? max - 2 : max - 1;
   return `${text.slice(0, end)}…`;
 }
-
-/** The one list of HTTP statuses worth sending again: server errors, a timeout (408), too early (425), too many (429). */
-export const isRetryableStatus = (status: number): boolean => status >= 500 || status === 408 || status === 425 || status === 429;
 
 /** Classifies one HTTP answer. `body` is the text read (undefined when it exceeded the size limit). */
 export function interpretResponse(status: number, body: string | undefined, limitBytes: number, location?: string | null): ResponseMeaning {
@@ -136,13 +133,4 @@ export function briefOf(body: unknown): string {
   const order = p.execution && `${p.execution.text}${p.execution.price === undefined || p.execution.price === p.price ? '' : ` @ ${p.execution.price}`}`;
   const parts = [p.success === 'true' ? undefined : `success ${p.success}`, call || undefined, order, p.error === undefined ? undefined : `error: ${p.error}`];
   return capText(parts.filter((x) => x !== undefined).join(' · '));
-}
-
-/** Parses a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`. */
-export function parseRetryAfter(header: string | null | undefined, now: number): number | undefined {
-  if (!header) return undefined;
-  const text = header.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -29,6 +29,15 @@ export async function worstStreak(db: Kysely<Schema>, symbols: readonly string[]
   return worst;
 }
 
+/**
+ * "not firing until T (the clock went back N s)" while the agent's wall clock is behind the last slot it fired (no
+ * slot fires twice, so it waits), else undefined (pure). A hold whose time has come is no hold: its fire clears it.
+ */
+export function firingHold(agent: Pick<Selectable<AgentsTable>, 'held_until' | 'held_back_ms'>, now: number): string | undefined {
+  if (agent.held_until === null || Number(agent.held_until) < now) return undefined;
+  return `not firing until ${new Date(Number(agent.held_until)).toISOString()} (the clock went back ${Math.round(Number(agent.held_back_ms ?? 0) / 1000)} s)`;
+}
+
 /** Healthy or not, and why, from the agent row and the current failure streak (pure). */
 export function judgeHealth(
   agent: Selectable<AgentsTable> | undefined,
@@ -53,6 +62,8 @@ export function judgeHealth(
     if (maxWaitMs !== undefined && waited > maxWaitMs) return { healthy: false, reason: `${who}: ${since}; limit ${formatDuration(maxWaitMs)}` };
     return { healthy: true, reason: `${who}: ${since}; heartbeat ${seconds(Math.max(0, age))} ago` };
   }
+  const hold = firingHold(agent, now);
+  if (hold) return { healthy: false, reason: `${who}: ${hold}` };
   if (streak && streak.streak >= streak.limit) {
     return { healthy: false, reason: `${who}: ${streak.streak} consecutive failed cycles for ${streak.symbol} (limit ${streak.limit})` };
   }

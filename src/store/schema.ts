@@ -52,6 +52,8 @@ export interface AttemptsTable {
   error: string | null;
   /** The start of the body of an answer that was not `ok` (an ok one lives on as its cycle's summary). */
   response_excerpt: string | null;
+  /** When the request left: read right after it was handed to the HTTP client; null if never sent, or before migration 0014. */
+  sent_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** One row per agent process: its heartbeat tells `healthcheck` whether it is alive (migration 0002). */
@@ -76,6 +78,10 @@ export interface AgentsTable {
   clock_offset_ms: ColumnType<number | null, number | null | undefined, number | null>;
   clock_rtt_ms: ColumnType<number | null, number | null | undefined, number | null>;
   clock_checked_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The wall clock went back: nothing fires before this slot (migration 0012_a_clock_hold); null: firing as usual. */
+  held_until: ColumnType<number | null, number | null | undefined, number | null>;
+  /** How far behind the last slot fired the clock went, in ms, with `held_until`. */
+  held_back_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** The notification outbox, one row per notification and channel (migration 0007). */

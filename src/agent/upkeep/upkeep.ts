@@ -2,6 +2,7 @@ import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Notifier } from '../../notify/notifier.ts';
 import { ownerOf, type AgentIdentity } from '../../records.ts';
+import type { FiringHold } from '../../store/history/agent-registry.ts';
 import type { Database } from '../../store/port.ts';
 import type { Clock } from '../../time/clock.ts';
 import type { CronPattern } from '../../time/cron-pattern.ts';
@@ -69,6 +70,8 @@ export interface Upkeep {
   readonly clock: ClockHealth | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
   ready(): void;
+  /** The clock went back: nothing fires before `hold.until`; undefined: firing again. For `healthcheck`, `status`. */
+  holdFiring(hold: FiringHold | undefined): void;
   /** Ends the loops, waits for the last metrics write and marks the agent stopped (a clean stop). */
   close(): Promise<void>;
 }
@@ -141,6 +144,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     },
     clock: clockCheck?.health,
     ready: () => heartbeat.ready(),
+    holdFiring: (hold) => heartbeat.hold(hold),
     async close() {
       // Said first, awaited last: the process exits right after, and the message must be out by then.
       const stopping = d.systemd?.('STOPPING=1');

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { Schema } from './schema.ts';
+import type { Schema } from '../schema.ts';
+import { symbolsColumn } from '../../records.ts';
 
 /** What an agent records about itself when it starts. */
 export interface AgentRecord {
@@ -26,6 +27,14 @@ export interface AgentRegistration {
   markReady(at: number): Promise<void>;
   /** The last clock check, for `stats` and `status`. */
   clockChecked(at: number, offsetMs: number, rttMs: number): Promise<void>;
+  /** The clock went back: nothing fires before `until` (undefined: firing again), for `healthcheck` and `status`. */
+  holdFiring(hold: FiringHold | undefined): Promise<void>;
+}
+
+/** Nothing fires before `until`: the wall clock went `backMs` behind the last slot fired. */
+export interface FiringHold {
+  until: number;
+  backMs: number;
 }
 
 /** Inserts the agent's row (its first heartbeat is its start time). */
@@ -38,7 +47,7 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
       pid: a.pid,
       version: a.version,
       cron_pattern: a.cronPattern,
-      symbols: a.symbols.join(','),
+      symbols: symbolsColumn(a.symbols),
       started_at: a.startedAt,
       heartbeat_at: a.startedAt,
       ready_at: a.readyAt ?? null,
@@ -62,6 +71,9 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
     },
     async clockChecked(at, offsetMs, rttMs) {
       await db.updateTable('agents').set({ clock_offset_ms: offsetMs, clock_rtt_ms: rttMs, clock_checked_at: at }).where('id', '=', id).execute();
+    },
+    async holdFiring(hold) {
+      await db.updateTable('agents').set({ held_until: hold?.until ?? null, held_back_ms: hold?.backMs ?? null }).where('id', '=', id).execute();
     },
   };
 }

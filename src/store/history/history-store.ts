@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import { claimSlot, cycleRow, SLOT_KEY } from './claims.ts';
 import { isOrphaned, markInterrupted } from './leases.ts';
-import { enqueue, streakEvent, type NewNotification } from './outbox.ts';
-import type { BackendTraits, CycleEnd, HistoryStore } from './port.ts';
-import type { Schema } from './schema.ts';
+import { enqueue, type NewNotification } from '../outbox/outbox.ts';
+import type { BackendTraits, CycleEnd, HistoryStore } from '../port.ts';
+import type { Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
 
 /** The reason of a slot not fired because its claim's outcome was unknown (voidClaim). */
@@ -23,18 +23,28 @@ export interface StreakNotice {
   owner: string;
 }
 
-/** Notifications written with a cycle's end, in its transaction (issue #13); absent: none. */
+/** What the notification policy found at a cycle's end: a streak reached its threshold, or ended. */
+export interface StreakFound {
+  event: 'failing' | 'recovered';
+  streakStart: number;
+  streak: number;
+}
+
+/**
+ * Notifications written with a cycle's end, in its transaction (issue #13); absent: none. The policy is notify's
+ * (notify/policy.ts): the store reads the symbol's last `after + 1` ended cycles and asks.
+ */
 export interface EndNotices {
   /** `failing` after this many failed cycles in a row. */
   after: number;
   channels: readonly string[];
+  decide(recent: readonly { id: number; status: string }[]): StreakFound | undefined;
   build(notice: StreakNotice): NewNotification;
 }
 
 /**
  * The history store over kysely; `redact` runs on every text column written, so no secret is ever stored.
  * `traits` (the backend's) decide how a startup cycle is claimed; default: SQLite's, one claim per start.
-  * One piece: the port's seven writes over one database and one redactor, each a single statement or transaction.
  */
 export function createHistoryStore(
   db: Kysely<Schema>,
@@ -109,7 +119,7 @@ export function createHistoryStore(
           .orderBy('scheduled_at', 'desc')
           .limit(notices.after + 1)
           .execute();
-        const found = streakEvent(recent, notices.after);
+        const found = notices.decide(recent);
         if (!found) return;
         if (found.event === 'recovered') found.streak = await failedSinceSuccess(tx, me.symbol, me.scheduled_at);
         const notice = { ...found, symbol: me.symbol, cycle: id, lastError: row.error ?? undefined, at: e.finishedAt, owner: me.owner };
@@ -131,6 +141,7 @@ export function createHistoryStore(
         .updateTable('attempts')
         .set({
           finished_at: e.finishedAt,
+          sent_at: e.sentAt ?? null,
           duration_ms: e.durationMs,
           outcome: e.outcome,
           http_status: e.httpStatus ?? null,
