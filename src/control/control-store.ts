@@ -1,5 +1,6 @@
-import type { ExpressionBuilder, Kysely, Selectable, Transaction } from 'kysely';
-import type { ControlPausesTable, Schema } from '../store/schema.ts';
+import type { Kysely, Transaction } from 'kysely';
+import type { Schema } from '../store/schema.ts';
+import { inForce, pauseFrom } from './pause-rows.ts';
 import { symbolsOfColumn } from '../records.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
@@ -45,18 +46,6 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
   };
 }
 
-const pauseFrom = (r: Selectable<ControlPausesTable>): Pause => ({
-  symbol: r.symbol,
-  scope: r.scope as PauseScope,
-  reason: r.reason,
-  by: r.by_who,
-  since: Number(r.since),
-  until: r.until === null ? null : Number(r.until),
-  abort: Number(r.abort) === 1,
-  auditId: Number(r.audit_id),
-  ...(r.guard === null ? {} : { guard: r.guard }),
-  ...(Number(r.begun) === 1 ? {} : { begun: false }),
-});
 
 /** One control action as the audit keeps it; a run-now request's scope is `run`. */
 export interface ControlAction {
@@ -81,9 +70,6 @@ export async function audit(tx: Transaction<Schema>, a: ControlAction): Promise<
     .executeTakeFirstOrThrow();
   return { auditId: Number(row.id), version };
 }
-
-/** A pause in force at `at` (not a window planned for later): begun, or its start has come. */
-const inForce = (at: number) => (eb: ExpressionBuilder<Schema, 'control_pauses'>) => eb.or([eb('begun', '=', 1), eb('since', '<=', at)]);
 
 /**
  * Pauses `symbol` (or all) in `scope` from `from` (default now: `at`), replacing a person's pause of the same symbol
