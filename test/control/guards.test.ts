@@ -142,3 +142,23 @@ testOnEveryBackend('guard counts: orders of every replica in the window, a symbo
     await t.cleanup();
   }
 });
+
+test('a guard shows in status (its symbol line), the planned and blackout windows too, and in the metrics file', async () => {
+  const { renderStatus } = await import('../../src/control/status.ts');
+  const { windowsAt } = await import('../../src/control/windows.ts');
+  const { parseBlackout } = await import('../../src/time/blackout.ts');
+  const { emptyMetrics, renderMetrics } = await import('../../src/agent/upkeep/metrics-file.ts');
+  const guard = { symbol: ALL_SYMBOLS, scope: 'execution' as const, reason: '5 order(s) placed since … reached MAX_ORDERS_PER_HOUR=5', by: 'guard orders_cap', since: T, until: null, abort: false, auditId: 7, guard: 'orders_cap' };
+  const planned = { symbol: ALL_SYMBOLS, scope: 'cycles' as const, reason: 'upgrade', by: 'alice', since: T + 3_600_000, until: T + 7_200_000, abort: false, auditId: 8, begun: false };
+  const state = { version: 2, pauses: [guard, planned], schedule: null, triggers: [] };
+  const r = parseBlackout('0 0 * * * * 10m');
+  assert.ok('windows' in r);
+  const text = renderStatus({ now: T + 60_000, agents: [], pattern: { text: '* * * * * *', source: 'CRON_PATTERN' }, next: undefined, inFlight: [], symbols: [{ symbol: 'BTC/USDT', paused: undefined, executionOff: pauseOf(state, 'BTC/USDT', 'execution', T + 60_000), lastSuccessAt: null, lastFailureAt: null, failureStreak: 0 }], windows: windowsAt(state, r.windows, T + 60_000) });
+  assert.match(text, /BTC\/USDT: execution off \(analysis only\) \(all symbols\) by guard orders_cap since .*MAX_ORDERS_PER_HOUR=5/);
+  assert.match(text, /Planned: paused \(all symbols\) by alice from 2024-01-22T11:00:00\.000Z, until 2024-01-22T12:00:00\.000Z: upgrade/);
+  assert.match(text, /Blackout now: execution blackout "0 0 \* \* \* \* 10m" from .* until /);
+  assert.match(text, /Blackout next: /);
+  const metrics = renderMetrics({ ...emptyMetrics(T, null), guards: [{ symbol: 'BTC/USDT', guard: 'orders_cap', on: true }, { symbol: 'BTC/USDT', guard: 'exchange', on: false }] });
+  assert.match(metrics, /^pmf_scheduler_execution_guard\{symbol="BTC\/USDT",guard="orders_cap"\} 1$/m);
+  assert.match(metrics, /^pmf_scheduler_execution_guard\{symbol="BTC\/USDT",guard="exchange"\} 0$/m);
+});
