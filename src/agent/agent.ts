@@ -6,6 +6,7 @@ import { clockBackWatch } from './clock-back.ts';
 import { ownerOf } from '../records.ts';
 import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
+import { blackoutReason } from '../time/blackout.ts';
 import { VERSION } from '../version.ts';
 import type { AgentDeps } from './deps.ts';
 
@@ -42,7 +43,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
     ...guardSettings(d.config),
   };
-  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
+  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, events: d.events, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
   try {
     return await runUntilStopped(d, upkeep);
   } finally {
@@ -94,7 +95,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   }
   upkeep.ready();
 
-  const slots = createSlots(d, upkeep, config);
+  const slots = createSlots(d, upkeep, config, blackoutReason(d.config.executionBlackout));
   const startedNow = clock.now();
   const firstSlot = config.cron.next(startedNow);
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
@@ -110,6 +111,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     after: clock.now(),
     signal: d.stop,
     onPrepare: slots.prepare,
+    onLastLook: slots.lastLook,
     onSlot: (slot) => {
       slots.fire(slot, 'schedule');
       clockBack.fired();

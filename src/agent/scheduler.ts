@@ -9,6 +9,12 @@ export const MAX_SLEEP_MS = MAX_WAIT_STEP_MS;
  * synchronous=FULL on an idle disk, p99 ~50 ms on a busy one; docs/benchmarks.md) and well below a slot interval.
  */
 export const PREPARE_LEAD_MS = 100;
+/**
+ * How long before its slot a prepared slot takes its last look at the control state (`onLastLook`: one read of the
+ * version, the state only when it changed), so a change committed up to this long before the slot still reaches it;
+ * later ones are the window docs/reliability.md states. Off the slot's path: the look ends well before the boundary.
+ */
+export const LAST_LOOK_MS = 20;
 /** Past this many overdue slots we stop counting one by one (a huge forward jump on a fast pattern). */
 const MAX_COUNTED = 10_000;
 
@@ -50,6 +56,11 @@ export interface ScheduleOptions {
    * gets no `onSlot`. Without it the loop waits for each slot with plain sleeps.
    */
   onPrepare?(slot: number): void;
+  /**
+   * Called once per prepared slot LAST_LOOK_MS before it (at once when less is left), synchronously, after its
+   * `onPrepare`: the slot's last look at the control state, which its `onSlot` may wait for.
+   */
+  onLastLook?(slot: number): void;
   /** Older due slots that were passed over (a late wake-up or a forward clock jump). */
   onMissed(count: number, firstMissed: number, fired: number): void;
   /** The wall clock went back behind the last slot fired: nothing fires before `slot`, the one after it. */
@@ -75,6 +86,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
     let now = o.clock.now();
     let warnedBack = false;
     let following: number | undefined; // the slot after this one, known once it is prepared
+    let looked = false;
     let released = false;
     // The guard: whatever woke us, nothing fires while now < slot.
     while (now < slot) {
@@ -95,6 +107,16 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
         if (following === undefined) {
           following = o.cron.next(slot);
           o.onPrepare?.(slot);
+        }
+        if (o.onLastLook && !looked && slot - now > LAST_LOOK_MS) {
+          // Up to the last look: a plain wait, not cut short by a stop (the slot is claimed), as the last stretch.
+          await o.clock.sleep(slot - now - LAST_LOOK_MS);
+          now = o.clock.now();
+          continue;
+        }
+        if (o.onLastLook && !looked) {
+          looked = true;
+          o.onLastLook(slot);
         }
         // The last stretch (at most PREPARE_LEAD_MS) is not cut short by a stop: the slot is claimed by now, so it
         // fires as claimed, at most PREPARE_LEAD_MS after the stop. The wait ends early when the wall clock goes

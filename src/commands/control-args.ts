@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { newestAgentSymbols } from '../control/control-store.ts';
+import { newestAgentSymbols } from '../store/history/agent-reads.ts';
 import { ALL_SYMBOLS } from '../control/state.ts';
 import type { Schema } from '../store/schema.ts';
 import { UsageError } from './args.ts';

@@ -18,7 +18,8 @@ function fromOption(raw: string | undefined, now: number): number | undefined {
 /**
  * `pmf-scheduler pause --reason TEXT [--symbol S] [--from T] [--for 30m | --until T] [--execution]`: from the next
  * slot (or from T, a window planned ahead) no cycle fires (each slot is recorded `skipped`, reason `paused`), or with
- * `--execution` cycles fire with `triggerExecution: false`. One transaction: the pause and its audit row.
+ * `--execution` cycles fire with `triggerExecution: false` (and `--abort`: no further attempt of a cycle in flight
+ * with execution on). One transaction: the pause and its audit row.
  */
 export async function pauseCommand(ctx: CommandContext): Promise<number> {
   const o = ctx.opts;
@@ -34,7 +35,8 @@ export async function pauseCommand(ctx: CommandContext): Promise<number> {
   }
   const scope = ctx.flags.execution === true ? 'execution' : 'cycles';
   const abort = ctx.flags.abort === true;
-  if (abort && scope === 'execution') throw new UsageError('--abort cuts the cycles in flight: it goes with a pause of cycles, not with --execution');
+  // With --execution, --abort cuts the further attempts (retries) of cycles in flight with execution on: none is
+  // sent, not even analysis-only (issue 22); the attempt under way is not cut.
   const by = actorOf(ctx);
 
   return withDatabase(ctx, {}, async (database) => {

@@ -1,10 +1,11 @@
-import { liveAgents, readControlState } from '../control/control-store.ts';
+import { readControlState } from '../control/control-store.ts';
+import { liveAgents } from '../store/history/agent-reads.ts';
 import { patternSource } from '../control/state.ts';
 import { windowsAt } from '../control/windows.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
-import { lastEvents } from '../reports/cycle-lookups.ts';
-import { whereStatus } from '../store/history/status-filter.ts';
+import { lastEvents } from '../store/history/cycle-lookups.ts';
+import { runningCycles } from '../store/history/cycle-reads.ts';
 import { parseCronPattern } from '../time/cron-pattern.ts';
 import type { CommandContext } from './context.ts';
 import { withReader } from './reader.ts';
@@ -26,14 +27,14 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
         : { text: ctx.config.cron.text, source: 'CRON_PATTERN of this environment (no agent alive)' };
     const parsed = parseCronPattern(pattern.text);
     const symbols = newest?.symbols ?? ctx.config.symbols;
-    const running = await whereStatus(db.selectFrom('cycles').select(['id', 'symbol', 'owner', 'scheduled_at']), 'running').orderBy('scheduled_at').execute();
+    const running = await runningCycles(db);
     const picture: StatusPicture = {
       now,
       windows: windowsAt(control, ctx.config.executionBlackout, now),
       agents,
       pattern,
       next: 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
-      inFlight: running.map((r) => ({ id: Number(r.id), symbol: r.symbol, owner: r.owner, scheduledAt: Number(r.scheduled_at) })),
+      inFlight: running,
       symbols: await Promise.all(
         symbols.map(async (symbol) => {
           const { success, failure, streak } = await lastEvents(db, symbol, Number.MAX_SAFE_INTEGER);

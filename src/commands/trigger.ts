@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
-import { liveAgents, manualCycles, newestAgentSymbols, requestTrigger, triggerState, expireTrigger } from '../control/control-store.ts';
+import { manualCycles, requestTrigger, triggerState, expireTrigger } from '../control/control-store.ts';
+import { liveAgents, newestAgentSymbols } from '../store/history/agent-reads.ts';
 import { ALL_SYMBOLS, symbolLabel, TRIGGER_EXPIRY_MS } from '../control/state.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
-import { queryCycle } from '../reports/history-query.ts';
+import { queryCycle } from '../store/history/history-query.ts';
 import { renderCycleDetail } from '../reports/render-history.ts';
 import { colorsFor } from '../reports/render-text.ts';
 import type { Schema } from '../store/schema.ts';

@@ -1,7 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../store/schema.ts';
-import { inForce, pauseFrom } from './pause-rows.ts';
-import { symbolsOfColumn } from '../records.ts';
+import { inForce, pauseFrom, pausesInForce } from './pauses-in-force.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
 /**
@@ -146,18 +145,22 @@ export function requestTrigger(db: Kysely<Schema>, a: ControlAction & { expiresA
 
 /**
  * Takes a pending request for `owner`, to fire it at `now`: one conditional update, so among replicas exactly one
- * takes it, and never once it has expired. True when this agent took it.
+ * takes it, and never once it has expired. In the same transaction it reads the pauses in force at `now` (issue 22:
+ * the database decides, not the agent's copy): those pauses when this agent took it, undefined when it did not.
  */
-export async function takeTrigger(db: Kysely<Schema>, id: number, owner: string, now: number): Promise<boolean> {
-  const rows = await db
-    .updateTable('control_triggers')
-    .set({ state: 'taken', taken_by: owner, slot: now })
-    .where('id', '=', id)
-    .where('state', '=', 'pending')
-    .where('expires_at', '>', now)
-    .returning('id')
-    .execute();
-  return rows.length === 1;
+export function takeTrigger(db: Kysely<Schema>, id: number, owner: string, now: number): Promise<Pause[] | undefined> {
+  return db.transaction().execute(async (tx) => {
+    const rows = await tx
+      .updateTable('control_triggers')
+      .set({ state: 'taken', taken_by: owner, slot: now })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', now)
+      .returning('id')
+      .execute();
+    if (rows.length !== 1) return undefined;
+    return pausesInForce(tx, now);
+  });
 }
 
 /** Marks a request no agent took by its expiry `expired`, and audits it, once (whoever sees it first). */
@@ -245,45 +248,6 @@ export async function queryAudit(db: Kysely<Schema>, since: number | undefined, 
     applied: applied.filter((x) => Number(x.audit_id) === Number(r.id)).map((x) => ({ owner: x.owner, at: Number(x.applied_at) })),
     outcome: outcome(Number(r.id)),
   }));
-}
-
-/** An agent that is alive: not stopped, and its heartbeat younger than the limit. */
-export interface LiveAgent {
-  owner: string;
-  host: string;
-  pid: number;
-  version: string;
-  cronPattern: string;
-  symbols: string[];
-  startedAt: number;
-  heartbeatAt: number;
-  /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
-  clock: { offsetMs: number; rttMs: number; at: number } | null;
-  /** The wall clock went back: it fires nothing before `until` (migration 0012_a_clock_hold); null: none. */
-  hold: { until: number; backMs: number } | null;
-}
-
-/** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
-export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: number): Promise<LiveAgent[]> {
-  const rows = await db.selectFrom('agents').selectAll().where('stopped_at', 'is', null).where('heartbeat_at', '>=', now - maxAgeMs).orderBy('started_at', 'desc').orderBy('id', 'desc').execute();
-  return rows.map((r) => ({
-    owner: r.owner,
-    host: r.host,
-    pid: r.pid,
-    version: r.version,
-    cronPattern: r.cron_pattern,
-    symbols: symbolsOfColumn(r.symbols),
-    startedAt: Number(r.started_at),
-    heartbeatAt: Number(r.heartbeat_at),
-    clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
-    hold: r.held_until === null || Number(r.held_until) < now ? null : { until: Number(r.held_until), backMs: Number(r.held_back_ms ?? 0) },
-  }));
-}
-
-/** The symbols of the newest agent that ever ran on the database (what a `--symbol` may name), or undefined. */
-export async function newestAgentSymbols(db: Kysely<Schema>): Promise<string[] | undefined> {
-  const row = await db.selectFrom('agents').select('symbols').orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  return row && symbolsOfColumn(row.symbols);
 }
 
 /** The manual cycles a request fired at `slot` (their `scheduled_at`), with their status. */

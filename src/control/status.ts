@@ -1,5 +1,5 @@
 import { formatDuration } from '../time/durations.ts';
-import type { LiveAgent } from './control-store.ts';
+import type { LiveAgent } from '../store/history/agent-reads.ts';
 import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
 import { describeBlackout } from '../time/blackout.ts';
 import { renderWindows, windowsJson, type WindowsPicture } from './windows.ts';
@@ -56,7 +56,7 @@ export function statusExit(p: StatusPicture): (typeof STATUS_EXIT)[keyof typeof 
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
-/** `status --json` (fields in the README). */
+/** `status --json` (fields in docs/operating.md). */
 export function statusJson(p: StatusPicture) {
   const pauseJson = (x: Pause | undefined) => x && { symbol: x.symbol, scope: x.scope, reason: x.reason, by: x.by, since: iso(x.since), until: iso(x.until) };
   return {

@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AgentsTable, Schema } from '../store/schema.ts';
 import { formatDuration } from '../time/durations.ts';
-import { failureStreak } from './cycle-lookups.ts';
+import { failureStreak } from '../store/history/cycle-lookups.ts';
+import { newestAgent } from '../store/history/agent-reads.ts';
 
 /** Default age past which a heartbeat is stale: the agent refreshes it every 10 s, so this is several missed beats. */
 export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 60_000;
@@ -11,12 +12,7 @@ export type HealthVerdict = { healthy: true; reason: string } | { healthy: false
 
 /** The agent `healthcheck` judges: this host's newest (a container checks its own agent), else the newest of all. */
 export async function agentToJudge(db: Kysely<Schema>, host: string): Promise<Selectable<AgentsTable> | undefined> {
-  const newest = (h?: string) => {
-    let q = db.selectFrom('agents').selectAll();
-    if (h !== undefined) q = q.where('host', '=', h);
-    return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  };
-  return (await newest(host)) ?? (await newest());
+  return (await newestAgent(db, host)) ?? (await newestAgent(db));
 }
 
 /** The longest current run of failed cycles among the agent's symbols, with the symbol. */

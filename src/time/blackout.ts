@@ -73,3 +73,15 @@ export const describeBlackout = (b: Blackout): string =>
 
 /** The windows as configured, for the configuration line: `0 55 7 * * 1-5 10m; 0 0 0 * * 0 30m`, or `(none)`. */
 export const describeBlackoutSetting = (windows: readonly BlackoutWindow[]): string => (windows.length === 0 ? '(none)' : windows.map((w) => w.text).join('; '));
+
+/**
+ * EXECUTION_BLACKOUT as the slot decision's input (agent/slot-decision.ts `ExecutionBlackout`): why execution is off
+ * at `t` (a window in force), or undefined. No windows, no work.
+ */
+export function blackoutReason(windows: readonly BlackoutWindow[]): (t: number) => string | undefined {
+  if (windows.length === 0) return () => undefined;
+  return (t) => {
+    const b = blackoutAt(windows, t);
+    return b && `execution blackout "${b.window.text}" until ${new Date(b.until).toISOString()} (EXECUTION_BLACKOUT)`;
+  };
+}
