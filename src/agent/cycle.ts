@@ -60,9 +60,7 @@ export interface EndedCycle {
   durationMs: number;
   attempts: { outcome: AttemptOutcome; durationMs: number }[];
   /** Its symbol, and what Diego's answer said of an order (the guards look at these). */
-  symbol?: string;
-  executed?: boolean;
-  executionFailed?: boolean;
+  symbol?: string; executed?: boolean; executionFailed?: boolean;
 }
 
 export interface CycleResult {
