@@ -24,10 +24,8 @@ export interface CycleJob {
   cut?: AbortSignal;
   /** Set while execution is paused (`pause --execution`): why; the request then says `triggerExecution: false`. */
   executionOff?: string;
-  /**
-   * The slot decision at each send (slots.ts): at the boundary from the copy, from the database for a late send and
-   * each retry. Absent: the claim's answer and `executionOff` decide alone.
-   */
+  /** The slot decision at each send (slots.ts): from the copy at the boundary, from the database for a late send and
+   * each retry. Absent: the claim's answer and `executionOff` decide alone. */
   check?: SendCheck;
 }
 
@@ -59,7 +57,7 @@ export interface EndedCycle {
   finishedAt: number;
   durationMs: number;
   attempts: { outcome: AttemptOutcome; durationMs: number }[];
-  /** Its symbol, and what Diego's answer said of an order (the guards look at these). */
+  /** Its symbol, and whether Diego's answer said an order was placed, or failed (the guards read these). */
   symbol?: string; executed?: boolean; executionFailed?: boolean;
 }
 
@@ -171,7 +169,8 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   while (out.stop === undefined) {
     const now = d.clock.now();
     if (abort.aborted) out.stop = 'aborted';
-    else if (now >= job.deadline) out.stop = 'deadline';
+    // Nothing sent and the next slot already due (a forward clock step): passed over, not failed.
+    else if (now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
     if (out.stop) break;
     const number = out.count + 1;
     const sent = ready ?? (await openAttempt(number, now));
@@ -277,8 +276,9 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
     return { id, status: 'succeeded', attempts, ended: { ...ended('succeeded'), executed: last.executed, executionFailed: last.executionFailed === true } };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
-  const error =
-    verdict.reason === 'deadline'
+  const noTime = stop === 'no_time_for_retry' && `no time left for a retry: the next slot ${new Date(job.deadline).toISOString()} comes before RETRY_DELAY_MS (${d.retry.delayMs} ms) has passed; last error: ${last?.error ?? last?.outcome}`;
+  const error = noTime ||
+    (verdict.reason === 'deadline'
       ? `deadline: the next slot ${new Date(job.deadline).toISOString()} came before an answer${last?.error ? `; last error: ${last.error}` : ''}`
       : verdict.reason === 'shutdown'
         ? 'interrupted by shutdown'
@@ -286,12 +286,12 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
           ? `interrupted by pause --abort${sent.why ? ` (${sent.why})` : ''}`
           : passedOver(stop)
             ? (sent.why ? `not fired: ${sent.why}` : UNSENT[stop].cycle)
-            : (last?.error ?? last?.outcome ?? 'no attempt');
+            : (last?.error ?? last?.outcome ?? 'no attempt'));
   await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false });
   const message =
     verdict.status === 'interrupted'
       ? `Scalping cycle ${recordLabel(id)} ${error} after ${attempts} attempt(s)${d.label}`
-      : verdict.reason === 'deadline'
+      : verdict.reason === 'deadline' && !noTime
         ? `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
         : `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): ${error}${d.label}`;
   if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, { ...fields, reason: verdict.reason, status: verdict.status });

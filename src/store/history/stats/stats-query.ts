@@ -1,5 +1,8 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
-import type { AttemptOutcome } from '../../../records.ts';
+import type { AttemptOutcome, SkipReason } from '../../../records.ts';
+
+/** The skip reason `stats` counts apart from missed slots (a deliberate skip). */
+const PAUSED: SkipReason = 'paused';
 import type { Schema } from '../../schema.ts';
 import { GROUP_COLUMN, lastEvents } from '../cycle-lookups.ts';
 import { slotCounter, uncovered, withinSpans } from './missed-slots.ts';
@@ -57,7 +60,7 @@ async function countCycles(q: StatsQuery, symbols: readonly string[] | undefined
       eb.fn.sum<number>('attempts').as('attempts'),
       eb.fn.sum<number>(eb.case().when('attempts', '>', 1).then(eb.lit(1)).else(eb.lit(0)).end()).as('retried'),
       eb.fn.sum<number>('executed').as('executions'),
-      eb.fn.sum<number>(eb.case().when('reason', '=', 'paused').then(eb.lit(1)).else(eb.lit(0)).end()).as('paused'),
+      eb.fn.sum<number>(eb.case().when('reason', '=', PAUSED).then(eb.lit(1)).else(eb.lit(0)).end()).as('paused'),
       eb.fn.sum<number>(eb.case().when('trigger', '=', 'manual').then(eb.lit(1)).else(eb.lit(0)).end()).as('manual'),
     ])
     .groupBy([q.column, 'status'])
