@@ -173,6 +173,7 @@ function declareControlCommands(cli: CAC, { command }: Actions): void {
       .option('--reason <text>', 'why (required; the audit keeps it)')
       .option('--symbol <symbol>', 'only this symbol (default: all)')
       .option('--for <span>', 'ends by itself after this long: 30m, 2h')
+      .option('--from <time>', 'a window planned ahead: begins at this ISO time (applied by whichever agent is alive)')
       .option('--until <time>', 'ends by itself at this ISO time')
       .option('--execution', 'the kill switch for orders: cycles go on, analysis only')
       .option('--abort', 'also cut the cycles in flight (recorded interrupted); default: they finish'),
@@ -182,7 +183,8 @@ function declareControlCommands(cli: CAC, { command }: Actions): void {
       .command('resume', 'Lift a pause (of --symbol, else of every symbol); --execution lifts the kill switch')
       .option('--reason <text>', 'why, for the audit')
       .option('--symbol <symbol>', 'only this symbol')
-      .option('--execution', 'lift the execution pause instead'),
+      .option('--execution', 'lift the execution pause instead (a guard rail\'s too)')
+      .option('--planned', 'also cancel the windows planned ahead (pause --from)'),
   ).action(command(async () => (await import('./resume.ts')).resumeCommand));
   controlOptions(
     cli

@@ -5,8 +5,9 @@ import { actorOf, reasonOption, symbolOption } from './control-args.ts';
 import { withDatabase } from './reader.ts';
 
 /**
- * `pmf-scheduler resume [--symbol S] [--execution] [--reason TEXT]`: lifts the pause of the symbol, or without
- * `--symbol` every pause of that scope. Nothing paused: exit 0, says so, writes nothing.
+ * `pmf-scheduler resume [--symbol S] [--execution] [--planned] [--reason TEXT]`: lifts the pause of the symbol, or
+ * without `--symbol` every pause of that scope in force (a guard rail's too: only a person turns execution back on);
+ * `--planned` cancels the windows planned ahead as well. Nothing paused: exit 0, says so, writes nothing.
  */
 export async function resumeCommand(ctx: CommandContext): Promise<number> {
   const reason = reasonOption(ctx, false);
@@ -16,7 +17,8 @@ export async function resumeCommand(ctx: CommandContext): Promise<number> {
   return withDatabase(ctx, {}, async (database) => {
     const symbol = await symbolOption(ctx, database.db);
     const args = { symbol: ctx.opts.symbol, execution: scope === 'execution' || undefined };
-    const { lifted, auditId } = await resume(database.db, { action: 'resume', symbol, scope, args, reason, by, at: ctx.clock.now() });
+    const planned = ctx.flags.planned === true;
+    const { lifted, auditId } = await resume(database.db, { action: 'resume', symbol, scope, args: { ...args, planned: planned || undefined }, reason, by, at: ctx.clock.now(), planned });
     if (lifted.length === 0) {
       // A symbol held by the whole agent's pause is not lifted alone: say which pause holds it.
       const whole = symbol === ALL_SYMBOLS ? undefined : pauseOf(await readControlState(database.db), symbol, scope, ctx.now);

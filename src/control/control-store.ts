@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../store/schema.ts';
-import { pauseFrom, pausesInForce } from './pauses-in-force.ts';
+import { inForce, pauseFrom, pausesInForce } from './pauses-in-force.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
 /**
@@ -48,7 +48,7 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
 
 /** One control action as the audit keeps it; a run-now request's scope is `run`. */
 export interface ControlAction {
-  action: 'pause' | 'resume' | 'pause_ended' | 'trigger' | 'trigger_expired' | 'reschedule';
+  action: 'pause' | 'resume' | 'pause_began' | 'pause_ended' | 'trigger' | 'trigger_expired' | 'reschedule' | 'guard' | 'guard_lifted';
   symbol: string;
   scope: PauseScope | 'run' | 'pattern';
   /** The arguments as given (shown by `audit`). */
@@ -59,7 +59,7 @@ export interface ControlAction {
 }
 
 /** Bumps the version and writes the audit row: the first and last writes of every change. */
-async function audit(tx: Transaction<Schema>, a: ControlAction): Promise<{ auditId: number; version: number }> {
+export async function audit(tx: Transaction<Schema>, a: ControlAction): Promise<{ auditId: number; version: number }> {
   const bumped = await tx.updateTable('control_version').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', 1).returning('version').executeTakeFirstOrThrow();
   const version = Number(bumped.version);
   const row = await tx
@@ -70,12 +70,16 @@ async function audit(tx: Transaction<Schema>, a: ControlAction): Promise<{ audit
   return { auditId: Number(row.id), version };
 }
 
-/** Pauses `symbol` (or all) in `scope`, replacing a pause of the same symbol and scope; one transaction. */
-export function pause(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope; until: number | null; reason: string; abort: boolean }): Promise<{ auditId: number; version: number }> {
+/**
+ * Pauses `symbol` (or all) in `scope` from `from` (default now: `at`), replacing a person's pause of the same symbol
+ * and scope in force now; a guard's pause and windows planned ahead stay. One transaction.
+ */
+export function pause(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope; until: number | null; reason: string; abort: boolean; from?: number }): Promise<{ auditId: number; version: number }> {
   return db.transaction().execute(async (tx) => {
     const done = await audit(tx, a);
-    await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).execute();
-    await tx.insertInto('control_pauses').values({ symbol: a.symbol, scope: a.scope, reason: a.reason, by_who: a.by, since: a.at, until: a.until, abort: a.abort ? 1 : 0, audit_id: done.auditId }).execute();
+    const since = a.from ?? a.at;
+    if (since <= a.at) await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).where('guard', 'is', null).where(inForce(a.at)).execute();
+    await tx.insertInto('control_pauses').values({ symbol: a.symbol, scope: a.scope, reason: a.reason, by_who: a.by, since, until: a.until, abort: a.abort ? 1 : 0, audit_id: done.auditId, begun: since <= a.at ? 1 : 0 }).execute();
     return done;
   });
 }
@@ -84,11 +88,12 @@ export function pause(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope
  * Lifts the pauses of `scope`: of `symbol` only, or with `symbol` ALL_SYMBOLS every pause of that scope (the whole
  * agent's and each symbol's). The pauses lifted, none when nothing was paused (then nothing is written or audited).
  */
-export function resume(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope }): Promise<{ lifted: Pause[]; auditId?: number }> {
+export function resume(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope; planned?: boolean }): Promise<{ lifted: Pause[]; auditId?: number }> {
   return db.transaction().execute(async (tx) => {
     // The delete comes first: it takes the write lock (so a concurrent change waits), and tells whether there is
-    // anything to audit at all.
+    // anything to audit at all. Windows planned ahead stay unless `planned` (resume --planned) says otherwise.
     let q = tx.deleteFrom('control_pauses').where('scope', '=', a.scope);
+    if (a.planned !== true) q = q.where(inForce(a.at));
     if (a.symbol !== ALL_SYMBOLS) q = q.where('symbol', '=', a.symbol);
     const rows = await q.returningAll().execute();
     if (rows.length === 0) return { lifted: [] as Pause[] };

@@ -180,6 +180,8 @@ export interface CycleEnd {
   httpStatus?: number;
   summary?: string;
   executed: boolean;
+  /** Diego's answer said the order it tried failed. */
+  executionFailed?: boolean;
 }
 
 export interface NewAttempt {

@@ -138,6 +138,7 @@ function cycleEndRow(e: CycleEnd, clean: (text: string | undefined) => string | 
     http_status: e.httpStatus ?? null,
     summary: clean(e.summary),
     executed: e.executed ? 1 : 0,
+    execution_failed: e.executionFailed === true ? 1 : 0,
     lease_until: null, // a lease is a running cycle's only
   };
 }
