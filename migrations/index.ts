@@ -8,6 +8,7 @@ import * as views from './0006_views.ts';
 import * as alerts from './0007_alerts.ts';
 import * as control from './0008_control.ts';
 import * as controlNotify from './0009_control_notify.ts';
+import * as agentNotFiring from './0013_a_agent_not_firing.ts';
 
 /** Every migration, imported statically so bundles and single binaries need no directory scan. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007_alerts': alerts,
   '0008_control': control,
   '0009_control_notify': controlNotify,
+  '0013_a_agent_not_firing': agentNotFiring,
 };

@@ -7,6 +7,10 @@ import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
 import { VERSION } from '../version.ts';
 import type { AgentDeps } from './deps.ts';
+import { settlesWithin } from '../time/clock.ts';
+
+/** How long the start waits for its readiness mark to be written before arming the first slot. */
+const READY_MARK_WAIT_MS = 2000;
 
 export type { AgentDeps };
 
@@ -38,6 +42,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     historyRetentionDays,
     metricsFile,
     statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
+    enableScheduler,
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
   };
   const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
@@ -67,7 +72,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   if (recovered > 0) log.warn(`Marked ${recovered} cycle(s) left running by a stopped agent as interrupted`);
 
   if (!config.enableScheduler) {
-    upkeep.ready(); // nothing to wait for: it is not "waiting for Diego"
+    void upkeep.ready(); // nothing to wait for: it is not "waiting for Diego"
     log.warn('Scheduler disabled (ENABLE_SCHEDULER=false): no calls will be made; idle until stopped');
     await new Promise<void>((resolve) => (d.stop.aborted ? resolve() : d.stop.addEventListener('abort', () => resolve(), { once: true })));
     return 0;
@@ -80,7 +85,9 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     if (ready === 'timeout') return 1;
     if (ready === 'stopped') return 0;
   }
-  upkeep.ready();
+  // Recorded before the first slot is armed (bounded: a slow database must not hold the schedule up), so `status`
+  // and `trigger` see the agent firing from the moment it says so.
+  await settlesWithin(clock, READY_MARK_WAIT_MS, upkeep.ready());
 
   const slots = createSlots(d, upkeep, config);
   const startedNow = clock.now();

@@ -128,7 +128,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config) {
     }
   };
 
-  // The control watcher's hands (src/agent/upkeep/control-watch.ts), attached while slots fire: a run-now request
+  // The control watcher's hands (src/control/watch.ts), attached while slots fire: a run-now request
   // this agent took fires at once (deadline the next slot, overlap rule and pauses as for a slot); a `pause --abort`
   // cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
   upkeep.control.attach({

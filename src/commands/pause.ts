@@ -1,38 +1,45 @@
-import { pause } from '../control/control-store.ts';
 import { describePause } from '../control/state.ts';
 import { UsageError } from './args.ts';
-import type { CommandContext } from './context.ts';
-import { actorOf, reasonOption, symbolOption } from './control-args.ts';
+import { controlCommand } from './control-command.ts';
+import { actorOf, reasonOption, symbolArg } from './control-args.ts';
 import { durationOption, instantOption } from './options.ts';
-import { withDatabase } from './reader.ts';
 
 /**
- * `pmf-scheduler pause --reason TEXT [--symbol S] [--for 30m | --until T] [--execution]`: from the next slot no cycle
- * fires (each slot is recorded `skipped`, reason `paused`), or with `--execution` cycles fire with
- * `triggerExecution: false`. One transaction: the pause and its audit row.
+ * `pmf-scheduler pause --reason TEXT [--symbol S] [--for 30m | --until T] [--execution] [--abort]`: from the next slot
+ * no cycle fires (each slot is recorded `skipped`, reason `paused`), or with `--execution` cycles fire with
+ * `triggerExecution: false`.
  */
-export async function pauseCommand(ctx: CommandContext): Promise<number> {
-  const o = ctx.opts;
-  const reason = reasonOption(ctx, true)!;
-  if (o.for !== undefined && o.until !== undefined) throw new UsageError('--for and --until both set when the pause ends: give one');
-  const forMs = durationOption('for', o.for);
-  const until = forMs !== undefined ? ctx.now + forMs : instantOption('until', o.until, ctx.now);
-  if (until !== undefined && until <= ctx.now) {
-    throw new UsageError(`Invalid --until ${JSON.stringify(o.until)}: expected a time in the future (it is ${new Date(ctx.now).toISOString()}; ${new Date(until).toISOString()} has passed)`);
-  }
-  const scope = ctx.flags.execution === true ? 'execution' : 'cycles';
-  const abort = ctx.flags.abort === true;
-  if (abort && scope === 'execution') throw new UsageError('--abort cuts the cycles in flight: it goes with a pause of cycles, not with --execution');
-  const by = actorOf(ctx);
-
-  return withDatabase(ctx, {}, async (database) => {
-    const symbol = await symbolOption(ctx, database.db);
+export const pauseCommand = controlCommand({
+  name: 'pause',
+  summary: 'Stop firing (each slot recorded skipped, reason paused), or with --execution fire with triggerExecution false',
+  options: [
+    ['--reason <text>', 'why (required; the audit keeps it)'],
+    ['--symbol <symbol>', 'only this symbol (default: all)'],
+    ['--for <span>', 'ends by itself after this long: 30m, 2h'],
+    ['--until <time>', 'ends by itself at this ISO time'],
+    ['--execution', 'the kill switch for orders: cycles go on, analysis only'],
+    ['--abort', 'also cut the cycles in flight (recorded interrupted); default: they finish'],
+  ],
+  parse(ctx) {
+    const o = ctx.opts;
+    const reason = reasonOption(ctx, true)!;
+    if (o.for !== undefined && o.until !== undefined) throw new UsageError('--for and --until both set when the pause ends: give one');
+    const forMs = durationOption('for', o.for);
+    const until = forMs !== undefined ? ctx.now + forMs : instantOption('until', o.until, ctx.now);
+    if (until !== undefined && until <= ctx.now) {
+      throw new UsageError(`Invalid --until ${JSON.stringify(o.until)}: expected a time in the future (it is ${new Date(ctx.now).toISOString()}; ${new Date(until).toISOString()} has passed)`);
+    }
+    const scope = ctx.flags.execution === true ? 'execution' : 'cycles';
+    const abort = ctx.flags.abort === true;
+    if (abort && scope === 'execution') throw new UsageError('--abort cuts the cycles in flight: it goes with a pause of cycles, not with --execution');
     const args = { symbol: o.symbol, execution: scope === 'execution' || undefined, abort: abort || undefined, for: o.for, until: o.until };
-    const at = ctx.clock();
-    const { auditId } = await pause(database.db, { action: 'pause', symbol, scope, args, reason, by, at, until: until ?? null, abort });
-    const line = describePause({ symbol, scope, reason, by, since: at, until: until ?? null, abort, auditId });
+    return { kind: 'pause', symbol: symbolArg(ctx), scope, reason, by: actorOf(ctx), until: until ?? null, abort, args };
+  },
+  report(ctx, applied) {
+    if (applied.outcome !== 'applied') return 1; // a pause is always written
+    const line = describePause(applied.pause);
     ctx.out(`${line[0]!.toUpperCase()}${line.slice(1)}`);
-    ctx.out(`Every running agent applies it within 1 s (audit #${auditId}; see \`pmf-scheduler status\` and \`pmf-scheduler audit\`)`);
+    ctx.out(`Every running agent applies it within 1 s (audit #${applied.auditId}; see \`pmf-scheduler status\` and \`pmf-scheduler audit\`)`);
     return 0;
-  });
-}
+  },
+});

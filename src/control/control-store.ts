@@ -1,11 +1,10 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { ControlPausesTable, Schema } from '../store/schema.ts';
-import { ALL_SYMBOLS, PAUSE_SCOPES, type ControlState, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
+import type { Kysely } from 'kysely';
+import type { Schema } from '../store/schema.ts';
+import { PAUSE_SCOPES, type ControlState, type Pause } from './state.ts';
 
 /**
- * Live control, the store side: the control tables' queries (migration 0008). Every change is one transaction that
- * first bumps `control_version`: concurrent changes wait for each other there (a row lock on PostgreSQL, the write
- * lock on SQLite), so they are all recorded, in order, and an agent that reads a new version reloads the state.
+ * Live control, the store side: the control tables' reads (migration 0008), and the take of a run-now request. Every
+ * change goes through applyControl (apply.ts).
  */
 
 /**
@@ -44,107 +43,19 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
   };
 }
 
-const pauseFrom = (r: Selectable<ControlPausesTable>): Pause => ({
-  symbol: r.symbol,
-  scope: r.scope as PauseScope,
-  reason: r.reason,
-  by: r.by_who,
-  since: Number(r.since),
-  until: r.until === null ? null : Number(r.until),
-  abort: Number(r.abort) === 1,
-  auditId: Number(r.audit_id),
-});
 
-/** One control action as the audit keeps it; a run-now request's scope is `run`. */
-export interface ControlAction {
-  action: 'pause' | 'resume' | 'pause_ended' | 'trigger' | 'trigger_expired' | 'reschedule';
-  symbol: string;
-  scope: PauseScope | 'run' | 'pattern';
-  /** The arguments as given (shown by `audit`). */
-  args: Record<string, unknown>;
-  reason: string | undefined;
-  by: string;
-  at: number;
-}
-
-/** Bumps the version and writes the audit row: the first and last writes of every change. */
-async function audit(tx: Transaction<Schema>, a: ControlAction): Promise<{ auditId: number; version: number }> {
-  const bumped = await tx.updateTable('control_version').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', 1).returning('version').executeTakeFirstOrThrow();
-  const version = Number(bumped.version);
-  const row = await tx
-    .insertInto('control_audit')
-    .values({ version, at: a.at, action: a.action, symbol: a.symbol, scope: a.scope, args: JSON.stringify(a.args), reason: a.reason ?? null, by_who: a.by })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { auditId: Number(row.id), version };
-}
-
-/** Pauses `symbol` (or all) in `scope`, replacing a pause of the same symbol and scope; one transaction. */
-export function pause(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope; until: number | null; reason: string; abort: boolean }): Promise<{ auditId: number; version: number }> {
-  return db.transaction().execute(async (tx) => {
-    const done = await audit(tx, a);
-    await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).execute();
-    await tx.insertInto('control_pauses').values({ symbol: a.symbol, scope: a.scope, reason: a.reason, by_who: a.by, since: a.at, until: a.until, abort: a.abort ? 1 : 0, audit_id: done.auditId }).execute();
-    return done;
-  });
-}
-
-/**
- * Lifts the pauses of `scope`: of `symbol` only, or with `symbol` ALL_SYMBOLS every pause of that scope (the whole
- * agent's and each symbol's). The pauses lifted, none when nothing was paused (then nothing is written or audited).
- */
-export function resume(db: Kysely<Schema>, a: ControlAction & { scope: PauseScope }): Promise<{ lifted: Pause[]; auditId?: number }> {
-  return db.transaction().execute(async (tx) => {
-    // The delete comes first: it takes the write lock (so a concurrent change waits), and tells whether there is
-    // anything to audit at all.
-    let q = tx.deleteFrom('control_pauses').where('scope', '=', a.scope);
-    if (a.symbol !== ALL_SYMBOLS) q = q.where('symbol', '=', a.symbol);
-    const rows = await q.returningAll().execute();
-    if (rows.length === 0) return { lifted: [] as Pause[] };
-    const { auditId } = await audit(tx, a);
-    return { lifted: rows.map(pauseFrom), auditId };
-  });
-}
-
-/**
- * Removes a timed pause whose end has come and audits its end, once: every agent may try, the one whose delete finds
- * the row writes the audit. True when this call did it.
- */
-export function endPause(db: Kysely<Schema>, p: Pause, owner: string, now: number): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
-    const gone = await tx.deleteFrom('control_pauses').where('symbol', '=', p.symbol).where('scope', '=', p.scope).where('audit_id', '=', p.auditId).returning('audit_id').execute();
-    if (gone.length === 0) return false;
-    await audit(tx, { action: 'pause_ended', symbol: p.symbol, scope: p.scope, args: { until: new Date(p.until ?? now).toISOString(), pause: p.auditId }, reason: p.reason, by: `agent ${owner}`, at: now });
-    return true;
-  });
-}
-
-/**
- * Sets the pattern over CRON_PATTERN (`pattern`), or with null returns to the environment's; one transaction. With
- * null and no pattern set, nothing is written: false.
- */
-export function reschedule(db: Kysely<Schema>, a: ControlAction & { pattern: string | null }): Promise<number | undefined> {
-  return db.transaction().execute(async (tx) => {
-    // The delete comes first: it takes the write lock, and says whether a reset has anything to undo.
-    const gone = await tx.deleteFrom('control_schedule').where('id', '=', 1).returning('id').execute();
-    if (a.pattern === null && gone.length === 0) return undefined;
-    const { auditId } = await audit(tx, a);
-    if (a.pattern !== null) await tx.insertInto('control_schedule').values({ id: 1, pattern: a.pattern, reason: a.reason ?? '', by_who: a.by, since: a.at, audit_id: auditId }).execute();
-    return auditId;
-  });
-}
-
-/** Requests a run-now cycle, pending until `expiresAt`: its audit row and its request, one transaction. */
-export function requestTrigger(db: Kysely<Schema>, a: ControlAction & { expiresAt: number }): Promise<{ id: number; auditId: number }> {
-  return db.transaction().execute(async (tx) => {
-    const { auditId } = await audit(tx, a);
-    const row = await tx
-      .insertInto('control_triggers')
-      .values({ symbol: a.symbol, requested_at: a.at, expires_at: a.expiresAt, audit_id: auditId, state: 'pending', taken_by: null, slot: null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return { id: Number(row.id), auditId };
-  });
+/** A `control_pauses` row as a Pause. */
+export function pauseFrom(r: { symbol: string; scope: string; reason: string; by_who: string; since: number; until: number | null; abort: number; audit_id: number }): Pause {
+  return {
+    symbol: r.symbol,
+    scope: r.scope as Pause['scope'],
+    reason: r.reason,
+    by: r.by_who,
+    since: Number(r.since),
+    until: r.until === null ? null : Number(r.until),
+    abort: Number(r.abort) === 1,
+    auditId: Number(r.audit_id),
+  };
 }
 
 /**
@@ -161,16 +72,6 @@ export async function takeTrigger(db: Kysely<Schema>, id: number, owner: string,
     .returning('id')
     .execute();
   return rows.length === 1;
-}
-
-/** Marks a request no agent took by its expiry `expired`, and audits it, once (whoever sees it first). */
-export function expireTrigger(db: Kysely<Schema>, r: Pick<TriggerRequest, 'id' | 'symbol' | 'expiresAt' | 'reason'>, by: string, now: number): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
-    const rows = await tx.updateTable('control_triggers').set({ state: 'expired' }).where('id', '=', r.id).where('state', '=', 'pending').where('expires_at', '<=', now).returning('id').execute();
-    if (rows.length === 0) return false;
-    await audit(tx, { action: 'trigger_expired', symbol: r.symbol, scope: 'run', args: { request: r.id, expiresAt: new Date(r.expiresAt).toISOString() }, reason: r.reason ?? undefined, by, at: now });
-    return true;
-  });
 }
 
 /** A request as it stands. */
@@ -262,6 +163,10 @@ export interface LiveAgent {
   heartbeatAt: number;
   /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
   clock: { offsetMs: number; rttMs: number; at: number } | null;
+  /** When its readiness wait ended; null while it waits for Diego. */
+  readyAt: number | null;
+  /** Why it does not fire (`disabled`, the clock); null: it fires once ready (migration 0013_a). */
+  notFiring: string | null;
 }
 
 /** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
@@ -277,6 +182,8 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
     startedAt: Number(r.started_at),
     heartbeatAt: Number(r.heartbeat_at),
     clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
+    readyAt: r.ready_at === null ? null : Number(r.ready_at),
+    notFiring: r.not_firing ?? null,
   }));
 }
 

@@ -74,6 +74,8 @@ export interface AgentsTable {
   clock_offset_ms: ColumnType<number | null, number | null | undefined, number | null>;
   clock_rtt_ms: ColumnType<number | null, number | null | undefined, number | null>;
   clock_checked_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Why it does not fire though alive: `disabled`, `clock: …`; null: it fires once ready (migration 0013_a). */
+  not_firing: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** The notification outbox, one row per notification and channel (migration 0007). */

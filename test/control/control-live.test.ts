@@ -127,7 +127,7 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   const timed = await cli(['pause', '--symbol', 'BTC/USDT', '--for', '1s', '--reason', 'short'], t.path);
   assert.equal(timed.code, 0, timed.err);
   // An agent that reads the state only after the pause ended (slower than 1 s under load) never had it in force,
-  // and says that instead (test/agent/control-watch.test.ts): either way its log accounts for the pause.
+  // and says that instead (test/control/control-watch.test.ts): either way its log accounts for the pause.
   await appliedBy(agents, /\[SCHEDULER\] Control: (resumed \(BTC\/USDT\); was paused \(BTC\/USDT\)|paused \(BTC\/USDT\) by .*; it ended before this agent read it)/, 'the end of the timed pause');
 
   assert.deepEqual(await stopReplicas(agents), ids.map(() => 0), agents.map(outputOf).join('\n'));

@@ -92,7 +92,7 @@ export async function startHeartbeat(
     ready() {
       readyAt ??= clock.now();
       const at = readyAt;
-      beating = beating.then(async () => {
+      return (beating = beating.then(async () => {
         if (readyWritten || registration === undefined) return;
         try {
           await registration.markReady(at);
@@ -100,7 +100,7 @@ export async function startHeartbeat(
         } catch (err) {
           health.failed(err); // written with the next beat instead
         }
-      });
+      }));
     },
     /** After the loop ended: marks the agent stopped (a clean stop). */
     async close() {

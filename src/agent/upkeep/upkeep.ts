@@ -9,7 +9,7 @@ import { VERSION } from '../../version.ts';
 import type { CycleResult } from '../cycle.ts';
 import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
 import { PAUSE_SCOPES, pauseOf, type ControlState } from '../../control/state.ts';
-import { watchControl, type ControlWatch } from './control-watch.ts';
+import { watchControl, type ControlWatch } from '../../control/watch.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { keepLeases } from './leases.ts';
 import { startMetrics } from './metrics.ts';
@@ -27,6 +27,8 @@ export interface UpkeepSettings {
   metricsFile: string | undefined;
   /** 0: no stats summary. */
   statsIntervalMs: number;
+  /** ENABLE_SCHEDULER: false records the agent as `disabled` (status, trigger); absent: true. */
+  enableScheduler?: boolean;
   /** Undefined: no NTP_SERVER, no clock check. */
   clockCheck: ClockCheckSettings | undefined;
 }
@@ -61,7 +63,8 @@ export interface Upkeep {
   /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
   readonly clock: ClockHealth | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
-  ready(): void;
+  /** Resolves once the mark was tried (written, or left to the next beat). */
+  ready(): Promise<void>;
   /** Ends the loops, waits for the last metrics write and marks the agent stopped (a clean stop). */
   close(): Promise<void>;
 }
@@ -78,7 +81,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   const stop = ended.signal;
   const startedAt = clock.now();
   const owner = ownerOf(d.identity);
-  const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt };
+  const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt, notFiring: settings.enableScheduler === false ? 'disabled' : undefined };
   const metrics = settings.metricsFile === undefined ? undefined : await startMetrics(db, settings.metricsFile, startedAt, log);
   const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: metrics?.beat, systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
   const missed = summariseMissed(notifier, clock, stop);
@@ -88,6 +91,9 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
       heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
     },
     skew: (k) => {
+      // `status` and `trigger` read it: an agent whose clock holds its slots takes no run-now request either.
+      const why = k.blocking ? `clock offset ${Math.round(k.offsetMs)} ms above CLOCK_SKEW_MAX_MS` : null;
+      heartbeat.registration?.notFiring(why).catch((err) => log.debug(`Could not record why the agent does not fire: ${errorLine(err)}`));
       if (k.skewed) notifier.notify('clock_skew', `clock offset ${Math.round(k.offsetMs)} ms${k.blocking ? ': no slot fires until it is back' : ''}`, { severity: k.blocking ? 'critical' : 'warning', details: { offsetMs: Math.round(k.offsetMs), blocking: k.blocking } });
       else notifier.notify('clock_skew', `clock back in sync (offset ${Math.round(k.offsetMs)} ms)`, { severity: 'info', details: { offsetMs: Math.round(k.offsetMs), blocking: false } });
     },

@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
-import { endPause, expireTrigger, readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from '../../control/control-store.ts';
-import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from '../../control/state.ts';
-import { parseCronPattern, type CronPattern } from '../../time/cron-pattern.ts';
-import type { Logger } from '../../log/logger.ts';
-import type { Schema } from '../../store/schema.ts';
-import type { Clock } from '../../time/clock.ts';
-import { spell } from '../../log/spell.ts';
-import { wakeable } from '../../time/every.ts';
-import type { Database } from '../../store/port.ts';
+import { applyControl } from './apply.ts';
+import { readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from './control-store.ts';
+import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from './state.ts';
+import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Schema } from '../store/schema.ts';
+import type { Clock } from '../time/clock.ts';
+import { spell } from '../log/spell.ts';
+import { wakeable } from '../time/every.ts';
+import type { Database } from '../store/port.ts';
 
 /** The live control state as this agent knows it. */
 export interface ControlWatch {
@@ -88,12 +89,16 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
         loaded = true;
         changed(state);
       }
-      for (const p of endedPauses(state, clock.now())) await endPause(db, p, owner, clock.now());
+      for (const p of endedPauses(state, clock.now())) {
+        const ended = { kind: 'pause_ended', pause: p, by: `agent ${owner}`, reason: p.reason, args: { until: new Date(p.until ?? clock.now()).toISOString(), pause: p.auditId } } as const;
+        await applyControl(db, ended, () => clock.now());
+      }
       for (const r of state.triggers) {
         const now = clock.now();
         if (settled.has(r.id) || (hands === undefined && takeableAt(r, now))) continue;
         if (!takeableAt(r, now)) {
-          if (await expireTrigger(db, r, `agent ${owner}`, now)) log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
+          const expired = { kind: 'trigger_expired', request: r, by: `agent ${owner}`, reason: r.reason ?? undefined, args: { request: r.id, expiresAt: new Date(r.expiresAt).toISOString() } } as const;
+          if ((await applyControl(db, expired, () => clock.now())).outcome === 'applied') log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
         } else {
           const take = hands!;
           if (await takeTrigger(db, r.id, owner, now)) take.fire(r, now);
