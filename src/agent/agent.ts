@@ -109,6 +109,12 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
       log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
     onClockBack: (now, lastFired) =>
       log.warn(`Wall clock went back to ${new Date(now).toISOString()}, before the last slot fired (${new Date(lastFired).toISOString()}); waiting, no slot fires twice`),
+    patternChanges: (listener) => upkeep.control.patternChanges(listener),
+    onRescheduled: (next, dropped) => {
+      const was = dropped === undefined ? '' : `; the slot ${new Date(dropped.slot).toISOString()} of the old pattern is dropped${dropped.prepared ? ' (released unsent)' : ''}`;
+      log.info(`Rescheduled: next fire time ${new Date(next).toISOString()}${was}`, { next: new Date(next).toISOString() });
+      if (dropped?.prepared) slots.release(dropped.slot, 'missed');
+    },
     onReleased: (slot, now) => {
       log.warn(`Wall clock went back to ${new Date(now).toISOString()} after slot ${new Date(slot).toISOString()} was prepared: released unsent, the slot is passed over`);
       slots.release(slot, 'clock_back');

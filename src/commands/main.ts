@@ -117,7 +117,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }));
   }
   cli
-    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing, 3 paused, 1 no agent)')
+    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing; 1 no agent, 3 paused, 4 disabled, 5 waiting for Diego, 6 clock)')
     .option('--json', 'as JSON (fields in the README)')
     .option(...dbOption)
     .action(command(async () => (await import('./status.ts')).statusCommand));

@@ -1,4 +1,5 @@
 import { formatDuration } from '../time/durations.ts';
+import { activityLine, activityOf, type AgentActivity } from './agents.ts';
 import type { LiveAgent } from './control-store.ts';
 import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
 
@@ -16,27 +17,50 @@ export interface SymbolStatus {
 export interface StatusPicture {
   now: number;
   agents: LiveAgent[];
-  /** The pattern in force and where it comes from. */
-  pattern: { text: string; source: string };
+  /** The pattern in force and where it comes from; null text: unknown (no agent alive and no reschedule in force). */
+  pattern: { text: string | null; source: string };
   next: number | undefined;
   inFlight: { id: number; symbol: string; owner: string; scheduledAt: number }[];
   symbols: SymbolStatus[];
 }
 
-/** `status` exit codes: 0 an agent alive and firing; 1 no agent alive; 3 alive but every symbol paused. */
-export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3 } as const;
+/**
+ * `status` exit codes, one per state (README, Commands): 0 an agent alive and firing; 1 no agent alive; 3 alive but
+ * every symbol paused; 4 every agent alive disabled (ENABLE_SCHEDULER=false); 5 waiting for Diego at start; 6 not
+ * firing because of the clock (offset above CLOCK_SKEW_MAX_MS). Only 0 means slots fire.
+ */
+export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3, disabled: 4, waiting: 5, clock: 6 } as const;
+export type StatusState = keyof typeof STATUS_EXIT;
 
 /** Each symbol's pauses at `now` (pure). */
 export function symbolPauses(state: ControlState, symbol: string, now: number): Pick<SymbolStatus, 'paused' | 'executionOff'> {
   return { paused: pauseOf(state, symbol, 'cycles', now), executionOff: pauseOf(state, symbol, 'execution', now) };
 }
 
-/** The exit code of a picture (pure). */
-export function statusExit(p: StatusPicture): (typeof STATUS_EXIT)[keyof typeof STATUS_EXIT] {
-  if (p.agents.length === 0) return STATUS_EXIT.noAgent;
-  if (p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return STATUS_EXIT.paused;
-  return STATUS_EXIT.firing;
+/**
+ * The state of a picture (pure): no agent; else the best any agent alive does (one firing is enough), firing turned
+ * into `paused` when every symbol is paused.
+ */
+export function statusState(p: StatusPicture): StatusState {
+  if (p.agents.length === 0) return 'noAgent';
+  const doing = new Set<AgentActivity>(p.agents.map(activityOf));
+  const best = (['firing', 'waiting', 'clock', 'disabled'] as const).find((a) => doing.has(a))!;
+  if (best === 'firing' && p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return 'paused';
+  return best;
 }
+
+/** The exit code of a picture (pure). */
+export const statusExit = (p: StatusPicture): (typeof STATUS_EXIT)[StatusState] => STATUS_EXIT[statusState(p)];
+
+/** The first line of `status`, per state. */
+const HEADLINE: Record<StatusState, string> = {
+  firing: 'Firing',
+  noAgent: 'No agent alive (no fresh heartbeat)',
+  paused: 'Paused: agents alive, no cycle fires',
+  disabled: 'Not firing: every agent alive is disabled (ENABLE_SCHEDULER=false)',
+  waiting: 'Not firing yet: waiting for Diego at start',
+  clock: 'Not firing because of the clock: offset above CLOCK_SKEW_MAX_MS',
+};
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -45,7 +69,7 @@ export function statusJson(p: StatusPicture) {
   const pauseJson = (x: Pause | undefined) => x && { symbol: x.symbol, scope: x.scope, reason: x.reason, by: x.by, since: iso(x.since), until: iso(x.until) };
   return {
     now: iso(p.now),
-    state: (['firing', 'noAgent', 'paused'] as const).find((k) => STATUS_EXIT[k] === statusExit(p)),
+    state: statusState(p),
     agents: p.agents.map((a) => ({
       owner: a.owner,
       host: a.host,
@@ -53,6 +77,8 @@ export function statusJson(p: StatusPicture) {
       version: a.version,
       startedAt: iso(a.startedAt),
       heartbeatAt: iso(a.heartbeatAt),
+      activity: activityOf(a),
+      notFiring: a.notFiring,
       clock: a.clock && { offsetMs: Math.round(a.clock.offsetMs * 10) / 10, rttMs: Math.round(a.clock.rttMs * 10) / 10, checkedAt: iso(a.clock.at) },
     })),
     pattern: p.pattern,
@@ -73,13 +99,13 @@ export function statusJson(p: StatusPicture) {
 export function renderStatus(p: StatusPicture): string {
   const ago = (ms: number) => `${formatDuration(p.now - ms)} ago`;
   const lines: string[] = [];
-  const exit = statusExit(p);
-  lines.push(exit === STATUS_EXIT.noAgent ? 'No agent alive (no fresh heartbeat)' : exit === STATUS_EXIT.paused ? 'Paused: agents alive, no cycle fires' : 'Firing');
+  lines.push(HEADLINE[statusState(p)]);
   for (const a of p.agents) {
     const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
-    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}`);
+    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}: ${activityLine(a)}`);
   }
-  lines.push(`Pattern: ${p.pattern.text} (${p.pattern.source})${p.next === undefined ? '' : `; next slot ${iso(p.next)}`}`);
+  const next = p.next === undefined || statusState(p) !== 'firing' ? '' : `; next slot ${iso(p.next)}`;
+  lines.push(`Pattern: ${p.pattern.text ?? 'unknown'} (${p.pattern.source})${next}`);
   for (const s of p.symbols) {
     const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff)].filter(Boolean).join('; ') || 'firing';
     const last = `last success ${s.lastSuccessAt === null ? 'never' : iso(s.lastSuccessAt)}, last failure ${s.lastFailureAt === null ? 'never' : iso(s.lastFailureAt)}, failure streak ${s.failureStreak}`;

@@ -25,6 +25,8 @@ export interface ControlWatch {
    * cut the cycles in flight.
    */
   attach(hands: AgentHands | undefined): void;
+  /** Hears each change of the pattern in force (the scheduler's wait is cut short); returns the unsubscribe. */
+  patternChanges(listener: () => void): () => void;
 }
 
 /** What the watcher asks of the agent. */
@@ -64,6 +66,7 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
   let cron = environment;
   let loaded = false;
   let hands: AgentHands | undefined;
+  const patternListeners = new Set<() => void>();
   // Requests this agent is done with (taken by it or another, or expired): never tried again.
   const settled = new Set<number>();
   const readVersion = versionReader(db);
@@ -85,9 +88,11 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
           if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
         }
         if (loaded) unseen(state, next, await recordApplied(db, owner, state.version, next.version, clock.now()), log);
+        const switched = loaded && next.schedule?.pattern !== state.schedule?.pattern;
         state = next;
         loaded = true;
         changed(state);
+        if (switched) for (const l of patternListeners) l();
       }
       for (const p of endedPauses(state, clock.now())) {
         const ended = { kind: 'pause_ended', pause: p, by: `agent ${owner}`, reason: p.reason, args: { until: new Date(p.until ?? clock.now()).toISOString(), pause: p.auditId } } as const;
@@ -128,6 +133,10 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
       },
       attach(h) {
         hands = h;
+      },
+      patternChanges(listener) {
+        patternListeners.add(listener);
+        return () => patternListeners.delete(listener);
       },
     },
     loop: loop.done.finally(() => feed?.close()),

@@ -33,3 +33,6 @@ export function escapeControl(text: string): string {
 export function escapeJson(json: string): string {
   return json.replace(CONTROL_IN_JSON, escapeOne);
 }
+
+/** A rendered multi-line text (its lines ours, its fields from outside): each line escaped, the line breaks kept. */
+export const escapeLines = (text: string): string => text.split('\n').map(escapeControl).join('\n');
