@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { PREPARE_LEAD_MS } from '../src/agent/scheduler.ts';
 import { openDatabase } from '../src/store/open.ts';
-import { createHistoryStore } from '../src/store/history-store.ts';
+import { createHistoryStore } from '../src/store/history/history-store.ts';
 import { flag, intFlag } from './lib/args.ts';
 import { medianSpread, summarize, type Summary } from './lib/stats.ts';
 import { renderTable } from './lib/table.ts';

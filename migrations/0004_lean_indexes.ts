@@ -8,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
  *   time; a symbol's rows are read off it newest first).
  * - A partial index holds only the cycles that did not succeed (a few percent of rows): `history --status failed`,
  *   the last failure, the failure streak, the running cycles whose leases are renewed. Queries state its condition
- *   (src/store/status-filter.ts), which SQLite needs to see verbatim before it uses a partial index.
+ *   (src/store/history/status-filter.ts), which SQLite needs to see verbatim before it uses a partial index.
  * The new key is created before the old indexes are dropped (SQLite runs migrations outside a transaction), and each
  * step may run again after a crash part-way.
  */

@@ -9,6 +9,7 @@ import * as alerts from './0007_alerts.ts';
 import * as control from './0008_control.ts';
 import * as controlNotify from './0009_control_notify.ts';
 import * as agentNotFiring from './0013_a_agent_not_firing.ts';
+import * as attemptSentAt from './0014_attempt_sent_at.ts';
 
 /** Every migration, imported statically so bundles and single binaries need no directory scan. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008_control': control,
   '0009_control_notify': controlNotify,
   '0013_a_agent_not_firing': agentNotFiring,
+  '0014_attempt_sent_at': attemptSentAt,
 };

@@ -1,8 +1,8 @@
-// One piece: the one place that reads the environment: every setting with its parser, default and help, then the
-// parse that checks them all at once, so the whole contract of the configuration reads in one file.
+// The one place that reads the environment: every setting with its parser, default and help, then the parse that
+// checks them all at once.
 import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
-import { redactUrl, redactUrlValue } from './log/redact.ts';
+import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
 
 export type { DatabaseTarget };
@@ -311,6 +311,14 @@ function decoded(part: string): string {
   } catch {
     return part;
   }
+}
+
+/**
+ * The one redactor of a configuration: every log line, stored error and notification of the agent and the commands
+ * goes through it (its secrets are secretsOf's, its URLs urlsOf's).
+ */
+export function redactorOf(config: Config): (text: string) => string {
+  return createRedactor(secretsOf(config), urlsOf(config));
 }
 
 /** The configured URLs that may hold a password, for the redactor (createRedactor's `urls`). */

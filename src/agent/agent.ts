@@ -95,7 +95,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
   d.notifier.notify('started', `started (${config.cron.text}, ${config.symbols.join(', ')}); next slot ${new Date(firstSlot).toISOString()}`);
   // On a database shared by replicas the startup cycle is keyed by the newest slot (all replicas compute the same),
-  // so it fires at most once per interval among them (see claimSlot in src/store/claims.ts).
+  // so it fires at most once per interval among them (see claimSlot in src/store/history/claims.ts).
   if (config.runOnStart) slots.fire(d.database.traits.startupOncePerInterval ? config.cron.latest(startedNow) : startedNow, 'startup', firstSlot);
 
   await runSchedule({

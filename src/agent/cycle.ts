@@ -173,6 +173,8 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - now);
     // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
     const answer = d.client.analyze(body, { idempotencyKey, requestId: sent.requestId, timeoutMs, signal: abort, deadline: job.cut });
+    // When the request left, for `stats`' fire lateness: a clock read, written with the attempt's finish below.
+    const sentAt = d.clock.now();
     run.announce();
     if (attempt === 1) d.onStarted?.();
     d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${job.executionOff ? ` (triggerExecution false: ${job.executionOff})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
@@ -181,6 +183,7 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     const durationMs = finishedAt - sent.startedAt;
     await d.store.finishAttempt(sent.id, {
       finishedAt,
+      sentAt,
       durationMs,
       outcome: last.outcome,
       httpStatus: last.status,

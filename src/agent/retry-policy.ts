@@ -1,5 +1,4 @@
-import { isRetryableStatus } from '../diego/response.ts';
-import type { AttemptOutcome } from '../records.ts';
+import { isRetryableStatus, type AttemptOutcome } from '../records.ts';
 
 /** The retry settings a cycle needs. */
 export interface RetryPolicy {

@@ -10,7 +10,6 @@ import type { Upkeep } from './upkeep/upkeep.ts';
  * What the agent does at its slots: prepares each slot's cycles ahead (claim and first attempt row), fires them on
  * the boundary, or records why a slot does not fire (paused, overlap, clock skew), and keeps the cycles in flight
  * for the deadline cut and the stop. The live control's run-now requests and `pause --abort` act through it.
- * One piece: every part reads and changes the same cycles in flight and prepared slots.
  */
 export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config) {
   const { clock, log } = d;

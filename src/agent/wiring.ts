@@ -1,14 +1,13 @@
-import { secretsOf, urlsOf, type Config } from '../config.ts';
+import { redactorOf, type Config } from '../config.ts';
 import { createDiegoClient, type DiegoClient } from '../diego/client.ts';
 import type { Logger } from '../log/logger.ts';
-import { createRedactor } from '../log/redact.ts';
-import type { Delivery } from '../notify/channels.ts';
+import type { Send } from '../notify/channels.ts';
 import { createNotifier } from '../notify/notifier.ts';
 import { ownerOf, type AgentIdentity } from '../records.ts';
-import { createHistoryStore } from '../store/history-store.ts';
+import { createHistoryStore } from '../store/history/history-store.ts';
 import type { Database, HistoryStore } from '../store/port.ts';
-import { sideFile, sideFilePath, sideFilesLeft, type ReplayResult } from '../store/side-file.ts';
-import { createWriteQueue, type WriteQueueOptions } from '../store/write-queue.ts';
+import { sideFile, sideFilePath, sideFilesLeft, type ReplayResult } from '../store/journal/side-file.ts';
+import { createWriteQueue, type WriteQueueOptions } from '../store/journal/write-queue.ts';
 import type { Clock } from '../time/clock.ts';
 import type { AgentDeps } from './agent.ts';
 import { peerWatch } from './peers.ts';
@@ -33,7 +32,7 @@ export interface AgentParts {
   /** Tests: told each time the write queue turns lock waits off (an outage) or back on. */
   watchLockWaits?: (wait: boolean) => void;
   /** Tests: how notifications are POSTed (default: the real HTTP client). */
-  send?: (url: string, body: unknown) => Promise<Delivery>;
+  send?: Send;
   /** Under systemd: READY, the watchdog and STOPPING (agent/upkeep/systemd-notify.ts); undefined elsewhere. */
   systemd?: Notify;
   /** Tests: a client that watches what is sent (default: the real one on `config.diegoUrl`). */
@@ -49,7 +48,7 @@ export interface AgentParts {
 export function composeAgent(p: AgentParts): AgentDeps {
   const { config, clock, log, database } = p;
   const { db, traits } = database;
-  const redact = createRedactor(secretsOf(config), urlsOf(config));
+  const redact = redactorOf(config);
   const notifier = createNotifier(config, { db, owner: ownerOf(p.identity), clock, log, redact, send: p.send });
   const backend = createHistoryStore(db, redact, traits, notifier.endNotices);
   // SQLite lets a slot fire without its claim written, unless another agent may share the file: replicas by

@@ -1,11 +1,10 @@
 import { postJson, webhookChannels, type Delivery } from '../notify/channels.ts';
 import { notificationBody } from '../notify/payload.ts';
 import { escapeControl } from '../log/escape.ts';
-import { createRedactor } from '../log/redact.ts';
-import { secretsOf, urlsOf } from '../config.ts';
+import { redactorOf } from '../config.ts';
 import { notificationJson, renderAlerts } from '../reports/render-alerts.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { listNotifications } from '../store/outbox.ts';
+import { listNotifications } from '../store/outbox/outbox.ts';
 import { UsageError, intOption } from './args.ts';
 import type { CommandContext } from './context.ts';
 import { instantOption } from './options.ts';
@@ -37,7 +36,7 @@ async function alertsTest(ctx: CommandContext): Promise<number> {
     ctx.err('pmf-scheduler: No notification channel configured: set ALERT_WEBHOOK_URL and/or HEALTHCHECK_PING_URL');
     return 2;
   }
-  const redact = createRedactor(secretsOf(ctx.config), urlsOf(ctx.config));
+  const redact = redactorOf(ctx.config);
   const body = notificationBody('test', 'test notification from `pmf-scheduler alerts test`', ctx.now, ctx.host);
   const tries: { name: string; done: Promise<Delivery> }[] = [
     ...webhookChannels(alertWebhookUrls).map((c) => ({ name: c.key, done: postJson(c.url, body) })),

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import type { Clock } from '../time/clock.ts';
 
 /** The process edges the commands use; `cli.ts` passes the real ones, tests their own. */
 export interface Io {
@@ -11,6 +12,8 @@ export interface Io {
   /** SIGINT/SIGTERM: the first asks for a graceful stop. */
   onSignal: (handler: (signal: string) => void) => void;
   pid: number;
+  /** Time, read and waited on; default the system clock (tests may pass their own). */
+  clock?: Clock;
 }
 
 /** What a report or upkeep command gets from `main`: its options, the configuration and the process edges. */
@@ -34,10 +37,11 @@ export interface CommandContext {
   /** What named the database, for error lines: `--db` or `DATABASE_URL`. */
   databaseSetting: string;
   /**
-   * The wall clock, read when a control change is made: opening the database (PostgreSQL, migrations) can take a
-   * while after `now`, and the audit and a run-now request's expiry count from the change itself.
+   * The clock port: read when a control change is made (opening the database, PostgreSQL, migrations, can take a
+   * while after `now`, and the audit and a run-now request's expiry count from the change itself), and waited on
+   * by the commands that poll (`trigger --wait`, `history --follow`).
    */
-  clock: () => number;
+  clock: Clock;
   /** This machine's host name (healthcheck prefers this host's agent). */
   host: string;
   /** The OS user running the command: who a control action is by, unless `--by` says. */

@@ -13,7 +13,7 @@ export async function runControl(c: ControlCommand, ctx: CommandContext): Promis
   const action = c.parse(ctx);
   return withDatabase(ctx, {}, async (database) => {
     await checkSymbol(ctx, database.db, action);
-    const applied = await applyControl(database.db, action, ctx.clock);
+    const applied = await applyControl(database.db, action, () => ctx.clock.now());
     if (applied.outcome === 'refused') {
       ctx.err(`pmf-scheduler: ${escapeControl(applied.why)}`);
       return 1;

@@ -7,6 +7,7 @@ import { durationOption } from './options.ts';
 import { escapeControl } from '../log/escape.ts';
 import { readControlState } from '../control/control-store.ts';
 import { describePause, pausesAt } from '../control/state.ts';
+import { symbolsOfColumn } from '../records.ts';
 
 /**
  * `pmf-scheduler healthcheck`, for Docker's HEALTHCHECK: exit 0 when the agent's heartbeat is fresh, 1 with the
@@ -31,7 +32,7 @@ export async function healthcheckCommand(ctx: CommandContext): Promise<number> {
   }
   try {
     const agent = await agentToJudge(database.db, ctx.host);
-    const worst = maxFailures === undefined || agent === undefined ? undefined : await worstStreak(database.db, agent.symbols.split(','));
+    const worst = maxFailures === undefined || agent === undefined ? undefined : await worstStreak(database.db, symbolsOfColumn(agent.symbols));
     const verdict = judgeHealth(agent, ctx.now, maxAgeMs, worst && maxFailures !== undefined ? { ...worst, limit: maxFailures } : undefined, maxWaitMs);
     // Paused is a decision, not a failure: the verdict stands, and says so.
     const pauses = pausesAt(await readControlState(database.db), ctx.now);

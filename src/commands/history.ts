@@ -1,7 +1,6 @@
 import { CYCLE_STATUSES } from '../records.ts';
 import { UsageError, intOption } from './args.ts';
 import type { Kysely } from 'kysely';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { followStart, hasCycles, matchesFilter, queryCycle, queryCyclesAfter, queryHistory, type CycleView, type HistoryFilter } from '../reports/history-query.ts';
 import { attemptJson, cycleJson, historyTableLines, renderCycleDetail, renderHistoryTable } from '../reports/render-history.ts';
 import { colorsFor, type Colors } from '../reports/render-text.ts';
@@ -76,7 +75,7 @@ async function follow(ctx: CommandContext, db: Kysely<Schema>, filter: HistoryFi
   let maxId = start.maxId;
   const pending = new Set(start.running);
   while (!stop.signal.aborted) {
-    await sleep(FOLLOW_POLL_MS, undefined, { signal: stop.signal }).catch(() => {});
+    await ctx.clock.sleep(FOLLOW_POLL_MS, stop.signal);
     if (stop.signal.aborted) break;
     const ended: CycleView[] = [];
     for (const v of await queryCyclesAfter(db, maxId, [...pending])) {

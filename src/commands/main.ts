@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import { cac, type Command } from 'cac';
+import { cac, type CAC, type Command } from 'cac';
 import { SETTINGS, colorsWanted, flagName } from '../config.ts';
+import { systemClock } from '../time/clock.ts';
 import { VERSION } from '../version.ts';
 import { UsageError, checkRepeats, joinDashValues, valueOptions } from './args.ts';
 import { SHELLS, completionTable, completionsCommand, type Shell } from './completions.ts';
@@ -18,31 +19,82 @@ export type { Io };
 /** The live-control commands, in the order `--help` lists them. */
 const CONTROL_COMMANDS: readonly ControlCommand[] = [pauseCommand, resumeCommand, triggerCommand, rescheduleCommand] as readonly ControlCommand<any>[];
 
-/** Runs the CLI and resolves to the exit code: 0 stop, 1 runtime failure, 2 usage or configuration error.  * One piece: the command table, read as one list (the help and the shell completions are generated from it).
- */
+/** A report or upkeep command's module, loaded only when it runs (so `history` pays for no agent code). */
+type Load = () => Promise<(ctx: CommandContext) => Promise<number>>;
+/** What the declarations need from `main`: an action that runs a loaded command, and one that starts any work. */
+interface Actions {
+  /** cac's action for a report or upkeep command: configuration from the environment, then the command. */
+  command: (load: Load) => (...params: unknown[]) => void;
+  /** Starts a command's work with the option values that carry a value (set once every command is declared). */
+  start: (work: (values: Record<string, string>) => Promise<number>) => void;
+}
+
+const dbOption = ['--db <path>', 'SQLite file (default: DATABASE_URL)'] as const;
+const timeHelp = '30m, 2h, 7d (that long ago) or an ISO time';
+
+/** Runs the CLI and resolves to the exit code: 0 stop, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const cli = cac('pmf-scheduler');
   // Set once every command is declared (the options that take a value come from the table), before any action runs.
   let values: Record<string, string> = {};
   let result: Promise<number> = Promise.resolve(0);
-
-  // Reports and upkeep: each command's module is loaded only when it runs, so `history` pays for no agent code.
-  // cac calls an action with the command's positional arguments, then the parsed flags.
-  const command = (load: () => Promise<(ctx: CommandContext) => Promise<number>>) => (...params: unknown[]) => {
-    const flags = params.pop() as Record<string, unknown>;
-    const args = params.flat().filter((a): a is string => typeof a === 'string');
-    result = toolCommand(io, values, args, flags, load);
+  const acts: Actions = {
+    // cac calls an action with the command's positional arguments, then the parsed flags.
+    command: (load) => (...params) => {
+      const flags = params.pop() as Record<string, unknown>;
+      const args = params.flat().filter((a): a is string => typeof a === 'string');
+      result = toolCommand(io, values, args, flags, load);
+    },
+    start: (work) => {
+      result = work(values);
+    },
   };
+  // The command table, in the order the help lists it; the shell completions are generated from it.
+  declareAgentCommands(cli, io, acts);
+  declareReportCommands(cli, acts);
+  declareControlCommands(cli, acts);
+  cli
+    .command('completions <shell>', `Print the shell completion script: ${SHELLS.join(', ')} (from this command table)`)
+    .action((shell: string) => {
+      if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`Invalid shell ${JSON.stringify(shell)}: expected one of ${SHELLS.join(', ')}`);
+      // Static: the module is a few pure renderers, and SHELLS is needed to declare the command anyway.
+      result = Promise.resolve(completionsCommand(io, shell as Shell, completionTable(cli.commands, cli.globalCommand, { completions: SHELLS })));
+    });
+  cli.help();
+  cli.version(VERSION);
+
+  try {
+    const valued = new Set([cli.globalCommand, ...cli.commands].flatMap((c) => c.options.filter((o) => o.rawName.includes('<')).map((o) => o.rawName.split(' ')[0]!)));
+    const args = joinDashValues(argv, valued);
+    checkRepeats(args);
+    values = valueOptions(args);
+    cli.parse(['node', 'pmf-scheduler', ...args], { run: false });
+    // cac prints the version only when no command matched (`pmf-scheduler --version`); `history --version` got nothing.
+    if (cli.options.version && !cli.options.help && cli.matchedCommandName !== undefined) cli.outputVersion();
+    if (cli.options.help || cli.options.version) return 0;
+    await cli.runMatchedCommand();
+    return await result;
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'CACError')) {
+      io.err(`pmf-scheduler: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** The agent and its companions: the default command, `run`, `migrate`, `simulator` and `demo`. */
+function declareAgentCommands(cli: CAC, io: Io, { command, start }: Actions): void {
   const withAgentOptions = (cmd: Command) => {
     for (const s of Object.values(SETTINGS)) cmd.option(`--${flagName(s.env)} <value>`, `${s.help} (env ${s.env}, default ${s.default === '' ? 'unset' : JSON.stringify(s.default)})`);
     return cmd;
   };
   withAgentOptions(cli.command('[...args]', 'Start the agent (same as run)')).action((args: string[]) => {
     if (args.length > 0) throw new UsageError(`Unknown command ${JSON.stringify(args[0])}: see pmf-scheduler --help`);
-    result = runCommand(io, values);
+    start((values) => runCommand(io, values));
   });
   withAgentOptions(cli.command('run', 'Start the agent')).action(() => {
-    result = runCommand(io, values);
+    start((values) => runCommand(io, values));
   });
   cli
     .command('migrate', 'Create or update the database schema, then exit')
@@ -55,16 +107,18 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--fail-rate <rate>', 'share of /analyze answered 503, 0..1', { default: 0.1 })
     .option('--latency-ms <ms>', 'added latency per /analyze', { default: 200 })
     .action(() => {
-      result = import('./simulator.ts').then((m) => m.simulatorCommand(io, values));
+      start((values) => import('./simulator.ts').then((m) => m.simulatorCommand(io, values)));
     });
   cli
     .command('demo', 'Run the simulator and the agent against it every 5 s, with some failures (data/demo.db)')
     .option('--db <path>', 'SQLite file', { default: './data/demo.db' })
     .action(() => {
-      result = import('./simulator.ts').then((m) => m.demoCommand(io, values));
+      start((values) => import('./simulator.ts').then((m) => m.demoCommand(io, values)));
     });
-  const dbOption = ['--db <path>', 'SQLite file (default: DATABASE_URL)'] as const;
-  const timeHelp = '30m, 2h, 7d (that long ago) or an ISO time';
+}
+
+/** Reports and upkeep on the database: `history`, `stats`, `next`, `healthcheck`, `prune`. */
+function declareReportCommands(cli: CAC, { command }: Actions): void {
   cli
     .command('history', 'Past cycles, newest first (read-only; works while the agent runs)')
     .option('--limit <n>', 'how many cycles (default 20)')
@@ -108,8 +162,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--dry-run', 'only count what would be deleted')
     .option(...dbOption)
     .action(command(async () => (await import('./prune.ts')).pruneCommand));
-  // Live control (README, Operating it live): the database is the control plane, every change audited. Each command
-  // declares its options where it parses them (pause.ts …); the runner and the database load only when one runs.
+}
+
+/** Live control (README, Operating it live): the database is the control plane, every change audited; then what it shows. */
+function declareControlCommands(cli: CAC, { command }: Actions): void {
+  // Each command declares its options where it parses them (pause.ts …); the runner and the database load only when
+  // one runs.
   for (const c of CONTROL_COMMANDS) {
     declareControl(cli, c, command(async () => {
       const { runControl } = await import('./control-run.ts');
@@ -135,34 +193,6 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     .option('--json', 'a JSON array (fields in the README)')
     .option(...dbOption)
     .action(command(async () => (await import('./alerts.ts')).alertsCommand));
-  cli
-    .command('completions <shell>', `Print the shell completion script: ${SHELLS.join(', ')} (from this command table)`)
-    .action((shell: string) => {
-      if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`Invalid shell ${JSON.stringify(shell)}: expected one of ${SHELLS.join(', ')}`);
-      // Static: the module is a few pure renderers, and SHELLS is needed to declare the command anyway.
-      result = Promise.resolve(completionsCommand(io, shell as Shell, completionTable(cli.commands, cli.globalCommand, { completions: SHELLS })));
-    });
-  cli.help();
-  cli.version(VERSION);
-
-  try {
-    const valued = new Set([cli.globalCommand, ...cli.commands].flatMap((c) => c.options.filter((o) => o.rawName.includes('<')).map((o) => o.rawName.split(' ')[0]!)));
-    const args = joinDashValues(argv, valued);
-    checkRepeats(args);
-    values = valueOptions(args);
-    cli.parse(['node', 'pmf-scheduler', ...args], { run: false });
-    // cac prints the version only when no command matched (`pmf-scheduler --version`); `history --version` got nothing.
-    if (cli.options.version && !cli.options.help && cli.matchedCommandName !== undefined) cli.outputVersion();
-    if (cli.options.help || cli.options.version) return 0;
-    await cli.runMatchedCommand();
-    return await result;
-  } catch (err) {
-    if (err instanceof UsageError || (err instanceof Error && err.name === 'CACError')) {
-      io.err(`pmf-scheduler: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
 }
 
 /** Runs a report or upkeep command: configuration from the environment (DATABASE_URL overridden by --db). */
@@ -170,7 +200,8 @@ async function toolCommand(io: Io, opts: Record<string, string>, args: string[],
   const config = configWithDb(io, opts);
   if (typeof config === 'number') return config;
   const run = await load();
-  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: Date.now(), clock: Date.now, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
+  const clock = io.clock ?? systemClock;
+  return run({ config, args, opts, flags, out: io.out, err: io.err, colors: colorsWanted(io.env, io.isTTY), width: io.columns, onSignal: io.onSignal, now: clock.now(), clock, host: hostname(), user: osUser(), databaseSetting: opts.db !== undefined ? '--db' : 'DATABASE_URL' });
 }
 
 /** The OS user's name; a container user with no passwd entry has none, and is named by its uid. */

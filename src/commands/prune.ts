@@ -1,4 +1,4 @@
-import { countPrunable, pruneHistory } from '../store/prune.ts';
+import { countPrunable, pruneHistory } from '../store/history/prune.ts';
 import type { CommandContext } from './context.ts';
 import { durationOption } from './options.ts';
 import { withDatabase, withReader } from './reader.ts';

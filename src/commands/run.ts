@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { colorsWanted, secretsOf, systemdNotifySocket, urlsOf, type Config } from '../config.ts';
+import { colorsWanted, redactorOf, systemdNotifySocket, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { createRedactor } from '../log/redact.ts';
 import { systemdNotifier } from '../agent/upkeep/systemd-notify.ts';
 import { systemClock } from '../time/clock.ts';
 import type { Io } from './context.ts';
@@ -21,8 +20,8 @@ function loggerFor(config: Config, io: Io): Logger {
     format: config.logFormat,
     level: config.logLevel,
     colors: config.logFormat === 'pretty' && colorsWanted(io.env, io.isTTY),
-    now: () => Date.now(),
-    redact: createRedactor(secretsOf(config), urlsOf(config)),
+    now: () => (io.clock ?? systemClock).now(),
+    redact: redactorOf(config),
     sink: { out: (l) => io.out(l), err: (l) => io.err(l) },
   });
 }
@@ -37,6 +36,7 @@ async function startAgent(config: Config, io: Io, flags: Record<string, string>)
     import('../store/open.ts'),
   ]);
   const log = loggerFor(config, io);
+  const clock = io.clock ?? systemClock;
   const stop = new AbortController();
   // Before the database: a PostgreSQL server that is not up yet is waited for, and a signal must end that wait.
   io.onSignal((signal) => {
@@ -45,7 +45,7 @@ async function startAgent(config: Config, io: Io, flags: Record<string, string>)
   });
   let database;
   try {
-    database = await openWhenReachable(() => openDatabase(config.database, { agent: true }), systemClock, log, stop.signal);
+    database = await openWhenReachable(() => openDatabase(config.database, { agent: true }), clock, log, stop.signal);
     if (database === undefined) return 0;
   } catch (err) {
     return databaseExit(err, (line) => log.error(line), { name: flags['database-url'] !== undefined ? '--database-url' : 'DATABASE_URL', target: config.database });
@@ -54,7 +54,7 @@ async function startAgent(config: Config, io: Io, flags: Record<string, string>)
     return await runAgent(
       composeAgent({
         config,
-        clock: systemClock,
+        clock,
         log,
         database,
         identity: { host: hostname(), pid: io.pid, replicaId: config.replicaId },

@@ -7,6 +7,7 @@ import { colorsFor } from '../reports/render-text.ts';
 import { queryStats } from '../reports/stats-query.ts';
 import type { StatsGrouping } from '../reports/stats-model.ts';
 import type { Schema } from '../store/schema.ts';
+import { symbolsOfColumn } from '../records.ts';
 import { DURATION_EXPECTED, parseDuration } from '../time/durations.ts';
 import type { CommandContext } from './context.ts';
 import { checkRange, choiceOption, cronOption, instantOption } from './options.ts';
@@ -20,7 +21,7 @@ export const STATS_BUCKETS = 24;
 /** What the newest agent ran (its pattern and symbols), so missed slots are counted against the real schedule. */
 async function newestAgent(db: Kysely<Schema>): Promise<{ cron: string; symbols: string[] } | undefined> {
   const row = await db.selectFrom('agents').select(['cron_pattern', 'symbols']).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
-  return row && { cron: row.cron_pattern, symbols: row.symbols.split(',').filter(Boolean) };
+  return row && { cron: row.cron_pattern, symbols: symbolsOfColumn(row.symbols) };
 }
 
 /** `pmf-scheduler stats`: the numbers of a window per symbol and in total, with a picture per time bucket, or JSON. */

@@ -3,7 +3,7 @@ import { patternSource } from '../control/state.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
 import { lastEvents } from '../reports/cycle-lookups.ts';
-import { whereStatus } from '../store/status-filter.ts';
+import { whereStatus } from '../store/history/status-filter.ts';
 import { parseCronPattern } from '../time/cron-pattern.ts';
 import type { CommandContext } from './context.ts';
 import { escapeJson, escapeLines } from '../log/escape.ts';

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { applyControl } from '../control/apply.ts';
 import { manualCycles, triggerState } from '../control/control-store.ts';
@@ -17,10 +16,10 @@ const CLAIM_WAIT_MS = 10_000;
 export async function waitFor(ctx: CommandContext, db: Kysely<Schema>, id: number, expected: number, by: string): Promise<number> {
   for (;;) {
     const r = await triggerState(db, id);
-    if (r.state === 'pending' && ctx.clock() >= Number(r.expires_at)) {
+    if (r.state === 'pending' && ctx.clock.now() >= Number(r.expires_at)) {
       // No agent is left to expire it (they all died since): this command does, so it can never fire late.
       const expired = { kind: 'trigger_expired', request: { id, symbol: r.symbol, expiresAt: Number(r.expires_at) }, by, args: { request: id, expiresAt: new Date(Number(r.expires_at)).toISOString() } } as const;
-      await applyControl(db, expired, ctx.clock);
+      await applyControl(db, expired, () => ctx.clock.now());
       continue;
     }
     if (r.state === 'expired') {
@@ -31,12 +30,12 @@ export async function waitFor(ctx: CommandContext, db: Kysely<Schema>, id: numbe
       ctx.out(`Taken by ${r.taken_by} at ${new Date(Number(r.slot)).toISOString()}`);
       return waitForCycles(ctx, db, Number(r.slot), expected);
     }
-    await sleep(WAIT_POLL_MS);
+    await ctx.clock.sleep(WAIT_POLL_MS);
   }
 }
 
 async function waitForCycles(ctx: CommandContext, db: Kysely<Schema>, slot: number, expected: number): Promise<number> {
-  const claimBy = ctx.clock() + CLAIM_WAIT_MS;
+  const claimBy = ctx.clock.now() + CLAIM_WAIT_MS;
   for (;;) {
     const cycles = await manualCycles(db, slot);
     if (cycles.length >= expected && cycles.every((c) => c.status !== 'running')) {
@@ -47,10 +46,10 @@ async function waitForCycles(ctx: CommandContext, db: Kysely<Schema>, slot: numb
       }
       return cycles.every((x) => x.status === 'succeeded') ? 0 : 1;
     }
-    if (cycles.length < expected && ctx.clock() > claimBy) {
+    if (cycles.length < expected && ctx.clock.now() > claimBy) {
       ctx.err(`pmf-scheduler: The agent took the request but recorded ${cycles.length} of ${expected} cycle(s) within ${CLAIM_WAIT_MS / 1000} s (it may have died); see \`pmf-scheduler history --trigger manual\``);
       return 1;
     }
-    await sleep(WAIT_POLL_MS);
+    await ctx.clock.sleep(WAIT_POLL_MS);
   }
 }

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../store/schema.ts';
-import { backoffDelay } from '../time/backoff.ts';
+import { backoffDelay, type Backoff } from '../time/backoff.ts';
 import { auditScope, auditSymbol, type ActionKind, type Applied, type ControlAction } from './actions.ts';
 import { canTakeRunNow } from './agents.ts';
 import { pauseFrom } from './control-store.ts';
@@ -23,14 +23,15 @@ export async function applyControl<K extends ActionKind>(db: Kysely<Schema>, act
       return await applyOnce(db, action as ControlAction, clock) as Applied<K>;
     } catch (err) {
       if (!retryable(err) || tries >= MAX_TRIES) throw err;
-      await new Promise((resolve) => setTimeout(resolve, backoffDelay(RETRY_BACKOFF, tries) * (0.5 + Math.random())));
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(RETRY_BACKOFF, tries, Math.random)));
     }
   }
 }
 
 /** A lock order makes deadlocks impossible among our own changes; these stay for writers we do not control. */
 const MAX_TRIES = 8;
-const RETRY_BACKOFF = { firstMs: 20, maxMs: 500 };
+// Half of each wait drawn at random: two changes that collided once should not collide again.
+const RETRY_BACKOFF: Backoff = { firstMs: 20, maxMs: 500, jitter: 0.5 };
 
 /** PostgreSQL: deadlock_detected (40P01), serialization_failure (40001); SQLite: busy beyond its timeout. */
 export function retryable(err: unknown): boolean {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../store/schema.ts';
+import { symbolsOfColumn } from '../records.ts';
 import { PAUSE_SCOPES, type ControlState, type Pause } from './state.ts';
 
 /**
@@ -178,7 +179,7 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
     pid: r.pid,
     version: r.version,
     cronPattern: r.cron_pattern,
-    symbols: r.symbols.split(',').filter(Boolean),
+    symbols: symbolsOfColumn(r.symbols),
     startedAt: Number(r.started_at),
     heartbeatAt: Number(r.heartbeat_at),
     clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
@@ -190,7 +191,7 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
 /** The symbols of the newest agent that ever ran on the database (what a `--symbol` may name), or undefined. */
 export async function newestAgentSymbols(db: Kysely<Schema>): Promise<string[] | undefined> {
   const row = await db.selectFrom('agents').select('symbols').orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  return row?.symbols.split(',').filter(Boolean);
+  return row && symbolsOfColumn(row.symbols);
 }
 
 /** The manual cycles a request fired at `slot` (their `scheduled_at`), with their status. */

@@ -32,7 +32,7 @@ export async function waitForReady(targets: ReadyTarget[], clock: Clock, log: Lo
         log.error(`${t.name} not ready at ${t.url} after ${elapsed} ms (READY_TIMEOUT_MS=${timeoutMs}): ${r.reason}`);
         return 'timeout';
       }
-      const wait = Math.min(backoffDelay(RECONNECT_BACKOFF, tries), timeoutMs > 0 ? timeoutMs - elapsed : Infinity);
+      const wait = Math.min(backoffDelay(RECONNECT_BACKOFF, tries, clock.random), timeoutMs > 0 ? timeoutMs - elapsed : Infinity);
       log.info(`Waiting for ${t.name} at ${t.url}/health (${r.reason}); retrying in ${wait} ms`);
       await clock.sleep(wait, signal);
     }

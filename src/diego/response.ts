@@ -1,4 +1,4 @@
-import type { AttemptOutcome } from '../records.ts';
+import { isRetryableStatus, type AttemptOutcome } from '../records.ts';
 
 /** What a Diego answer means for the cycle, decided from status and body alone. */
 export interface ResponseMeaning {
@@ -27,8 +27,6 @@ export function capText(text: string, max = DIEGO_TEXT_MAX): string {
   return `${text.slice(0, end)}…`;
 }
 
-/** The one list of HTTP statuses worth sending again: server errors, a timeout (408), too early (425), too many (429). */
-export const isRetryableStatus = (status: number): boolean => status >= 500 || status === 408 || status === 425 || status === 429;
 
 /** Classifies one HTTP answer. `body` is the text read (undefined when it exceeded the size limit). */
 export function interpretResponse(status: number, body: string | undefined, limitBytes: number, location?: string | null): ResponseMeaning {

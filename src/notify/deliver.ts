@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/logger.ts';
 import { spell } from '../log/spell.ts';
-import { claimDue, deferDelivery, recordDelivery, releaseClaims, type OutboxRow } from '../store/outbox.ts';
+import { claimDue, deferDelivery, recordDelivery, releaseClaims, type OutboxRow } from '../store/outbox/outbox.ts';
 import type { Schema } from '../store/schema.ts';
-import { backoffDelay, type Backoff } from '../time/backoff.ts';
+import { BACKOFF_JITTER, backoffDelay, type Backoff, type Draw } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
 import { wakeable } from '../time/every.ts';
-import { postJson, type Channel, type Delivery } from './channels.ts';
+import { sendJson, type Channel, type Delivery, type Send } from './channels.ts';
 
 /** How often the outbox is looked at when nothing woke the loop (another replica's rows, retries that came due). */
 export const DELIVERY_POLL_MS = 1000;
@@ -17,8 +17,8 @@ export const DELIVERY_POLL_MS = 1000;
 export const DELIVERY_CLAIM_MS = 15_000;
 /** Tries of one notification before it is given up (about 50 minutes with the backoff below). */
 export const DELIVERY_MAX_TRIES = 12;
-/** Between tries of one notification: 2 s doubling to 10 minutes. */
-export const DELIVERY_BACKOFF: Backoff = { firstMs: 2000, maxMs: 600_000 };
+/** Between tries of one notification: 2 s doubling to 10 minutes (each up to a fifth shorter). */
+export const DELIVERY_BACKOFF: Backoff = { firstMs: 2000, maxMs: 600_000, jitter: BACKOFF_JITTER };
 /** At most this many deliveries per channel per minute, per agent: an outage of many symbols does not flood a chat. */
 export const CHANNEL_RATE_PER_MINUTE = 20;
 
@@ -31,27 +31,26 @@ export interface DeliveryDeps {
   log: Logger;
   /** Every text that leaves for the log or the database (webhook URLs are secrets). */
   redact: (text: string) => string;
-  send?: (url: string, body: unknown) => Promise<Delivery>;
+  send?: Send;
 }
 
 /** What becomes of a notification after a try (pure): sent, tried again later, or given up. */
-export function afterTry(d: Delivery, tries: number, now: number): { state: 'sent' | 'pending' | 'gave_up'; nextAt?: number } {
+export function afterTry(d: Delivery, tries: number, now: number, draw?: Draw): { state: 'sent' | 'pending' | 'gave_up'; nextAt?: number } {
   if (d.ok) return { state: 'sent' };
   if (!d.retryable || tries >= DELIVERY_MAX_TRIES) return { state: 'gave_up' };
-  return { state: 'pending', nextAt: now + backoffDelay(DELIVERY_BACKOFF, tries) };
+  return { state: 'pending', nextAt: now + backoffDelay(DELIVERY_BACKOFF, tries, draw) };
 }
 
 /**
  * The delivery loop: claims due rows of the outbox, POSTs each to its channel, and records the outcome. It runs
  * beside the agent and never on a slot's path: a webhook that hangs costs this loop its timeout, no slot. `wake()`
  * looks at once (a notification this agent just wrote).
-  * One piece: the loop, its rate limit and its stop share the channels and the wake-up; each step is a small function inside.
  */
 export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: number): Promise<void> } {
   const { db, clock } = d;
   const ending = new AbortController();
   const stop = ending.signal;
-  const send = d.send ?? ((url: string, body: unknown) => postJson(url, body));
+  const send = d.send ?? sendJson;
   const byKey = new Map(d.channels.map((c) => [c.key, c]));
   const sentAt = new Map<string, number[]>(); // per channel, this minute's deliveries
   const outbox = spell(d.log, (why) => `Could not read the notification outbox: ${why}; retrying every ${DELIVERY_POLL_MS / 1000} s`, 'Notification outbox readable again');
@@ -74,7 +73,7 @@ export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: n
     recent.push(now);
     const result = await send(channel.url, JSON.parse(row.payload));
     const done = clock.now();
-    const next = afterTry(result, row.attempts + 1, done);
+    const next = afterTry(result, row.attempts + 1, done, clock.random);
     const health = channelDown.get(channel.key)!;
     if (result.ok) health.ok();
     else health.failed(new Error(result.error));

@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log/logger.ts';
 import { spell } from '../log/spell.ts';
-import type { EndNotices, StreakNotice } from '../store/history-store.ts';
-import { enqueue } from '../store/outbox.ts';
+import type { EndNotices, StreakNotice } from '../store/history/history-store.ts';
+import { enqueue } from '../store/outbox/outbox.ts';
 import type { Schema } from '../store/schema.ts';
-import { backoffDelay, type Backoff } from '../time/backoff.ts';
+import { BACKOFF_JITTER, backoffDelay, type Backoff } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
-import { postJson, webhookChannels, type Channel, type Delivery } from './channels.ts';
+import { postJson, sendJson, webhookChannels, type Channel, type Delivery, type Send } from './channels.ts';
 import { startDelivery } from './deliver.ts';
 import { notificationBody, type NotificationBody, type NotificationEvent } from './payload.ts';
 
@@ -39,20 +39,20 @@ export interface Notifier {
 
 /** Tries of a notification sent from memory (storage_fault), and of a Healthchecks ping. */
 const DIRECT_TRIES = 3;
-/** Between them: 1 s, then 2 s. */
-const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000 };
+/** Between them: 1 s, then 2 s (each up to a fifth shorter). */
+const DIRECT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 2000, jitter: BACKOFF_JITTER };
 /** Healthchecks pings waiting their turn, at most. */
 const MAX_QUEUED_PINGS = 10;
 
-// One piece: the outbox, the direct sends and the ping chain share the channels, the redactor and the stop; each method is short.
+/** The notifier: the outbox, the direct sends and the Healthchecks ping chain, over one set of channels and one redactor. */
 export function createNotifier(
   s: NotifySettings,
-  d: { db: Kysely<Schema>; owner: string; clock: Clock; log: Logger; redact: (t: string) => string; send?: (url: string, body: unknown) => Promise<Delivery> },
+  d: { db: Kysely<Schema>; owner: string; clock: Clock; log: Logger; redact: (t: string) => string; send?: Send },
 ): Notifier {
   const log = d.log.child('NOTIFY');
   const channels: Channel[] = webhookChannels(s.alertWebhookUrls);
   const keys = channels.map((c) => c.key);
-  const send = d.send ?? ((url: string, body: unknown) => postJson(url, body));
+  const send = d.send ?? sendJson;
   const delivery = startDelivery({ db: d.db, owner: d.owner, channels, clock: d.clock, log, redact: d.redact, send });
   const ending = new AbortController();
   const body = (event: NotificationEvent, headline: string, extra: Extra = {}): NotificationBody => {
@@ -69,7 +69,7 @@ export function createNotifier(
     for (let i = 1; i <= DIRECT_TRIES && !last.ok; i++) {
       last = await attempt();
       if (last.ok || !last.retryable) break;
-      if (i < DIRECT_TRIES && !ending.signal.aborted) await d.clock.sleep(backoffDelay(DIRECT_BACKOFF, i), ending.signal);
+      if (i < DIRECT_TRIES && !ending.signal.aborted) await d.clock.sleep(backoffDelay(DIRECT_BACKOFF, i, d.clock.random), ending.signal);
     }
     return last;
   };

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { CycleStatus } from '../records.ts';
 import type { Schema } from '../store/schema.ts';
-import { whereStatus } from '../store/status-filter.ts';
+import { whereStatus } from '../store/history/status-filter.ts';
 import { num, type StatsGrouping } from './stats-model.ts';
 
 /** The column a grouping reads. */

@@ -1,5 +1,5 @@
 import { escapeControl } from '../log/escape.ts';
-import type { OutboxRow } from '../store/outbox.ts';
+import type { OutboxRow } from '../store/outbox/outbox.ts';
 import { clip, table, utcTime, type Cell, type Colors } from './render-text.ts';
 
 /** One notification as `alerts --json` prints it. */

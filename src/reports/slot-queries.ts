@@ -16,12 +16,17 @@ export async function symbolsInWindow(db: Kysely<Schema>, since: number, until: 
   return [...new Set([...configured, ...rows.map((r) => r.symbol)])].sort();
 }
 
-/** The first slot of each symbol ever recorded: missed slots are counted from there on (the slot key, oldest first). */
+/**
+ * Where each symbol's expected slots start: its oldest row's slot key (an index lookup), or just after it when that
+ * row is a startup cycle. A startup row's key is not a slot the job owed: on a database shared by replicas it is the
+ * newest slot at or before the start (claims.ts), which passed before any agent could fire it; on SQLite it is the
+ * start itself (issue 24 item 13: two replicas on PostgreSQL showed that slot as missed).
+ */
 export async function firstSlotBySymbol(db: Kysely<Schema>, symbols: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const symbol of symbols) {
-    const row = await db.selectFrom('cycles').select('scheduled_at').where('symbol', '=', symbol).orderBy('scheduled_at').limit(1).executeTakeFirst();
-    if (row !== undefined) out.set(symbol, num(row.scheduled_at));
+    const row = await db.selectFrom('cycles').select(['scheduled_at', 'trigger']).where('symbol', '=', symbol).orderBy('scheduled_at').limit(1).executeTakeFirst();
+    if (row !== undefined) out.set(symbol, num(row.scheduled_at) + (row.trigger === 'startup' ? 1 : 0));
   }
   return out;
 }

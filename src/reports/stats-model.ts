@@ -11,8 +11,8 @@ export interface StatsWindow {
   since: number;
   /** Epoch ms, exclusive; default: no end. */
   until?: number;
-  /** The present, for missed slots (default `Date.now()`). */
-  now?: number;
+  /** The present (the caller's clock), for missed slots and the clock checks shown. */
+  now: number;
   /** The pattern the agent ran; missed slots are counted only when it is given. */
   cron?: CronPattern;
   /** Symbols the agent runs: they appear (and count missed slots) even with no row in the window. */

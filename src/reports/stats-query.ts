@@ -27,9 +27,9 @@ export async function queryStats(db: Kysely<Schema>, w: StatsWindow): Promise<St
   await addPercentiles(q, bySymbol, total);
   await addFailures(q, bySymbol, total);
   await addLastEvents(q, bySymbol, total);
-  const now = w.now ?? Date.now();
+  const now = w.now;
   const missedUntil = Math.min(until, now - MISSED_GRACE_MS);
-  const missed = await addMissedSlots(q, w, bySymbol, total, missedUntil);
+  const missed = await addMissedSlots(q, w, bySymbol, total, { expected: Math.min(until, now), missed: missedUntil });
   const buckets = w.buckets ? await queryBuckets(db, w, Math.min(until, now), w.buckets, missed.firstSlots, missedUntil, missed.spans) : [];
   const groups = Object.fromEntries(bySymbol);
   const clockChecks = await lastClockChecks(db, w.since, Math.min(until, now));
@@ -95,14 +95,17 @@ async function addPercentiles(q: StatsQuery, bySymbol: Map<string, SymbolStats>,
       .inWindow(q.db.selectFrom('attempts as a').innerJoin('cycles as c', 'c.id', 'a.cycle_id'), 'c.scheduled_at')
       .where('a.outcome', '=', 'ok')
       .select([g.as('g') as never, 'a.duration_ms as v']) as unknown as Series;
+  // Lateness is measured: when the first request left (attempts.sent_at, migration 0014) minus its slot. A cycle's
+  // started_at is its slot, the plan, so it would say 0 ms for every cycle (issue 24 item 12).
   const lateCycles = (g: RawBuilder<unknown>) =>
     q
-      .inWindow(q.db.selectFrom('cycles'))
-      .where('trigger', '=', 'schedule')
-      .where('status', '!=', 'skipped')
-      .select((eb) => [g.as('g') as never, eb('started_at', '-', eb.ref('scheduled_at')).as('v')]) as unknown as Series;
+      .inWindow(q.db.selectFrom('attempts as a').innerJoin('cycles as c', 'c.id', 'a.cycle_id'), 'c.scheduled_at')
+      .where('c.trigger', '=', 'schedule')
+      .where('a.number', '=', 1)
+      .where('a.sent_at', 'is not', null)
+      .select((eb) => [g.as('g') as never, eb('a.sent_at', '-', eb.ref('c.scheduled_at')).as('v')]) as unknown as Series;
   const latency = await percentilesBy(q.db, okAttempts(sql.ref(`c.${q.column}`)));
-  const lateness = await percentilesBy(q.db, lateCycles(sql.ref(q.column)));
+  const lateness = await percentilesBy(q.db, lateCycles(sql.ref(`c.${q.column}`)));
   for (const [symbol, s] of bySymbol) {
     s.latency = latency.get(symbol) ?? null;
     s.lateness = lateness.get(symbol) ?? null;
@@ -147,12 +150,15 @@ async function addLastEvents(q: StatsQuery, bySymbol: Map<string, SymbolStats>, 
 
 /**
  * Expected and missed slots (with a pattern), counted inside the agents' lifetimes: the hours no agent ran are
- * downtime, said apart. Missed slots are the job's, so they are counted per symbol whatever the grouping.
+ * downtime, said apart. Missed slots are the job's, so they are counted per symbol whatever the grouping. Every slot
+ * of the window up to now is expected; only those older than MISSED_GRACE_MS can be missed (a slot of a second ago
+ * may not have its row yet), so a window ending a second ago expects all its slots (issue 24 item 13).
  */
-async function addMissedSlots(q: StatsQuery, w: StatsWindow, bySymbol: Map<string, SymbolStats>, total: SymbolStats, missedUntil: number) {
+async function addMissedSlots(q: StatsQuery, w: StatsWindow, bySymbol: Map<string, SymbolStats>, total: SymbolStats, ends: { expected: number; missed: number }) {
+  const missedUntil = ends.missed;
   const jobSymbols = q.by === 'symbol' ? [...bySymbol.keys()] : await symbolsInWindow(q.db, w.since, q.until, w.symbols);
   const firstSlots = w.cron ? await firstSlotBySymbol(q.db, jobSymbols) : new Map<string, number>();
-  const spans = w.cron ? await agentLives(q.db, missedUntil) : undefined;
+  const spans = w.cron ? await agentLives(q.db, ends.expected) : undefined;
   let downtimeMs: number | null = null;
   if (w.cron) {
     const count = withinSpans(slotCounter(w.cron), spans);
@@ -164,8 +170,8 @@ async function addMissedSlots(q: StatsQuery, w: StatsWindow, bySymbol: Map<strin
     for (const symbol of jobSymbols) {
       const first = firstSlots.get(symbol);
       if (first === undefined) continue; // never ran: nothing to compare with
-      const expected = count(Math.max(w.since, first), missedUntil);
-      const missed = Math.max(0, expected - (present.get(symbol) ?? 0));
+      const expected = count(Math.max(w.since, first), ends.expected);
+      const missed = Math.max(0, count(Math.max(w.since, first), missedUntil) - (present.get(symbol) ?? 0));
       const s = q.by === 'symbol' ? bySymbol.get(symbol) : undefined;
       if (s) [s.expectedSlots, s.missedSlots] = [expected, missed];
       total.expectedSlots += expected;

@@ -26,7 +26,7 @@ export async function openWhenReachable(open: () => Promise<Database>, clock: Cl
       return database;
     } catch (err) {
       if (!(err instanceof DatabaseOpenError) || err.kind !== 'unreachable') throw err;
-      const wait = backoffDelay(RECONNECT_BACKOFF, tries);
+      const wait = backoffDelay(RECONNECT_BACKOFF, tries, clock.random);
       log.warn(`${err.message} (try ${tries}); retrying in ${wait} ms, nothing fires until it answers`);
       await clock.sleep(wait, stop);
     }

@@ -39,6 +39,8 @@ export interface OpenOptions {
   driver?: 'better-sqlite3' | 'node:sqlite';
   /** How long a SQLite statement waits for another connection's lock, overriding the above (tests). */
   busyTimeoutMs?: number;
+  /** Time, read and waited on while opening (the wait for SQLite's migration lock); default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -178,6 +180,8 @@ export interface NewAttempt {
 
 export interface AttemptEnd {
   finishedAt: number;
+  /** When the request left (the clock right after the request was handed to the client); absent if it never left. */
+  sentAt?: number;
   durationMs: number;
   outcome: AttemptOutcome;
   httpStatus?: number;

@@ -10,6 +10,11 @@ export interface Clock {
    * scheduler falls back to `sleep` (fake clocks in tests need nothing more).
    */
   waitUntil?(at: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * A uniform draw in [0, 1) that spreads retry waits (backoff.ts jitter). Optional: a clock without it (the fake
+   * clocks of tests) waits exactly what the backoff says.
+   */
+  random?(): number;
 }
 
 /**
@@ -47,9 +52,10 @@ const SPIN_MS = 0.15;
 /** Nothing ever notifies it: Atomics.wait on it is a precise, CPU-free sleep of the main thread. */
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
-/** The real clock: `Date.now` and `setTimeout`. */
+/** The real clock: `Date.now`, `setTimeout` and `Math.random`. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  random: () => Math.random(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {
       if (signal?.aborted) return resolve();

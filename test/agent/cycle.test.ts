@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { runCycle, type CycleDeps, type CycleJob, type CycleResult, type EndedCycle } from '../../src/agent/cycle.ts';
 import { createDiegoClient } from '../../src/diego/client.ts';
 import { createRedactor } from '../../src/log/redact.ts';
-import { createHistoryStore } from '../../src/store/history-store.ts';
+import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import { VERSION } from '../../src/version.ts';
 import { T0 } from '../helpers/agent-harness.ts';
 import { captureLog } from '../helpers/capture-log.ts';

@@ -6,7 +6,7 @@ import { pattern } from '../helpers/cron.ts';
 import { runCycle, type CycleDeps, type CycleResult, type Release } from '../../src/agent/cycle.ts';
 import { createDiegoClient } from '../../src/diego/client.ts';
 import { PREPARE_LEAD_MS, runSchedule } from '../../src/agent/scheduler.ts';
-import { createHistoryStore } from '../../src/store/history-store.ts';
+import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import { T0 } from '../helpers/agent-harness.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { startDiegoStub } from '../helpers/diego-stub.ts';

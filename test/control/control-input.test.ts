@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readControlState } from '../../src/control/control-store.ts';
-import { registerAgent } from '../../src/store/agent-registry.ts';
+import { registerAgent } from '../../src/store/history/agent-registry.ts';
 import { spawnCli } from '../helpers/cli-process.ts';
 import { runMain } from '../helpers/run-main.ts';
 import { tempDatabase } from '../helpers/temp-db.ts';

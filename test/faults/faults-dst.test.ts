@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { registerAgent } from '../../src/store/agent-registry.ts';
+import { registerAgent } from '../../src/store/history/agent-registry.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import { analysisOk } from '../helpers/diego-stub.ts';
 import { fakeWallClock, libfaketimeFor } from '../helpers/faketime.ts';

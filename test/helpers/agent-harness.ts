@@ -7,7 +7,7 @@ import { formatProblem, parseConfig, type Config, type DatabaseTarget } from '..
 import { createRedactor } from '../../src/log/redact.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import type { Database, HistoryStore } from '../../src/store/port.ts';
-import type { WriteQueue } from '../../src/store/write-queue.ts';
+import type { WriteQueue } from '../../src/store/journal/write-queue.ts';
 import { captureLog } from './capture-log.ts';
 import { fastClock, type FastClock } from './fast-clock.ts';
 import { until, within } from './wait.ts';

@@ -10,6 +10,8 @@ export interface SeedAttempt {
   httpStatus?: number | null;
   error?: string | null;
   excerpt?: string | null;
+  /** When the request left; by default its start (null: never sent). */
+  sentAt?: number | null;
 }
 
 /** One cycle to insert with its attempts; by default a success at its slot with one 200 ms attempt. */
@@ -53,6 +55,7 @@ export async function seedCycle(db: Kysely<Schema>, c: SeedCycle): Promise<numbe
       outcome,
       http_status: a.httpStatus === undefined ? (outcome === 'ok' ? 200 : outcome === 'http_error' ? 503 : null) : a.httpStatus,
       error: a.error === undefined ? (outcome === 'ok' || outcome === null ? null : `${outcome} failure`) : a.error,
+      sent_at: a.sentAt === undefined ? start : a.sentAt,
       response_excerpt: a.excerpt === undefined ? (outcome === 'ok' ? '{"success":true}' : null) : a.excerpt,
     };
   });

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { webhookChannels } from '../../src/notify/channels.ts';
 import { CHANNEL_RATE_PER_MINUTE, startDelivery } from '../../src/notify/deliver.ts';
-import { enqueue } from '../../src/store/outbox.ts';
+import { enqueue } from '../../src/store/outbox/outbox.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { fastClock, stillClock } from '../helpers/fast-clock.ts';
 import { startReceiver } from '../helpers/receivers.ts';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RETENTION_FIRST_DELAY_MS } from '../../src/agent/upkeep/retention.ts';
 import { formatProblem, parseConfig } from '../../src/config.ts';
-import { countPrunable, pruneHistory } from '../../src/store/prune.ts';
+import { countPrunable, pruneHistory } from '../../src/store/history/prune.ts';
 import { startAgents } from '../helpers/agent-harness.ts';
 import { PG_URL, tempDatabaseOn, testOnEveryBackend } from '../helpers/backends.ts';
 import { startDiegoStub, type DiegoStub } from '../helpers/diego-stub.ts';

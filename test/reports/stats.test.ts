@@ -52,7 +52,7 @@ testOnEveryBackend('percentiles of Diego latency and fire lateness match the one
     await seedCycle(t.db, { scheduledAt: T0 + 30_000, trigger: 'startup', startedAt: T0 + 99_000, attempts: [{ durationMs: 7 }] });
     latency['BTC/USDT']!.push(7);
 
-    const window = { since: T0, until: T0 + 257 * MIN };
+    const window = { since: T0, until: T0 + 257 * MIN, now: Date.now() };
     const r = await queryStats(t.db, window);
     for (const symbol of ['BTC/USDT', 'ETH/USDT']) {
       assert.deepEqual(r.symbols[symbol]!.latency, expectedPercentiles(latency[symbol]!), `${symbol} latency`);
@@ -77,7 +77,7 @@ testOnEveryBackend('percentiles on tiny and tied series: nearest rank, as comput
     const t = await tempDatabaseOn(backend);
     try {
       for (const [i, v] of values.entries()) await seedCycle(t.db, { scheduledAt: T0 + i * MIN, attempts: [{ durationMs: v }] });
-      const r = await queryStats(t.db, { since: T0 });
+      const r = await queryStats(t.db, { since: T0, now: Date.now() });
       assert.deepEqual(r.total.latency, expectedPercentiles(values), JSON.stringify(values));
     } finally {
       await t.cleanup();
@@ -102,7 +102,7 @@ testOnEveryBackend('counts: statuses, success and retry rates, attempts per cycl
     const ethOk = await seedCycle(t.db, { scheduledAt: at(1), symbol: 'ETH/USDT' });
     await seedCycle(t.db, { scheduledAt: at(2), symbol: 'ETH/USDT', status: 'running', attempts: [{ outcome: null }] });
 
-    const r = await queryStats(t.db, { since: T0, until: at(10) });
+    const r = await queryStats(t.db, { since: T0, until: at(10), now: Date.now() });
     const btc = r.symbols['BTC/USDT']!;
     assert.deepEqual(btc.byStatus, { succeeded: 2, failed: 3, skipped: 1, interrupted: 1, running: 0 });
     assert.equal(btc.cycles, 7);
@@ -130,7 +130,7 @@ testOnEveryBackend('counts: statuses, success and retry rates, attempts per cycl
     assert.equal(r.total.failuresByOutcome.invalid_response, 1);
 
     // The window bounds the counts, not the last success: before the streak's failures, "until" cuts them off.
-    const early = await queryStats(t.db, { since: at(2), until: at(3) });
+    const early = await queryStats(t.db, { since: at(2), until: at(3), now: Date.now() });
     assert.equal(early.symbols['BTC/USDT']!.cycles, 1);
     assert.equal(early.symbols['BTC/USDT']!.lastSuccess?.cycleId, lastOk);
     assert.equal(early.symbols['BTC/USDT']!.failureStreak, 1);
@@ -173,7 +173,7 @@ testOnEveryBackend('missed slots across a known gap: slots of the pattern with n
     assert.equal(later.symbols['BTC/USDT']!.missedSlots, 2, 'minutes 60 and 61 have no row');
 
     // Without a pattern nothing is counted.
-    assert.equal((await queryStats(t.db, { since: T0 })).total.missedSlots, null);
+    assert.equal((await queryStats(t.db, { since: T0, now: Date.now() })).total.missedSlots, null);
 
     // The CLI takes the pattern from the newest agent row, or from --cron.
     // An agent that ran the whole hour (its last heartbeat at the end): the gap is missed slots, not downtime.

@@ -7,9 +7,9 @@ import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type KyselyPlugin,
 import { migrations } from '../../migrations/index.ts';
 import { queryCycle, queryHistory } from '../../src/reports/history-query.ts';
 import { lastCycleWithStatus } from '../../src/reports/cycle-lookups.ts';
-import { checkLeases } from '../../src/store/leases.ts';
+import { checkLeases } from '../../src/store/history/leases.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import { createHistoryStore } from '../../src/store/history-store.ts';
+import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import type { NewCycle } from '../../src/store/port.ts';
 import type { Schema } from '../../src/store/schema.ts';
 import { runtimeSqliteDriver, sqliteOpener } from '../../src/store/sqlite/driver.ts';

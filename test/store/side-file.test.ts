@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync } from 'node:fs';
-import { createHistoryStore } from '../../src/store/history-store.ts';
-import type { Write } from '../../src/store/queued-write.ts';
-import { sideFile } from '../../src/store/side-file.ts';
+import { createHistoryStore } from '../../src/store/history/history-store.ts';
+import type { Write } from '../../src/store/journal/queued-write.ts';
+import { sideFile } from '../../src/store/journal/side-file.ts';
 import { attemptRows, cycleRows } from '../helpers/history-rows.ts';
 import { tempDatabase } from '../helpers/temp-db.ts';
 

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.ts';
 import { DatabaseOpenError } from '../../src/store/port.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import { createHistoryStore } from '../../src/store/history-store.ts';
+import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import type { NewCycle } from '../../src/store/port.ts';
 import { runtimeSqliteDriver } from '../../src/store/sqlite/driver.ts';
 import { loadableSqliteDrivers, tempDatabase, tempDir } from '../helpers/temp-db.ts';
@@ -61,7 +61,7 @@ for (const driver of drivers) {
       assert.equal(await store.claimCycle(cycle(T)), undefined, 'the same slot is claimed once');
       const attempt = await store.startAttempt({ cycleId: 1, number: 1, requestId: 'r-1', startedAt: T + 5 });
       assert.equal(attempt, 1);
-      await store.finishAttempt(attempt, { finishedAt: T + 80, durationMs: 75, outcome: 'ok', httpStatus: 200 });
+      await store.finishAttempt(attempt, { finishedAt: T + 80, sentAt: T + 6, durationMs: 75, outcome: 'ok', httpStatus: 200 });
       await store.finishCycle(1, { finishedAt: T + 81, status: 'succeeded', attempts: 1, httpStatus: 200, summary: 'BUY', executed: true });
       assert.equal(await store.recordSkipped(cycle(T + 1000), 'overlap', 'previous cycle still running'), true);
 
@@ -72,7 +72,7 @@ for (const driver of drivers) {
         { symbol: 'BTC/USDT', timeframe: '1h', trigger: 'schedule', scheduled_at: T + 1000, deadline_at: T + 61_000, started_at: T + 1003, finished_at: T + 1003, status: 'skipped', attempts: 0, reason: 'overlap', error: 'previous cycle still running', http_status: null, summary: null, executed: 0, idempotency_key: `key-${T + 1000}`, owner: 'host:42', lease_until: null, execution_off: null },
       ]);
       const attempts = await db.db.selectFrom('attempts').selectAll().execute();
-      assert.deepEqual(attempts, [{ id: 1, cycle_id: 1, number: 1, request_id: 'r-1', started_at: T + 5, finished_at: T + 80, duration_ms: 75, outcome: 'ok', http_status: 200, error: null, response_excerpt: null }]);
+      assert.deepEqual(attempts, [{ id: 1, cycle_id: 1, number: 1, request_id: 'r-1', started_at: T + 5, finished_at: T + 80, duration_ms: 75, outcome: 'ok', http_status: 200, error: null, response_excerpt: null, sent_at: T + 6 }]);
     } finally {
       await db.cleanup();
     }

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import { spell } from '../../log/spell.ts';
-import { registerAgent, type AgentRecord, type AgentRegistration } from '../../store/agent-registry.ts';
+import { registerAgent, type AgentRecord, type AgentRegistration } from '../../store/history/agent-registry.ts';
 import type { FileCheck } from '../../store/port.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { Clock } from '../../time/clock.ts';
@@ -13,30 +13,44 @@ import type { Notify } from './systemd-notify.ts';
 /** How often the heartbeat row is refreshed; `healthcheck` calls it stale after 60 s by default. */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 
+/** What the heartbeat tells and asks besides its row. */
+export interface HeartbeatOptions {
+  onBeat?: (at: number) => void;
+  systemd?: Notify;
+  /** The backend's file check (BackendTraits.checkFile), run before each beat. */
+  checkFile?: () => Promise<FileCheck | undefined>;
+  /** Told after each beat written which other live agents share the database (PeerWatch.seen). */
+  onPeers?: (owners: readonly string[]) => void;
+  /** Whether a process of this host runs (a dead agent's row is no peer). */
+  isAlive?: (pid: number) => boolean;
+}
+
+/** Before a beat: a database file deleted or replaced under the agent is found within one beat. Never throws. */
+async function checkFileBefore(check: HeartbeatOptions['checkFile'], log: Logger): Promise<void> {
+  try {
+    const found = await check?.();
+    if (found) log.error(`Storage fault: ${found.fault}`);
+  } catch (err) {
+    log.error(`Storage fault: could not check the database file: ${errorLine(err)}`);
+  }
+}
+
+/**
+ * The other live agents sharing the database, as of a beat written at `at`. A previous life of an agent on this
+ * host (killed, so never marked stopped) is no peer once its pid is gone.
+ */
+async function peersOf(registration: AgentRegistration, record: AgentRecord, at: number, isAlive: (pid: number) => boolean = () => true): Promise<string[]> {
+  const others = await registration.othersAlive(at - PEER_FRESH_MS);
+  return others.filter((o) => o.host !== record.host || isAlive(o.pid)).map((o) => o.owner);
+}
+
 /**
  * The agent's row in `agents`, refreshed every HEARTBEAT_INTERVAL_MS. A database that is down must not stop the
  * agent: the row is created at the first beat that can write it. `onBeat` hears every beat that was written (the
  * metrics file's heartbeat gauge); under systemd each beat also feeds the watchdog. Resolves once the first beat
  * was tried.
-  * One piece: the beat, the readiness mark and the stop share the registration and its order of writes.
  */
-export async function startHeartbeat(
-  db: Kysely<Schema>,
-  record: AgentRecord,
-  clock: Clock,
-  log: Logger,
-  stop: AbortSignal,
-  opts: {
-    onBeat?: (at: number) => void;
-    systemd?: Notify;
-    /** The backend's file check (BackendTraits.checkFile), run before each beat. */
-    checkFile?: () => Promise<FileCheck | undefined>;
-    /** Told after each beat written which other live agents share the database (PeerWatch.seen). */
-    onPeers?: (owners: readonly string[]) => void;
-    /** Whether a process of this host runs (a dead agent's row is no peer). */
-    isAlive?: (pid: number) => boolean;
-  } = {},
-) {
+export async function startHeartbeat(db: Kysely<Schema>, record: AgentRecord, clock: Clock, log: Logger, stop: AbortSignal, opts: HeartbeatOptions = {}) {
   let registration: AgentRegistration | undefined;
   // Logged once per outage (the write queue already reports the outage itself), not every beat with a stack.
   const health = spell(log, (why) => `Could not write the heartbeat: ${why}; healthcheck will report it stale until the database is back`, 'Heartbeat written again');
@@ -44,13 +58,7 @@ export async function startHeartbeat(
   let readyAt: number | undefined;
   let readyWritten = false;
   const writeBeat = async () => {
-    // Before the beat: a database file deleted or replaced under the agent is found within one beat.
-    try {
-      const found = await opts.checkFile?.();
-      if (found) log.error(`Storage fault: ${found.fault}`);
-    } catch (err) {
-      log.error(`Storage fault: could not check the database file: ${errorLine(err)}`);
-    }
+    await checkFileBefore(opts.checkFile, log);
     try {
       const at = clock.now();
       const ready = readyWritten ? undefined : readyAt;
@@ -59,11 +67,7 @@ export async function startHeartbeat(
       if (ready !== undefined) readyWritten = true;
       health.ok();
       opts.onBeat?.(at);
-      if (opts.onPeers) {
-        // A previous life of an agent on this host (killed, so never marked stopped) is no peer once its pid is gone.
-        const others = await registration.othersAlive(at - PEER_FRESH_MS);
-        opts.onPeers(others.filter((o) => o.host !== record.host || (opts.isAlive ?? (() => true))(o.pid)).map((o) => o.owner));
-      }
+      if (opts.onPeers) opts.onPeers(await peersOf(registration, record, at, opts.isAlive));
     } catch (err) {
       health.failed(err);
     }

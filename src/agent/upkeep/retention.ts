@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../log/logger.ts';
-import { pruneHistory } from '../../store/prune.ts';
+import { pruneHistory } from '../../store/history/prune.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { Clock } from '../../time/clock.ts';
 import { every } from '../../time/every.ts';

@@ -48,7 +48,7 @@ export function listenForControl(connection: pg.ClientConfig, schema: string, ev
       await settlesWithin(clock, END_WAIT_MS, client.end());
       if (closing.signal.aborted) return;
       events.down(why);
-      await clock.sleep(backoffDelay(RECONNECT_BACKOFF, ++failures), closing.signal);
+      await clock.sleep(backoffDelay(RECONNECT_BACKOFF, ++failures, clock.random), closing.signal);
     }
   })();
   return {

@@ -3,9 +3,10 @@ import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { errorLine } from '../../log/error-line.ts';
 import { redactUrlValue } from '../../log/redact.ts';
 import { migrate } from '../migrate.ts';
-import { DatabaseOpenError, type BackendTraits, type Database, type OpenOptions } from '../port.ts';
+import { DatabaseOpenError, type Database, type OpenOptions } from '../port.ts';
 import type { Schema } from '../schema.ts';
-import { isPostgresMissingTable, isPostgresUnavailable, missingColumn, otherSchemaGone, postgresMayHaveCommitted } from './faults.ts';
+import { isPostgresUnavailable, missingColumn, otherSchemaGone } from './faults.ts';
+import { POSTGRES_TRAITS } from './traits.ts';
 import { listenForControl } from './listen.ts';
 
 /** Connections an agent keeps: a claim per symbol at a slot, the upkeep loops, the stats summary. */
@@ -21,24 +22,6 @@ export const CONNECT_TIMEOUT_MS = 3000;
 export const QUERY_TIMEOUT_MS = 10_000;
 /** Idle time before TCP keepalive probes a connection. */
 const KEEPALIVE_DELAY_MS = 10_000;
-
-/** PostgreSQL, shared by replicas: exactly once across them, so no claim means no fire. */
-const POSTGRES_TRAITS: BackendTraits = {
-  claimMustSucceed: true,
-  startupOncePerInterval: true,
-  isUnavailable: isPostgresUnavailable,
-  mayHaveCommitted: postgresMayHaveCommitted,
-  isMissingTable: isPostgresMissingTable,
-  // SHARE ROW EXCLUSIVE conflicts with every insert, update and delete (ROW EXCLUSIVE) and with itself, and waits
-  // for the writes already under way: the startup claim's check then sees every claim committed before it, and
-  // no claim can commit between its check and its insert. Held for one statement; other replicas wait a few ms.
-  lockForStartupClaim: async (tx) => {
-    await sql`LOCK TABLE cycles IN SHARE ROW EXCLUSIVE MODE`.execute(tx);
-  },
-  freedSpace: "PostgreSQL's autovacuum makes the space reusable",
-  // clock_timestamp(), not now(): now() is the transaction's start.
-  serverTime: async (db) => (await sql<{ ms: number }>`SELECT (extract(epoch from clock_timestamp()) * 1000)::float8 AS ms`.execute(db)).rows[0]!.ms,
-};
 
 // int8 (count(*), sum(integer), bigint columns: our epoch-ms times) and numeric (sum(bigint)) come back from pg as
 // strings, since they can exceed 2^53; ours never do (times in ms, counts), and SQLite gives numbers: parse them.

@@ -1,31 +1,17 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import { dirname, resolve } from 'node:path';
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import { migrate } from '../migrate.ts';
-import { DatabaseOpenError, type BackendTraits, type Database, type OpenOptions } from '../port.ts';
+import { DatabaseOpenError, type Database, type OpenOptions } from '../port.ts';
 import type { Schema } from '../schema.ts';
+import { systemClock, type Clock } from '../../time/clock.ts';
 import { runtimeSqliteDriver, sqliteOpener, type OpenSqlite } from './driver.ts';
 import { fileBoundConnection } from './file-identity.ts';
-import { AGENT_BUSY_TIMEOUT_MS, DEFAULT_BUSY_TIMEOUT_MS, isSqliteMissingTable, isStorageFault, sqlitePrimaryCode } from './faults.ts';
+import { AGENT_BUSY_TIMEOUT_MS, DEFAULT_BUSY_TIMEOUT_MS, sqlitePrimaryCode } from './faults.ts';
 import { notWritable, prepareDatabaseFile } from './file-place.ts';
 import { reusingStatements } from './statement-cache.ts';
+import { setBusyTimeout, sqliteTraits } from './traits.ts';
 import { UuidBlobPlugin } from './uuid-blobs.ts';
-
-/** SQLite: one file on one host, where availability wins. */
-function sqliteTraits(db: Kysely<Schema>, path: string, busyTimeoutMs: number, bound?: ReturnType<typeof fileBoundConnection>): BackendTraits {
-  return {
-    claimMustSucceed: false,
-    startupOncePerInterval: false,
-    isUnavailable: isStorageFault,
-    isMissingTable: isSqliteMissingTable,
-    setLockWait: (wait) => setBusyTimeout(db, wait ? busyTimeoutMs : 0),
-    freedSpace: 'SQLite reuses the freed pages',
-    // With the connection held (kysely's single-connection mutex): no statement or transaction is under way.
-    checkFile: bound && (() => db.connection().execute(async () => bound.check())),
-    sideFileBase: `${path}-queue`,
-  };
-}
 
 /** Opens (and for writers creates and migrates) a SQLite history file. */
 export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome?: string): Promise<Database> {
@@ -72,7 +58,7 @@ export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome
   if (!readonly) {
     const isReadOnly = (err: unknown) => ['READONLY', 'CANTOPEN'].includes(sqlitePrimaryCode(err) ?? '');
     try {
-      await migrate(db, path, { isReadOnly, exclusive: (work) => withWriteLock(db, work, busyTimeoutMs) });
+      await migrate(db, path, { isReadOnly, exclusive: (work) => withWriteLock(db, work, busyTimeoutMs, opts.clock ?? systemClock) });
     } catch (err) {
       await db.destroy();
       throw err;
@@ -132,16 +118,16 @@ const MIGRATION_LOCK_RETRY_MS = 20;
  * kysely's SQLite adapter takes no lock across processes, and two processes migrating one new file both created
  * `cycles` (issue 11 item 2). The migrations then also apply all together or not at all.
  */
-async function withWriteLock<T>(db: Kysely<Schema>, work: () => Promise<T>, busyTimeoutMs: number): Promise<T> {
+async function withWriteLock<T>(db: Kysely<Schema>, work: () => Promise<T>, busyTimeoutMs: number, clock: Clock): Promise<T> {
   await setBusyTimeout(db, 0);
   try {
-    for (const giveUpAt = Date.now() + MIGRATION_LOCK_WAIT_MS; ; ) {
+    for (const giveUpAt = clock.now() + MIGRATION_LOCK_WAIT_MS; ; ) {
       try {
         await sql`begin immediate`.execute(db);
         break;
       } catch (err) {
-        if (sqlitePrimaryCode(err) !== 'BUSY' || Date.now() >= giveUpAt) throw err;
-        await delay(MIGRATION_LOCK_RETRY_MS);
+        if (sqlitePrimaryCode(err) !== 'BUSY' || clock.now() >= giveUpAt) throw err;
+        await clock.sleep(MIGRATION_LOCK_RETRY_MS);
       }
     }
   } finally {
@@ -190,9 +176,4 @@ function pragma(db: SqliteDatabase, setting: string): void {
   const stmt = db.prepare(`PRAGMA ${setting}`);
   if (stmt.reader) stmt.all([]);
   else stmt.run([]);
-}
-
-/** Changes how long this connection's statements wait for another connection's lock (0: fail at once). */
-export async function setBusyTimeout(db: Kysely<Schema>, ms: number): Promise<void> {
-  await sql.raw(`PRAGMA busy_timeout = ${Math.trunc(ms)}`).execute(db);
 }

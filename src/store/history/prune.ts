@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Schema } from './schema.ts';
+import type { Schema } from '../schema.ts';
 
 /** How much a prune removed (or, for a dry run, would remove). */
 export interface PruneResult {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { Schema } from './schema.ts';
+import type { Schema } from '../schema.ts';
+import { symbolsColumn } from '../../records.ts';
 
 /** What an agent records about itself when it starts. */
 export interface AgentRecord {
@@ -42,7 +43,7 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
       pid: a.pid,
       version: a.version,
       cron_pattern: a.cronPattern,
-      symbols: a.symbols.join(','),
+      symbols: symbolsColumn(a.symbols),
       started_at: a.startedAt,
       heartbeat_at: a.startedAt,
       ready_at: a.readyAt ?? null,

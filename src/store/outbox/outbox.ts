@@ -1,5 +1,5 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { NotificationsTable, Schema } from './schema.ts';
+import type { NotificationsTable, Schema } from '../schema.ts';
 
 /** A notification to insert, once per channel; `dedupeKey` keeps a second insert of the same one out. */
 export interface NewNotification {

@@ -1,5 +1,5 @@
-import type { Logger } from '../log/logger.ts';
-import { formatDuration } from '../time/durations.ts';
+import type { Logger } from '../../log/logger.ts';
+import { formatDuration } from '../../time/durations.ts';
 
 /**
  * What the write queue says about a database outage, and when: once when it begins, again every `reportEveryMs`

@@ -1,14 +1,14 @@
-// One piece: the write queue (see createWriteQueue); what it holds and how a write is run, printed or told apart live
-// beside it in queued-write.ts and outage.ts.
-import type { Clock } from '../time/clock.ts';
-import { backoffDelay, RECONNECT_BACKOFF, type Backoff } from '../time/backoff.ts';
-import type { Logger } from '../log/logger.ts';
-import { errorLine } from '../log/error-line.ts';
-import { escapeJson } from '../log/escape.ts';
-import { recordLabel } from '../records.ts';
+// The write queue (see createWriteQueue); what it holds and how a write is run, printed or told apart live beside it
+// in queued-write.ts and outage.ts.
+import type { Clock } from '../../time/clock.ts';
+import { backoffDelay, RECONNECT_BACKOFF, type Backoff } from '../../time/backoff.ts';
+import type { Logger } from '../../log/logger.ts';
+import { errorLine } from '../../log/error-line.ts';
+import { escapeJson } from '../../log/escape.ts';
+import { recordLabel } from '../../records.ts';
 import { outageReport } from './outage.ts';
-import { UNCLAIMED } from './history-store.ts';
-import type { HistoryStore, NewCycle, VoidedClaim } from './port.ts';
+import { UNCLAIMED } from '../history/history-store.ts';
+import type { HistoryStore, NewCycle, VoidedClaim } from '../port.ts';
 import type { SideFile } from './side-file.ts';
 import { createdBy, execute, finishedBy, provisionalResult, recordOf, referredBy, weightOf, type Table, type Unwritten, type Write } from './queued-write.ts';
 
@@ -103,7 +103,6 @@ interface Entry {
  * Overflow drops the oldest writes (with the writes that depend on them, so cycles are kept or dropped whole):
  * the newest describe what the agent is doing now, and an in-flight cycle can always record how it ended. A
  * dropped write is counted, logged and printed to `dump` as JSON, so even then it survives in the logs.
-  * One piece: every part (submit, the flush loop, the outage, shutdown) reads and changes the same queue, ids and outage state; split, each part would need all of it.
  */
 export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): WriteQueue {
   const { log, clock } = opts;
@@ -121,6 +120,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   const lostIds = { cycle: new Map<number, Unwritten>(), attempt: new Map<number, Unwritten>() };
 
   let failedTries = 0;
+  /** The wait before the next flush, drawn once per failed try (the outage line says the wait the flush keeps). */
+  let waitMs = 0;
   let working = false;
   let executing = false;
   let closed = false;
@@ -238,7 +239,8 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
 
   function onFault(err: unknown) {
     failedTries++;
-    const began = outage.fault(errorLine(err), clock.now(), { queued: queue.length, backoffMs: backoffDelay(retry, failedTries) });
+    waitMs = backoffDelay(retry, failedTries, clock.random);
+    const began = outage.fault(errorLine(err), clock.now(), { queued: queue.length, backoffMs: waitMs });
     if (!began) return;
     opts.onOutage?.(errorLine(err));
     for (const e of queue) {
@@ -261,8 +263,7 @@ export function createWriteQueue(inner: HistoryStore, opts: WriteQueueOptions): 
   const setLockWaits = (wait: boolean) => void opts.lockWaits?.(wait).catch((err) => log.debug(`Could not ${wait ? 'restore' : 'lift'} the busy timeout: ${errorLine(err)}`));
 
   async function nap() {
-    const backoffMs = backoffDelay(retry, failedTries);
-    const remaining = settleBy === undefined ? backoffMs : Math.max(0, Math.min(backoffMs, settleBy - clock.now()));
+    const remaining = settleBy === undefined ? waitMs : Math.max(0, Math.min(waitMs, settleBy - clock.now()));
     napping = new AbortController();
     await clock.sleep(remaining, napping.signal);
     napping = undefined;

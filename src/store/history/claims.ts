@@ -1,8 +1,8 @@
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
-import type { CycleStatus } from '../records.ts';
+import type { CycleStatus } from '../../records.ts';
 import { CYCLE_LEASE_MS } from './leases.ts';
-import type { BackendTraits, NewCycle } from './port.ts';
-import type { Schema } from './schema.ts';
+import type { BackendTraits, NewCycle } from '../port.ts';
+import type { Schema } from '../schema.ts';
 
 /** The slot key: a unique index, so a second agent's insert of the same slot does nothing and it never fires. */
 export const SLOT_KEY = ['symbol', 'timeframe', 'trigger', 'scheduled_at'] as const;

@@ -1,9 +1,9 @@
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Kysely } from 'kysely';
-import type { HistoryStore } from './port.ts';
+import type { HistoryStore } from '../port.ts';
 import { execute, referredBy, type Write } from './queued-write.ts';
-import type { Schema } from './schema.ts';
+import type { Schema } from '../schema.ts';
 
 /**
  * The write queue's side file: what the queue holds during a database outage, one JSON line per write, appended

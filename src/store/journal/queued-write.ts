@@ -1,6 +1,6 @@
-import { ownerOf, recordLabel, type AgentIdentity } from '../records.ts';
-import { UNCLAIMED } from './history-store.ts';
-import type { AttemptEnd, CycleEnd, HistoryStore, NewAttempt, NewCycle } from './port.ts';
+import { ownerOf, recordLabel, type AgentIdentity } from '../../records.ts';
+import { UNCLAIMED } from '../history/history-store.ts';
+import type { AttemptEnd, CycleEnd, HistoryStore, NewAttempt, NewCycle } from '../port.ts';
 
 /**
  * One write of the history store as a value, so the write queue can hold it, run it later, or print it. `temp` is

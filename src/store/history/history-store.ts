@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import { claimSlot, cycleRow, SLOT_KEY } from './claims.ts';
 import { isOrphaned, markInterrupted } from './leases.ts';
-import { enqueue, streakEvent, type NewNotification } from './outbox.ts';
-import type { BackendTraits, CycleEnd, HistoryStore } from './port.ts';
-import type { Schema } from './schema.ts';
+import { enqueue, streakEvent, type NewNotification } from '../outbox/outbox.ts';
+import type { BackendTraits, CycleEnd, HistoryStore } from '../port.ts';
+import type { Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
 
 /** The reason of a slot not fired because its claim's outcome was unknown (voidClaim). */
@@ -34,7 +34,6 @@ export interface EndNotices {
 /**
  * The history store over kysely; `redact` runs on every text column written, so no secret is ever stored.
  * `traits` (the backend's) decide how a startup cycle is claimed; default: SQLite's, one claim per start.
-  * One piece: the port's seven writes over one database and one redactor, each a single statement or transaction.
  */
 export function createHistoryStore(
   db: Kysely<Schema>,
@@ -130,6 +129,7 @@ export function createHistoryStore(
         .updateTable('attempts')
         .set({
           finished_at: e.finishedAt,
+          sent_at: e.sentAt ?? null,
           duration_ms: e.durationMs,
           outcome: e.outcome,
           http_status: e.httpStatus ?? null,

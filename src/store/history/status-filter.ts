@@ -1,6 +1,6 @@
 import { sql, type WhereInterface } from 'kysely';
-import type { CycleStatus } from '../records.ts';
-import type { Schema } from './schema.ts';
+import type { CycleStatus } from '../../records.ts';
+import type { Schema } from '../schema.ts';
 
 /**
  * Cycles of one status. For any status but `succeeded`, the condition of the partial index `cycles_unsettled`

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { ownerOf, type AgentIdentity } from '../records.ts';
-import type { Schema } from './schema.ts';
+import { ownerOf, type AgentIdentity } from '../../records.ts';
+import type { Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
 
 /**
