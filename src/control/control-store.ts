@@ -133,10 +133,13 @@ export async function queryAudit(db: Kysely<Schema>, since: number | undefined, 
     .select(['audit_id', 'state', 'taken_by', 'slot'])
     .where('audit_id', 'in', rows.map((r) => r.id))
     .execute();
+  const slots = triggers.filter((t) => t.state === 'taken' && t.slot !== null).map((t) => Number(t.slot));
+  const manual = slots.length === 0 ? [] : await db.selectFrom('cycles').select(['scheduled_at', 'status', 'reason']).where('trigger', '=', 'manual').where('scheduled_at', 'in', slots).execute();
   const outcome = (id: number) => {
     const t = triggers.find((x) => Number(x.audit_id) === id);
     if (t === undefined) return undefined;
-    return t.state === 'taken' ? `fired by ${t.taken_by} at ${new Date(Number(t.slot)).toISOString()}` : t.state;
+    if (t.state !== 'taken') return t.state;
+    return takenOutcome(t.taken_by ?? '?', Number(t.slot), manual.filter((c) => Number(c.scheduled_at) === Number(t.slot)));
   };
   return rows.map((r) => ({
     id: Number(r.id),
@@ -150,6 +153,19 @@ export async function queryAudit(db: Kysely<Schema>, since: number | undefined, 
     applied: applied.filter((x) => Number(x.audit_id) === Number(r.id)).map((x) => ({ owner: x.owner, at: Number(x.applied_at) })),
     outcome: outcome(Number(r.id)),
   }));
+}
+
+/**
+ * What became of a request an agent took, from its manual cycles: `fired by …`, or `skipped by … (paused): not fired`
+ * when a pause skipped every one of them, or `fired by … (n of m skipped: paused)` when it skipped some.
+ */
+function takenOutcome(owner: string, slot: number, cycles: readonly { status: string; reason: string | null }[]): string {
+  const at = `${owner} at ${new Date(slot).toISOString()}`;
+  const skipped = cycles.filter((c) => c.status === 'skipped');
+  const why = [...new Set(skipped.map((c) => c.reason ?? 'skipped'))].join(', ');
+  if (skipped.length === 0) return `fired by ${at}`;
+  if (skipped.length === cycles.length) return `skipped by ${at} (${why}): not fired`;
+  return `fired by ${at} (${skipped.length} of ${cycles.length} skipped: ${why})`;
 }
 
 /** An agent that is alive: not stopped, and its heartbeat younger than the limit. */

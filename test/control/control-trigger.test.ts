@@ -102,3 +102,28 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   assert.equal(status.code, 1, 'status: no agent alive');
   assert.match(status.out, /^No agent alive \(no fresh heartbeat\)$/m);
 }
+
+test('[sqlite] a run-now request skipped by a pause: audit says skipped, not fired; stats does not count it among the paused slots (issue 24 item 3)', async (ctx) => {
+  const s = scene(ctx);
+  const t = await s.database('sqlite');
+  const stub = await s.stub([{ status: 200, body: analysisOk() }]);
+  const agent = s.replica('agent-1', { DATABASE_URL: t.path, DIEGO_URL: stub.url, CRON_PATTERN: ONCE_A_YEAR, SYMBOLS: 'BTC/USDT' });
+  await agent.line(/Next fire time/, 20_000);
+  assert.equal((await cli(['pause', '--reason', 'exchange down'], t.path)).code, 0);
+  await agent.line(/Control: paused \(all symbols\)/, 5000);
+  const r = await cli(['trigger', '--reason', 'check now'], t.path);
+  assert.equal(r.code, 0, r.err);
+  type Entry = { action: string; outcome: string | null };
+  let request: Entry | undefined;
+  await until(async () => {
+    request = (JSON.parse((await cli(['audit', '--json'], t.path)).out) as Entry[]).find((e) => e.action === 'trigger');
+    return request !== undefined && request.outcome !== 'pending' && (await cli(['history', '--trigger', 'manual', '--json'], t.path)).out.includes('"skipped"');
+  }, 'the request to be taken and its cycle recorded', 15_000).catch(() => assert.fail(`${JSON.stringify(request)}\n${outputOf(agent)}`));
+  assert.doesNotMatch(request!.outcome!, /^fired/, 'a request whose cycle a pause skipped was not fired');
+  assert.match(request!.outcome!, /^skipped by agent-1 at \S+ \(paused\): not fired$/);
+  assert.match((await cli(['audit'], t.path)).out, / → skipped by agent-1 at \S+ \(paused\): not fired$/m);
+  const stats = JSON.parse((await cli(['stats', '--json', '--window', '1h'], t.path)).out) as { total: { pausedSlots: number; manualCycles: number } };
+  assert.deepEqual([stats.total.pausedSlots, stats.total.manualCycles], [0, 1], 'the skipped manual cycle is a run-now cycle, not a paused slot');
+  assert.equal(stub.received.length, 0, 'nothing sent while paused');
+  assert.deepEqual(await stopReplicas([agent]), [0]);
+});
