@@ -23,7 +23,7 @@ describe('reschedule: every running agent switches cadence from its next slot, n
   }
 
   for (const backend of BACKENDS) {
-    test(`[${backend}] ${backend === 'sqlite' ? 'one agent' : 'two replicas'}: a reschedule applies from now: once a year → every second fires within 2 s (not in 2027), back to once a year drops the pending slot; no slot twice`, backendTest(backend), async (ctx) => {
+    test(`[${backend}] ${backend === 'sqlite' ? 'one agent' : 'two replicas'}: a reschedule applies from now: once a year → every second fires within seconds (not in 2027), back to once a year drops the pending slot; no slot twice`, backendTest(backend), async (ctx) => {
       await fromNow(ctx, backend);
     });
   }
@@ -44,7 +44,8 @@ async function fromNow(ctx: TestContext, backend: BackendName): Promise<void> {
   const switched = Date.now();
   await Promise.all(agents.map((a) => a.line(/Rescheduled: next fire time \S+; the slot \d{4}-01-01T00:00:00\.000Z of the old pattern is dropped/, 5000).catch(() => assert.fail(outputOf(a)))));
   await until(() => stub.received.length >= 3, 'three POSTs on the new pattern', 8000);
-  assert.ok(stub.received[0]!.at - switched < 2500, `first POST ${stub.received[0]!.at - switched} ms after the reschedule`);
+  // Within a poll and a second, with room for a loaded machine; before the fix it was next year.
+  assert.ok(stub.received[0]!.at - switched < 5000, `first POST ${stub.received[0]!.at - switched} ms after the reschedule`);
 
   const slow = await cli(['reschedule', ONCE_A_YEAR, '--reason', 'back to yearly'], t.path);
   assert.equal(slow.code, 0, slow.err);
@@ -52,7 +53,8 @@ async function fromNow(ctx: TestContext, backend: BackendName): Promise<void> {
   const settled = stub.received.length;
   // Every agent has applied it: at most the slot each had armed fires after this; then nothing.
   await new Promise((resolve) => setTimeout(resolve, 2500));
-  assert.ok(stub.received.length <= settled + 1, `${stub.received.length - settled} POST(s) after every agent switched back to once a year`);
+  // (A slot already armed when its agent read the change may still fire; a log line is read a little late.)
+  assert.ok(stub.received.length <= settled + 2, `${stub.received.length - settled} POST(s) after every agent switched back to once a year`);
 
   assert.deepEqual(await stopReplicas(agents), agents.map(() => 0), agents.map(outputOf).join('\n'));
   const slots = (await slotRows(t.db)).map((r) => Number(r.scheduled_at));
