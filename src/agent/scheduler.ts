@@ -83,8 +83,14 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
   let last = o.after;
   let pattern = o.cron.text;
   // A reschedule cuts the current wait short (the step of at most MAX_SLEEP_MS would otherwise delay it).
-  let nap = new AbortController();
-  const unsubscribe = o.patternChanges?.(() => nap.abort());
+  // A reschedule ends the wait for the next slot at once (a step lasts up to MAX_SLEEP_MS). The sleep itself keeps the
+  // stop signal alone (a test clock tells the schedule's sleeps by it); one a reschedule cut short ends at its time.
+  let rescheduled = (): void => {};
+  const unsubscribe = o.patternChanges?.(() => rescheduled());
+  const nap = (ms: number) => {
+    const sleep = o.clock.sleep(ms, o.signal);
+    return unsubscribe === undefined ? sleep : Promise.race([sleep, new Promise<void>((resolve) => (rescheduled = resolve))]);
+  };
   try {
     while (!o.signal.aborted) {
       let slot = o.cron.next(last);
@@ -102,7 +108,6 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
           o.onRescheduled?.(next, next === slot ? undefined : { slot, prepared: following !== undefined });
           if (next !== slot) [slot, following] = [next, undefined];
         }
-        if (nap.signal.aborted) nap = new AbortController();
         if (slot - now > lead) {
           if (following !== undefined && slot - now > MAX_SLEEP_MS) {
             // Prepared, then the wall clock went back a long way: no claimed cycle is held open that long.
@@ -114,7 +119,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
             o.onClockBack?.(now, last);
             warnedBack = true;
           }
-          await o.clock.sleep(Math.min(slot - now - lead, MAX_SLEEP_MS), AbortSignal.any([o.signal, nap.signal]));
+          await nap(Math.min(slot - now - lead, MAX_SLEEP_MS));
           if (o.signal.aborted) return;
         } else {
           if (following === undefined) {
