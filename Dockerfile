@@ -6,8 +6,8 @@
 # node-gyp builds it with python3, make and g++). The runtime stage copies those two results and nothing else: no
 # compiler, no dev dependency, no source. A separate clean `npm ci --omit=dev` rather than pruning the build stage's
 # node_modules means the runtime tree is exactly what the lock file says production needs (nothing left behind by dev
-# tools' install scripts), and BuildKit runs the two stages in parallel. scripts/docker-replay.sh replays these
-# steps without Docker in CI; test/packaging/docker-files.test.ts checks the properties below.
+# tools' install scripts), and BuildKit runs the two stages in parallel. CI builds this file and runs the image
+# (scripts/image-check.sh); test/packaging/docker-files.test.ts checks the properties below.
 #
 # The image must stay on a supported Node LTS; CI runs the whole test suite on this major (scripts/test-node24.sh
 # reads it from the runtime stage's FROM line).
@@ -49,7 +49,7 @@ RUN ln -s /app/dist/src/cli.js /usr/local/bin/pmf-scheduler \
  && chown node:node /app/data
 
 # The documented defaults (README, Configuration), except the database, which lives in the volume, and the settings
-# that are unset by default: DIEGO_TOKEN, ALERT_WEBHOOK_URL and HEALTHCHECK_PING_URL are secrets, never baked into an
+# that are unset by default: DIEGO_TOKEN, ALERT_WEBHOOK_URL, HEALTHCHECK_PING_URL and TELEGRAM_BOT_TOKEN are secrets, never baked into an
 # image (pass them at run time); METRICS_FILE, when set, must point into /app/data; NTP_SERVER and CLOCK_SKEW_MAX_MS
 # are off. SQLITE_TMPDIR sends SQLite's temporary files (large sorts)
 # to the volume too, so a read-only root filesystem needs no tmpfs.
@@ -76,6 +76,7 @@ ENV NODE_ENV=production \
     LOG_FORMAT=pretty \
     LOG_LEVEL=info \
     ALERT_AFTER_FAILURES=3 \
+    TELEGRAM_API_URL=https://api.telegram.org \
     CLOCK_CHECK_INTERVAL_MS=600000 \
     CLOCK_SKEW_WARN_MS=250
 

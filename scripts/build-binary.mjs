@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds dist/pmf-scheduler, one file that needs no Node and no node_modules beside it: a Node single executable
 // application (https://nodejs.org/api/single-executable-applications.html) holding an esbuild bundle of src/cli.ts
-// and better-sqlite3's native addon as an asset (src/store/sea-addon.ts extracts and loads it at run time).
+// and better-sqlite3's native addon as an asset (src/store/sqlite/sea-addon.ts extracts and loads it at run time).
 // The binary embeds the Node that runs this script; the addon in node_modules must be built for that same Node.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ const bundle = join(work, 'pmf-scheduler.cjs');
 const blob = join(work, 'sea-prep.blob');
 const unfinished = join(work, 'pmf-scheduler');
 const output = join(root, 'dist', 'pmf-scheduler');
-// Must equal ADDON_ASSET in src/store/sea-addon.ts.
+// Must equal ADDON_ASSET in src/store/sqlite/sea-addon.ts.
 const ADDON_ASSET = 'better_sqlite3.node';
 // The fuse Node looks for to know it carries an application (the value in Node's docs).
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -29,7 +29,7 @@ function fail(message) {
 }
 
 if (process.platform !== 'linux' || process.arch !== 'x64') fail(`builds for linux-x64 only, not ${process.platform}-${process.arch}`);
-// The binary finds its embedded addon through process.getBuiltinModule('node:sea') (src/store/sea-addon.ts).
+// The binary finds its embedded addon through process.getBuiltinModule('node:sea') (src/store/sqlite/sea-addon.ts).
 if (typeof process.getBuiltinModule !== 'function') fail(`needs Node 20.16 or later (process.getBuiltinModule), not ${process.version}`);
 const started = performance.now();
 mkdirSync(work, { recursive: true });

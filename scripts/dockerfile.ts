@@ -1,8 +1,8 @@
 /**
- * A reader for our own Dockerfile, used by test/packaging/docker-files.test.ts to check its properties and by
- * scripts/docker-replay.sh to replay its build and run steps without Docker, so neither can drift from the file.
- * It covers the syntax the file uses and refuses what it does not model (ARG, ADD, SHELL, ONBUILD, heredocs,
- * variable substitution), so a change outside that subset fails loudly instead of being replayed wrongly.
+ * A reader for our own Dockerfile, used by test/packaging/docker-files.test.ts (and test/packaging/kubernetes.test.ts)
+ * to check its properties; scripts/image-check.sh builds and runs the real image. It covers the syntax the file uses
+ * and refuses what it does not model (ARG, ADD, SHELL, ONBUILD, heredocs, variable substitution), so a change outside
+ * that subset fails loudly instead of being misread.
  */
 
 /** One instruction, continuation lines joined. */
@@ -134,16 +134,13 @@ export function healthcheckOf(i: Instruction): { options: Record<string, string>
   return { options: i.flags, command: execForm(m[1]!) ?? ['/bin/sh', '-c', m[1]!] };
 }
 
-/** One step of the replay of a stage, paths as they are inside the image. */
-export type ReplayStep =
-  | { kind: 'copy'; from: string | undefined; source: string; dest: string }
-  | { kind: 'run'; cwd: string; command: string }
-  | { kind: 'skip'; command: string };
+/** One step of a stage, paths as they are inside the image. */
+export type StageStep = { kind: 'copy'; from: string | undefined; source: string; dest: string } | { kind: 'run'; cwd: string; command: string };
 
-/** What the replay does for one stage, and the image settings the final stage leaves behind. */
-export interface ReplayStage {
+/** What one stage does, and the image settings it leaves behind. */
+export interface StagePlan {
   name: string;
-  steps: ReplayStep[];
+  steps: StageStep[];
   workdir: string;
   env: Record<string, string>;
   user: string | undefined;
@@ -157,14 +154,13 @@ const joinPath = (dir: string, path: string): string =>
   path.startsWith('/') ? path : `${dir.replace(/\/+$/, '')}/${path.replace(/^\.\/?/, '')}`;
 
 /**
- * The replay of each stage: COPY as copies (a relative destination joined to WORKDIR), RUN steps that start with
- * `npm` as commands to run in WORKDIR, other RUN steps (apt-get, ln, chown: changes to the system) as skipped, and
- * the final settings of ENV, USER, VOLUME, ENTRYPOINT, CMD and HEALTHCHECK.
+ * Each stage as steps: COPY as copies (a relative destination joined to WORKDIR), RUN as commands run in WORKDIR,
+ * and the final settings of ENV, USER, VOLUME, ENTRYPOINT, CMD and HEALTHCHECK.
  */
-export function replayPlan(stages: Stage[]): ReplayStage[] {
+export function stagePlan(stages: Stage[]): StagePlan[] {
   const names = new Set<string>();
   return stages.map((stage) => {
-    const out: ReplayStage = { name: stage.name, steps: [], workdir: '/', env: {}, user: undefined, volumes: [], entrypoint: [], cmd: [], healthcheck: undefined };
+    const out: StagePlan = { name: stage.name, steps: [], workdir: '/', env: {}, user: undefined, volumes: [], entrypoint: [], cmd: [], healthcheck: undefined };
     for (const i of stage.instructions) {
       switch (i.keyword) {
         case 'WORKDIR':
@@ -182,7 +178,7 @@ export function replayPlan(stages: Stage[]): ReplayStage[] {
         }
         case 'RUN': {
           const command = execForm(i.args)?.join(' ') ?? i.args;
-          out.steps.push(/^npm\s/.test(command) ? { kind: 'run', cwd: out.workdir, command } : { kind: 'skip', command });
+          out.steps.push({ kind: 'run', cwd: out.workdir, command });
           break;
         }
         case 'ENV':
@@ -204,36 +200,10 @@ export function replayPlan(stages: Stage[]): ReplayStage[] {
           out.healthcheck = healthcheckOf(i)?.command;
           break;
         default:
-          break; // LABEL, STOPSIGNAL, EXPOSE…: nothing to replay
+          break; // LABEL, STOPSIGNAL, EXPOSE…: not modelled
       }
     }
     names.add(stage.name);
     return out;
   });
-}
-
-/**
- * The plan as lines for the shell: fields separated by U+001F (never in a Dockerfile), first the kind:
- * `stage NAME`, `copy STAGE FROM|- SOURCE DEST`, `run STAGE CWD COMMAND`, `skip STAGE COMMAND`, then for the final
- * stage `workdir`, `env KEY VALUE`, `user`, `volume`, `entrypoint WORDS…`, `cmd WORDS…`, `healthcheck WORDS…`.
- */
-export function formatReplayPlan(stages: ReplayStage[]): string {
-  const line = (...fields: string[]) => fields.join('\x1f');
-  const out: string[] = [];
-  for (const s of stages) {
-    out.push(line('stage', s.name));
-    for (const step of s.steps) {
-      if (step.kind === 'copy') out.push(line('copy', s.name, step.from ?? '-', step.source, step.dest));
-      else if (step.kind === 'run') out.push(line('run', s.name, step.cwd, step.command));
-      else out.push(line('skip', s.name, step.command));
-    }
-  }
-  const last = stages[stages.length - 1]!;
-  out.push(line('workdir', last.workdir));
-  for (const [k, v] of Object.entries(last.env)) out.push(line('env', k, v));
-  if (last.user !== undefined) out.push(line('user', last.user));
-  for (const v of last.volumes) out.push(line('volume', v));
-  out.push(line('entrypoint', ...last.entrypoint), line('cmd', ...last.cmd));
-  if (last.healthcheck) out.push(line('healthcheck', ...last.healthcheck));
-  return out.join('\n');
 }

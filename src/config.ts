@@ -1,9 +1,10 @@
 // The one place that reads the environment: every setting with its parser, default and help, then the parse that
 // checks them all at once.
-import { parseCronPattern, type CronPattern } from './time/cron-pattern.ts';
+import type { CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, chatId, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
@@ -41,6 +42,12 @@ interface SettingValues {
   alertWebhookUrls: string[];
   /** A Healthchecks.io check's ping URL (`/start`, success, `/fail` per cycle); undefined: off. */
   healthcheckPingUrl: string | undefined;
+  /** A Telegram bot's token (notify/telegram.ts); undefined: no Telegram channel. */
+  telegramBotToken: string | undefined;
+  /** The chat the bot posts to: a numeric id or a channel's @name. */
+  telegramChatId: string | undefined;
+  /** The Bot API's base URL (a local Bot API server, or a test's fake). */
+  telegramApiUrl: string;
   /** `failing` is notified after this many failed cycles of a symbol in a row. */
   alertAfterFailures: number;
   /** SNTP server checked at start and every `clockCheckIntervalMs`; undefined: no clock check. */
@@ -61,6 +68,8 @@ export interface Config extends SettingValues {
   diegoBasicAuth: string | undefined;
   /** The same from MIGUEL_URL, for its readiness probe. */
   miguelBasicAuth: string | undefined;
+  /** The Telegram channel, when TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are both set. */
+  telegram: { token: string; chatId: string; apiUrl: string } | undefined;
 }
 
 /** One invalid setting: enough to print a single line that names it. */
@@ -70,9 +79,6 @@ export interface ConfigProblem {
   expected: string;
 }
 
-type Parsed<T> = { value: T } | { expected: string };
-type Parser<T> = (raw: string) => Parsed<T>;
-
 interface Setting<T> {
   env: string;
   default: string;
@@ -81,131 +87,6 @@ interface Setting<T> {
   help: string;
   secret?: boolean;
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
-
-const integer =
-  (min: number, max = MAX_TIMER_MS): Parser<number> =>
-  (raw) => {
-    const expected = `an integer from ${min} to ${max}`;
-    if (!/^\d+$/.test(raw)) return { expected };
-    const n = Number(raw);
-    return n >= min && n <= max ? { value: n } : { expected };
-  };
-
-const boolean: Parser<boolean> = (raw) => {
-  const v = raw.toLowerCase();
-  if (['true', '1', 'yes'].includes(v)) return { value: true };
-  if (['false', '0', 'no'].includes(v)) return { value: false };
-  return { expected: 'true/false, 1/0 or yes/no' };
-};
-
-const oneOf =
-  <T extends string>(...values: T[]): Parser<T> =>
-  (raw) =>
-    (values as string[]).includes(raw.toLowerCase()) ? { value: raw.toLowerCase() as T } : { expected: `one of ${values.join(', ')} (any case)` };
-
-const httpUrl =
-  (optional: boolean): Parser<string | undefined> =>
-  (raw) => {
-    if (raw === '' && optional) return { value: undefined };
-    const expected = optional ? 'an http(s) URL, or empty to disable' : 'an http(s) URL such as http://diego:3001';
-    try {
-      const url = new URL(raw);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') return { expected };
-      if (url.search || url.hash) return { expected: `${expected}, without query or fragment` };
-      return { value: url.href.replace(/\/+$/, '') };
-    } catch {
-      return { expected };
-    }
-  };
-
-const requiredUrl: Parser<string> = (raw) => {
-  const r = httpUrl(false)(raw);
-  return 'value' in r ? { value: r.value as string } : r;
-};
-
-const cronPattern: Parser<CronPattern> = (raw) => {
-  const r = parseCronPattern(raw);
-  return 'pattern' in r
-    ? { value: r.pattern }
-    : { expected: `a cron pattern with 5 or 6 fields (seconds first), such as "0 * * * * *" (${r.error})` };
-};
-
-const SYMBOL = /^[A-Z0-9]+\/[A-Z0-9]+$/;
-const symbols: Parser<string[]> = (raw) => {
-  const list = raw.split(',').map((s) => s.trim());
-  const expected = 'a comma-separated list of pairs such as BTC/USDT,ETH/USDT, without duplicates';
-  if (list.some((s) => !SYMBOL.test(s)) || new Set(list).size !== list.length) return { expected };
-  return { value: list };
-};
-
-const timeframe: Parser<string> = (raw) =>
-  /^[1-9]\d*[smhdwM]$/.test(raw) ? { value: raw } : { expected: 'a timeframe such as 1m, 5m, 1h or 1d' };
-
-const token: Parser<string | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  // At least 8 characters: a shorter "token" could not be redacted from log lines without mangling them.
-  return /^[\x21-\x7e]{8,}$/.test(raw) ? { value: raw } : { expected: 'a token of at least 8 printable characters without spaces' };
-};
-
-const database: Parser<DatabaseTarget> = (raw) => {
-  if (/^postgres(ql)?:\/\//i.test(raw)) {
-    const expected = 'a PostgreSQL URL such as postgres://user:password@host:5432/database';
-    try {
-      const url = new URL(raw);
-      // libpq's `postgres:///db?host=/run/postgresql` names a socket directory instead of a host.
-      return url.hostname === '' && !url.searchParams.has('host') ? { expected } : { value: { kind: 'postgres', url: raw } };
-    } catch {
-      return { expected };
-    }
-  }
-  // A mistyped scheme (`postgress://u:pw@h/db`) would otherwise become a relative file path, a directory named after
-  // the URL, password included: any other `scheme://` is refused (and shown redacted, as every value is).
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !/^(sqlite|file):/i.test(raw)) return { expected: 'a SQLite file path, a sqlite: or file: URL, or a postgres:// URL' };
-  const path = raw.replace(/^(sqlite|file):(\/\/)?/i, '');
-  return path === '' || path.endsWith('/') ? { expected: 'a SQLite file path such as ./data/pmf-scheduler.db' } : { value: { kind: 'sqlite', path } };
-};
-
-const optionalInteger =
-  (min: number, max: number): Parser<number | undefined> =>
-  (raw) =>
-    raw === '' ? { value: undefined } : integer(min, max)(raw);
-
-const webhookUrls: Parser<string[]> = (raw) => {
-  if (raw === '') return { value: [] };
-  const expected = 'one or more http(s) URLs, comma-separated, without duplicates, credentials or fragment';
-  const urls = raw.split(',').map((u) => u.trim());
-  // A query stays (some webhooks carry their token there). Credentials are refused: Node's fetch will not send a
-  // request to such a URL, so the webhook could never be reached.
-  const ok = (u: string) => {
-    if (!URL.canParse(u)) return false;
-    const url = new URL(u);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hash === '' && url.username === '' && url.password === '';
-  };
-  if (!urls.every(ok) || new Set(urls).size !== urls.length) return { expected };
-  return { value: urls };
-};
-
-// host, host:port, an IPv4 address, or [IPv6]:port; the port defaults to NTP's 123.
-const HOST_PORT = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::(\d{1,5}))?$/i;
-const ntpServer: Parser<{ host: string; port: number } | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  const m = HOST_PORT.exec(raw);
-  const port = m?.[3] === undefined ? 123 : Number(m[3]);
-  if (!m || port < 1 || port > 65535) return { expected: 'an NTP server as host or host:port, such as pool.ntp.org or 127.0.0.1:123, or empty to disable' };
-  return { value: { host: m[1] ?? m[2]!, port } };
-};
-
-const replicaId: Parser<string | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  return /^[\x21-\x7e]{1,200}$/.test(raw) ? { value: raw } : { expected: 'up to 200 printable characters without spaces, unique to this replica' };
-};
-
-const optionalFile: Parser<string | undefined> = (raw) => {
-  if (raw === '') return { value: undefined };
-  return raw.endsWith('/') ? { expected: 'a file path such as /var/lib/node_exporter/pmf-scheduler.prom, or empty to disable' } : { value: raw };
-};
 
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */
 export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> } = {
@@ -234,6 +115,9 @@ export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> }
   logLevel: { env: 'LOG_LEVEL', default: 'info', parse: oneOf('debug', 'info', 'warn', 'error'), help: 'debug, info, warn or error' },
   alertWebhookUrls: { env: 'ALERT_WEBHOOK_URL', default: '', parse: webhookUrls, help: 'webhook URL(s), comma-separated, that receive notifications; never logged', secret: true },
   healthcheckPingUrl: { env: 'HEALTHCHECK_PING_URL', default: '', parse: httpUrl(true), help: 'Healthchecks.io ping URL: /start, success and /fail per cycle; never logged', secret: true },
+  telegramBotToken: { env: 'TELEGRAM_BOT_TOKEN', default: '', parse: botToken, help: 'a Telegram bot token: notifications go to TELEGRAM_CHAT_ID too; never logged', secret: true },
+  telegramChatId: { env: 'TELEGRAM_CHAT_ID', default: '', parse: chatId, help: 'the chat the Telegram bot posts to (numeric id or @channel)' },
+  telegramApiUrl: { env: 'TELEGRAM_API_URL', default: 'https://api.telegram.org', parse: requiredUrl, help: "the Telegram Bot API's base URL (a local Bot API server)" },
   alertAfterFailures: { env: 'ALERT_AFTER_FAILURES', default: '3', parse: integer(1, 1000), help: 'notify `failing` after this many failed cycles of a symbol in a row' },
   ntpServer: { env: 'NTP_SERVER', default: '', parse: ntpServer, help: 'SNTP server (host[:port]) the clock is checked against; unset: no check' },
   clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },
@@ -288,10 +172,16 @@ export function parseConfig(
   if (diego.basicAuth !== undefined && values.diegoToken !== undefined) {
     return { problems: [{ setting: names.diegoToken!, value: '[redacted]', expected: `unset when ${names.diegoUrl} holds user:password (sent as Basic auth): Diego takes one Authorization header` }] };
   }
+  // A token without a chat (or the reverse) would send nothing: refuse it rather than stay silent.
+  if ((values.telegramBotToken === undefined) !== (values.telegramChatId === undefined)) {
+    const [missing, given] = values.telegramBotToken === undefined ? ['TELEGRAM_BOT_TOKEN', names.telegramChatId!] : ['TELEGRAM_CHAT_ID', names.telegramBotToken!];
+    return { problems: [{ setting: missing, value: '', expected: `set together with ${given}: a Telegram bot needs its token and a chat` }] };
+  }
+  const telegram = values.telegramBotToken && values.telegramChatId ? { token: values.telegramBotToken, chatId: values.telegramChatId, apiUrl: values.telegramApiUrl } : undefined;
   // The single binary extracts its SQLite addon under $XDG_CACHE_HOME: the platform's variable, read here with the rest.
   const cacheHome = env.XDG_CACHE_HOME;
   const database = values.database.kind === 'sqlite' && cacheHome ? { ...values.database, cacheHome } : values.database;
-  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth }) };
+  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth, telegram }) };
 }
 
 /** `http://user:pw@host` → the URL without them and `Basic dXNlcjpwdw==` (percent-escapes decoded first). */
@@ -334,7 +224,7 @@ export function secretsOf(config: Config): string[] {
   const basic = [config.diegoBasicAuth, config.miguelBasicAuth].map((h) => h?.slice('Basic '.length));
   // Webhook and ping URLs carry their token in the path (Slack's do): the whole URL is the secret.
   const hooks = [...config.alertWebhookUrls, config.healthcheckPingUrl];
-  return [config.diegoToken, ...basic, ...hooks].filter((s): s is string => s !== undefined && s !== '');
+  return [config.diegoToken, ...basic, ...hooks, config.telegramBotToken].filter((s): s is string => s !== undefined && s !== '');
 }
 
 /**

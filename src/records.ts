@@ -46,3 +46,41 @@ export const ownerOf = (id: AgentIdentity): string => id.replicaId ?? `${id.host
  * unavailable); ids below 0 are such provisional ids, and the queue logs the real one when it writes the row.
  */
 export const recordLabel = (id: number): string => (id > 0 ? `#${id}` : `#q${-id}`);
+
+/**
+ * Why a slot (or a run-now request) did not fire: the `reason` of a `skipped` cycle, a closed set. Each has its
+ * line here and its place in every table keyed by it (metrics, the `missed` summary, `stats`), so a new reason is
+ * one new entry the compiler leads through.
+ */
+export const SKIP_REASONS = {
+  /** A pause (`pmf-scheduler pause`) held the slot. */
+  paused: 'paused',
+  /** The previous cycle of the symbol would still run after the slot (overlap policy: skip). */
+  overlap: 'previous cycle still running',
+  /** The clock's offset was above CLOCK_SKEW_MAX_MS. */
+  clock_skew: 'clock offset above CLOCK_SKEW_MAX_MS',
+  /** CLOCK_SKEW_MAX_MS is set and no clock check has answered yet: the clock fails closed. */
+  clock_unchecked: 'clock not checked yet (CLOCK_SKEW_MAX_MS set)',
+  /** Taken as the agent stopped, or prepared and the agent stopped before the slot came. */
+  shutdown: 'the agent stopped',
+  /** A later slot was already due when the agent woke (late wake-up or clock jump). */
+  missed: 'passed over: a later slot was due',
+  /** The wall clock went back a long way after the slot was prepared. */
+  clock_back: 'passed over: the wall clock went back',
+  /** The claim's outcome was unknown (its connection died mid-statement): not fired, its row voided. */
+  unclaimed: "the claim's answer was lost",
+  /** The send was late (a stall) and the database could not be asked again before it: not sent. */
+  recheck_failed: 'late, and the database could not be re-checked before sending',
+} as const satisfies Record<string, string>;
+export type SkipReason = keyof typeof SKIP_REASONS;
+/** Whether a text read back from a row is one of the skip reasons. */
+export const isSkipReason = (r: string | null | undefined): r is SkipReason => r != null && Object.hasOwn(SKIP_REASONS, r);
+
+/** Parses a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`. */
+export function parseRetryAfter(header: string | null | undefined, now: number): number | undefined {
+  if (!header) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

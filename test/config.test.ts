@@ -30,7 +30,7 @@ function onlyProblem(env: Env, flags?: Record<string, string>): ConfigProblem {
  * credentials derived from the URLs (tested on their own below).
  */
 function plain(config: Config): Record<string, unknown> {
-  const { cron, diegoBasicAuth: _d, miguelBasicAuth: _m, ...rest } = config;
+  const { cron, diegoBasicAuth: _d, miguelBasicAuth: _m, telegram: _t, ...rest } = config;
   return { ...rest, cron: cron.text };
 }
 
@@ -60,6 +60,9 @@ const DEFAULTS = {
   logLevel: 'info',
   alertWebhookUrls: [],
   healthcheckPingUrl: undefined,
+  telegramBotToken: undefined,
+  telegramChatId: undefined,
+  telegramApiUrl: 'https://api.telegram.org',
   alertAfterFailures: 3,
   ntpServer: undefined,
   clockCheckIntervalMs: 600000,
@@ -88,6 +91,10 @@ test('unrelated environment variables are ignored', () => {
   assert.deepEqual(plain(valid({ PATH: '/usr/bin', HOME: '/root', CRON: 'garbage', diego_url: 'ftp://x' })), DEFAULTS);
 });
 
+const BOT_TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
+// Settings that are given in pairs: the other half, which the test below sets too.
+const COMPANION: Record<string, Env> = { TELEGRAM_BOT_TOKEN: { TELEGRAM_CHAT_ID: '-100123' }, TELEGRAM_CHAT_ID: { TELEGRAM_BOT_TOKEN: BOT_TOKEN } };
+
 // One valid, non-default value for every setting, with what it parses to.
 const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] = [
   ['DIEGO_URL', 'https://diego.internal:8443/api/', 'diegoUrl', 'https://diego.internal:8443/api'],
@@ -115,6 +122,9 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['LOG_LEVEL', 'debug', 'logLevel', 'debug'],
   ['ALERT_WEBHOOK_URL', 'https://hooks.slack.com/services/T0/B0/secretXYZ, http://127.0.0.1:9/hook', 'alertWebhookUrls', ['https://hooks.slack.com/services/T0/B0/secretXYZ', 'http://127.0.0.1:9/hook']],
   ['HEALTHCHECK_PING_URL', 'https://hc-ping.com/0b7d2d3c-1111-2222-3333-444455556666', 'healthcheckPingUrl', 'https://hc-ping.com/0b7d2d3c-1111-2222-3333-444455556666'],
+  ['TELEGRAM_BOT_TOKEN', BOT_TOKEN, 'telegramBotToken', BOT_TOKEN],
+  ['TELEGRAM_CHAT_ID', '@desk_alerts', 'telegramChatId', '@desk_alerts'],
+  ['TELEGRAM_API_URL', 'http://127.0.0.1:8081/', 'telegramApiUrl', 'http://127.0.0.1:8081'],
   ['ALERT_AFTER_FAILURES', '5', 'alertAfterFailures', 5],
   ['NTP_SERVER', 'pool.ntp.org', 'ntpServer', { host: 'pool.ntp.org', port: 123 }],
   ['CLOCK_CHECK_INTERVAL_MS', '60000', 'clockCheckIntervalMs', 60000],
@@ -128,10 +138,12 @@ test('every setting is read from its environment variable', async (t) => {
   assert.deepEqual(CUSTOM.map((c) => c[0]).sort(), [...ALL_ENV].sort(), 'one case per setting');
   for (const [env, raw, key, parsed] of CUSTOM) {
     await t.test(`${env}=${raw}`, () => {
-      const config = valid({ [env]: raw });
+      const companion = COMPANION[env] ?? {};
+      const config = valid({ [env]: raw, ...companion });
       assert.deepEqual(parsedValue(config, key), parsed);
-      // Nothing else moved.
-      assert.deepEqual({ ...plain(config), [key]: undefined }, { ...DEFAULTS, [key]: undefined });
+      // Nothing else moved (but the other half of a pair).
+      const others = Object.fromEntries(Object.keys(companion).map((e) => [CUSTOM.find((c) => c[0] === e)![2], undefined]));
+      assert.deepEqual({ ...plain(config), [key]: undefined, ...others }, { ...DEFAULTS, [key]: undefined, ...others });
     });
   }
 });
@@ -164,6 +176,9 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'log-level': 'error',
     'alert-webhook-url': 'http://10.0.0.7/hook',
     'healthcheck-ping-url': 'http://hc.flag/ping/abc',
+    'telegram-bot-token': '42:flagflagflagflagflagflagflag',
+    'telegram-chat-id': '-42',
+    'telegram-api-url': 'http://tg.flag',
     'alert-after-failures': '2',
     'ntp-server': '[::1]:1123',
     'clock-check-interval-ms': '5000',
@@ -199,6 +214,9 @@ test('every setting is read from its flag, and the flag wins over the environmen
     logLevel: 'error',
     alertWebhookUrls: ['http://10.0.0.7/hook'],
     healthcheckPingUrl: 'http://hc.flag/ping/abc',
+    telegramBotToken: '42:flagflagflagflagflagflagflag',
+    telegramChatId: '-42',
+    telegramApiUrl: 'http://tg.flag',
     alertAfterFailures: 2,
     ntpServer: { host: '::1', port: 1123 },
     clockCheckIntervalMs: 5000,
@@ -405,6 +423,11 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['ALERT_WEBHOOK_URL', 'http://a.example/h#x', /^one or more http\(s\) URLs/],
   ['ALERT_WEBHOOK_URL', 'ftp://a.example/h', /^one or more http\(s\) URLs/],
   ['HEALTHCHECK_PING_URL', 'hc-ping.com/abc', OPT_URL_EXPECTED],
+  ['TELEGRAM_BOT_TOKEN', 'AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw', /^a bot token from @BotFather such as 123456789:AAH…, or empty$/],
+  ['TELEGRAM_BOT_TOKEN', '123:short', /^a bot token from @BotFather/],
+  ['TELEGRAM_CHAT_ID', 'desk alerts', /^a chat id such as -1001234567890 or a channel name such as @desk_alerts, or empty$/],
+  ['TELEGRAM_CHAT_ID', '12ab', /^a chat id such as/],
+  ['TELEGRAM_API_URL', 'api.telegram.org', /^an http\(s\) URL/],
   ['NTP_SERVER', 'pool.ntp.org:99999', /^an NTP server as host or host:port/],
   ['NTP_SERVER', 'udp://pool.ntp.org', /^an NTP server as host or host:port/],
   ['NTP_SERVER', 'pool ntp org', /^an NTP server as host or host:port/],
@@ -520,6 +543,9 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     LOG_LEVEL: 'info',
     ALERT_WEBHOOK_URL: '(unset)',
     HEALTHCHECK_PING_URL: '(unset)',
+    TELEGRAM_BOT_TOKEN: '(unset)',
+    TELEGRAM_CHAT_ID: '(disabled)',
+    TELEGRAM_API_URL: 'https://api.telegram.org',
     ALERT_AFTER_FAILURES: '3',
     NTP_SERVER: '(disabled)',
     CLOCK_CHECK_INTERVAL_MS: '600000',

@@ -2,6 +2,7 @@ import { startUpkeep, type Upkeep } from './upkeep/upkeep.ts';
 import { describeConfig } from '../config.ts';
 import { waitForReady, type ReadyTarget } from '../diego/readiness.ts';
 import { runSchedule } from './scheduler.ts';
+import { clockBackWatch } from './clock-back.ts';
 import { ownerOf } from '../records.ts';
 import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
@@ -45,7 +46,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     enableScheduler,
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
   };
-  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
+  const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, events: d.events, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
   try {
     return await runUntilStopped(d, upkeep);
   } finally {
@@ -98,17 +99,21 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   // so it fires at most once per interval among them (see claimSlot in src/store/history/claims.ts).
   if (config.runOnStart) slots.fire(d.database.traits.startupOncePerInterval ? config.cron.latest(startedNow) : startedNow, 'startup', firstSlot);
 
+  const clockBack = clockBackWatch(log, d.notifier, upkeep.holdFiring);
   await runSchedule({
     cron: config.cron,
     clock,
     after: clock.now(),
     signal: d.stop,
     onPrepare: slots.prepare,
-    onSlot: (slot) => slots.fire(slot, 'schedule'),
+    onLastLook: slots.lastLook,
+    onSlot: (slot) => {
+      slots.fire(slot, 'schedule');
+      clockBack.fired();
+    },
     onMissed: (count, first, fired) =>
       log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
-    onClockBack: (now, lastFired) =>
-      log.warn(`Wall clock went back to ${new Date(now).toISOString()}, before the last slot fired (${new Date(lastFired).toISOString()}); waiting, no slot fires twice`),
+    onClockBack: clockBack.began,
     patternChanges: (listener) => upkeep.control.patternChanges(listener),
     onRescheduled: (next, dropped) => {
       const was = dropped === undefined ? '' : `; the slot ${new Date(dropped.slot).toISOString()} of the old pattern is dropped${dropped.prepared ? ' (released unsent)' : ''}`;

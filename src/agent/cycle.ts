@@ -5,6 +5,9 @@ import type { Logger } from '../log/logger.ts';
 import { nextStep, type RetryPolicy } from './retry-policy.ts';
 import { recordLabel, type AttemptOutcome, type CycleStatus, type Trigger } from '../records.ts';
 import type { HistoryStore } from '../store/port.ts';
+import { CUT_BY_PAUSE, cycleVerdict, passedOver, UNSENT, type Release, type StopReason } from './cycle-verdict.ts';
+import { checkLateSend, checkRetry, claimDecision, type SendCheck } from './send-check.ts';
+import { executionOffOf, stricter, type SlotDecision } from './slot-decision.ts';
 
 /** One symbol's cycle for one slot. */
 export interface CycleJob {
@@ -21,6 +24,11 @@ export interface CycleJob {
   cut?: AbortSignal;
   /** Set while execution is paused (`pause --execution`): why; the request then says `triggerExecution: false`. */
   executionOff?: string;
+  /**
+   * The slot decision at each send (slots.ts): at the boundary from the copy, from the database for a late send and
+   * each retry. Absent: the claim's answer and `executionOff` decide alone.
+   */
+  check?: SendCheck;
 }
 
 export interface CycleDeps {
@@ -40,34 +48,7 @@ export interface CycleDeps {
   onStarted?: () => void;
 }
 
-type StopReason = 'deadline' | 'aborted' | 'not_retryable' | 'exhausted' | 'missed' | 'clock_back' | 'paused';
-
-/**
- * What a cycle prepared ahead of its slot is told at the boundary: `fire`; `missed` (a later slot was already due
- * when the agent woke, so this one is passed over); `clock_back` (the wall clock went back a long way after it was
- * prepared, so it is passed over rather than held open); `shutdown` (the agent stopped before the slot came);
- * `paused` (a pause came between the preparation and the slot: the slot is skipped, its reason `paused`).
- */
-export type Release = 'fire' | 'missed' | 'clock_back' | 'shutdown' | 'paused';
-
-/** The reason the agent gives a cycle's abort signal when `pause --abort` cuts it (else: the shutdown). */
-export const CUT_BY_PAUSE = 'paused';
-
-/** The stops of a cycle whose slot was passed over, so nothing was sent: what its unsent attempt and its cycle say. */
-const UNSENT = {
-  missed: { attempt: 'its slot was passed over', cycle: 'not fired: a later slot was already due when the agent woke (late wake-up or clock jump)' },
-  clock_back: { attempt: 'its slot was passed over', cycle: 'not fired: the wall clock went back a long way after the slot was prepared; its moment had already passed once' },
-  paused: { attempt: 'paused before its slot', cycle: 'not fired: paused (pmf-scheduler pause) before its slot' },
-} as const;
-const passedOver = (stop: StopReason | undefined): stop is keyof typeof UNSENT => stop !== undefined && Object.hasOwn(UNSENT, stop);
-
-/** How a cycle that did not succeed is recorded: status, reason kind and the line an operator reads. */
-export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined, abortReason?: unknown): { status: 'failed' | 'interrupted' | 'skipped'; reason: string } {
-  if (stop === 'aborted') return { status: 'interrupted', reason: abortReason === CUT_BY_PAUSE ? 'paused' : 'shutdown' };
-  if (passedOver(stop)) return { status: 'skipped', reason: stop };
-  if (stop === 'deadline') return { status: 'failed', reason: 'deadline' };
-  return { status: 'failed', reason: last?.outcome ?? 'unknown' };
-}
+export { cycleVerdict, CUT_BY_PAUSE, type Release } from './cycle-verdict.ts';
 
 /** What the metrics file counts of an ended cycle, straight from memory (no read back from the database). */
 export interface EndedCycle {
@@ -120,9 +101,22 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
     announced = true;
   };
   const run: Running = { id, job, startedAt, fields, announce, attempts: [] };
-  const { stop, last, count } = await sendAttempts(run, d, idempotencyKey, abort, release);
-  if (!passedOver(stop)) announce();
-  return closeCycle(run, d, stop, last, count, abort.reason);
+  const answer = d.store.claimAnswer(id);
+  if (answer?.paused !== undefined) return pausedAtClaim(run, d, answer.paused, release);
+  const sent = await sendAttempts(run, d, idempotencyKey, abort, claimDecision(answer, job.executionOff), release);
+  if (!passedOver(sent.stop)) announce();
+  return closeCycle(run, d, sent, sent.abortReason ?? abort.reason);
+}
+
+/**
+ * The claim's own statement found a pause of cycles in force (the agent's copy had not seen it yet): the row is
+ * already `skipped` (reason `paused`); nothing is sent. A prepared cycle says so at its slot, as a fired one would.
+ */
+async function pausedAtClaim(run: Running, d: CycleDeps, why: string, release?: Promise<Release>): Promise<CycleResult> {
+  await release;
+  d.log.info(`Slot ${run.fields.slot} skipped${d.label}: ${why} (read with the claim)`, { ...run.fields, reason: 'paused' });
+  const finishedAt = d.clock.now();
+  return { id: run.id, status: 'skipped', reason: 'paused', attempts: 0, ended: { status: 'skipped', reason: 'paused', trigger: run.job.trigger, finishedAt, durationMs: 0, attempts: [] } };
 }
 
 /** Claims the slot: the cycle's id, or the result of a slot not fired (taken by another agent, or no claim written). */
@@ -147,80 +141,131 @@ async function claim(job: CycleJob, d: CycleDeps, idempotencyKey: string, starte
   return { status: 'claimed_elsewhere', attempts: 0 };
 }
 
+/** What the attempts loop leaves for the closing: why it stopped, the last answer, how many attempts, and why not sent. */
+interface Sent {
+  stop: StopReason | undefined;
+  last: AttemptResult | undefined;
+  count: number;
+  /** A send the slot decision held back: why (the closing's error line). */
+  why?: string;
+  /** Given when a retry was cut by `pause --execution --abort`: the abort reason the verdict reads. */
+  abortReason?: unknown;
+}
+
 /** The attempts loop: POSTs until an answer is ok, the retry policy stops, the deadline comes or the agent stops. */
-async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, release?: Promise<Release>) {
-  const { id, job, fields } = run;
+async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, claimed: SlotDecision, release?: Promise<Release>): Promise<Sent> {
+  const { id, job } = run;
   const openAttempt = async (number: number, startedAt: number) => {
     const requestId = d.newId();
     return { id: await d.store.startAttempt({ cycleId: id, number, requestId, startedAt }), requestId, startedAt };
   };
-  const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution && job.executionOff === undefined };
   // Prepared ahead: the first attempt's row is written before the slot too, then the request waits for it.
   let ready = release ? await openAttempt(1, Math.max(job.slot, d.clock.now())) : undefined;
   const go = release ? await release : 'fire';
-  let attempt = 0;
-  let last: AttemptResult | undefined;
-  let stop: StopReason | undefined = go === 'fire' ? undefined : go === 'shutdown' ? 'aborted' : go;
-  while (stop === undefined) {
+  const out: Sent = { stop: go === 'fire' ? undefined : go === 'shutdown' ? 'aborted' : go, last: undefined, count: 0 };
+  // The copy's word at the boundary (no read), never laxer than the claim's: the on-time path.
+  let decision: SlotDecision = go === 'fire' && job.check ? stricter(job.check.atSlot(), claimed) : claimed;
+  let executionOn = false;
+  while (out.stop === undefined) {
     const now = d.clock.now();
-    if (abort.aborted) stop = 'aborted';
-    else if (now >= job.deadline) stop = 'deadline';
-    if (stop) break;
-    attempt++;
-    const sent = ready ?? (await openAttempt(attempt, now));
+    if (abort.aborted) out.stop = 'aborted';
+    else if (now >= job.deadline) out.stop = 'deadline';
+    if (out.stop) break;
+    const number = out.count + 1;
+    const sent = ready ?? (await openAttempt(number, now));
     ready = undefined;
-    // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting.
-    const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - now);
-    // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
-    const answer = d.client.analyze(body, { idempotencyKey, requestId: sent.requestId, timeoutMs, signal: abort, deadline: job.cut });
-    // When the request left, for `stats`' fire lateness: a clock read, written with the attempt's finish below.
-    const sentAt = d.clock.now();
-    run.announce();
-    if (attempt === 1) d.onStarted?.();
-    d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${job.executionOff ? ` (triggerExecution false: ${job.executionOff})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
-    last = await answer;
-    const finishedAt = d.clock.now();
-    const durationMs = finishedAt - sent.startedAt;
-    await d.store.finishAttempt(sent.id, {
-      finishedAt,
-      sentAt,
-      durationMs,
-      outcome: last.outcome,
-      httpStatus: last.status,
-      error: last.error,
-      // An ok answer lives on as the cycle's summary (signal, order); its body too would be most of the history's
-      // size. A failure keeps its body: that is what an operator reads to see what went wrong.
-      excerpt: last.outcome === 'ok' ? undefined : last.excerpt,
-    });
-    run.attempts.push({ outcome: last.outcome, durationMs });
-    if (last.outcome === 'ok') {
-      d.log.info(`Diego response: ${last.status} ${last.summary}`, { ...fields, attempt, httpStatus: last.status, durationMs });
+    // Every attempt leaves with the flag in force when it leaves: a late first one, and every retry, ask the database.
+    if (number === 1) {
+      const checked = await checkLateSend(job.slot, decision, job.check, d.clock);
+      decision = checked.decision;
+      if (checked.late !== undefined) d.log.info(`Slot ${run.fields.slot} ${checked.late} ms late: control state re-read from the database before sending (${decisionLine(decision)})${d.label}`, { ...run.fields, lateMs: checked.late });
+    } else decision = await checkRetry(now, decision, job.check, executionOn);
+    if (decision.kind === 'skip') {
+      ready = sent; // its row says it was not sent
+      out.why = decision.why;
+      // A retry cut by `pause --execution --abort` is interrupted like a `pause --abort`; a first one is not sent.
+      if (number > 1) [out.stop, out.abortReason] = ['aborted', CUT_BY_PAUSE];
+      else out.stop = decision.reason === 'shutdown' || decision.reason === 'unclaimed' ? 'aborted' : decision.reason;
       break;
     }
-    const cutByDeadline = last.outcome === 'timeout' && (timeoutMs < d.diegoTimeoutMs || job.cut?.aborted === true);
-    const step = cutByDeadline ? ({ kind: 'stop', reason: 'deadline' } as const) : nextStep(last, attempt, finishedAt, job.deadline, d.retry);
-    const why = `${last.outcome}${last.error ? ` (${last.error})` : ''}`;
-    if (step.kind === 'retry') {
-      d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}; retrying in ${step.delayMs} ms`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status, delayMs: step.delayMs });
-      await d.clock.sleep(step.delayMs, abort);
-    } else if (step.kind === 'stop') {
-      if (step.reason !== 'exhausted' || attempt < d.retry.attempts) d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status });
-      stop = step.reason;
-    }
+    out.count = number;
+    const executionOff: string | undefined = executionOffOf(decision);
+    if (number === 1) executionOn = d.triggerExecution && executionOff === undefined;
+    const step = await sendOne(run, d, { idempotencyKey, abort, number, sent, executionOff });
+    out.last = step.last;
+    if (step.stop !== undefined) out.stop = step.stop;
+    if (step.done) break;
   }
   if (ready) {
-    // The prepared attempt never went out (passed over, or a stop before its slot): its row says so.
-    attempt++;
-    const error = `not sent: ${passedOver(stop) ? UNSENT[stop].attempt : 'stopped before its slot'}`;
+    // The attempt never went out (passed over, a stop before its slot, held back by the slot decision): its row says so.
+    out.count++;
+    const error = `not sent: ${out.why ?? (passedOver(out.stop) ? UNSENT[out.stop].attempt : 'stopped before its slot')}`;
     await d.store.finishAttempt(ready.id, { finishedAt: d.clock.now(), durationMs: 0, outcome: 'aborted', error });
     run.attempts.push({ outcome: 'aborted', durationMs: 0 });
   }
-  return { stop, last, count: attempt };
+  return out;
+}
+
+/** A decision in a few words, for the log. */
+const decisionLine = (d: SlotDecision): string => (d.kind === 'skip' ? `not sent: ${d.reason}` : d.execution ? 'execution on' : `execution off: ${d.why}`);
+
+/** One attempt: sends, records its end, and says whether to go on (after the retry delay) or why to stop. */
+async function sendOne(
+  run: Running,
+  d: CycleDeps,
+  a: { idempotencyKey: string; abort: AbortSignal; number: number; sent: { id: number; requestId: string; startedAt: number }; executionOff: string | undefined },
+): Promise<{ last: AttemptResult; stop?: StopReason; done: boolean }> {
+  const { job, fields } = run;
+  const { number: attempt, sent, executionOff } = a;
+  const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution && executionOff === undefined };
+  // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting. (From the
+  // attempt's recorded start; a late send's re-check in between is cut at the boundary by `job.cut` all the same.)
+  const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - sent.startedAt);
+  // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
+  const answer = d.client.analyze(body, { idempotencyKey: a.idempotencyKey, requestId: sent.requestId, timeoutMs, signal: a.abort, deadline: job.cut });
+  // When the request left, for `stats`' fire lateness: a clock read, written with the attempt's finish below.
+  const sentAt = d.clock.now();
+  run.announce();
+  if (attempt === 1) d.onStarted?.();
+  d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${executionOff ? ` (triggerExecution false: ${executionOff})` : ''}`, { ...fields, attempt, requestId: sent.requestId });
+  const last = await answer;
+  const finishedAt = d.clock.now();
+  const durationMs = finishedAt - sent.startedAt;
+  await d.store.finishAttempt(sent.id, {
+    finishedAt,
+    sentAt,
+    durationMs,
+    outcome: last.outcome,
+    httpStatus: last.status,
+    error: last.error,
+    // An ok answer lives on as the cycle's summary (signal, order); its body too would be most of the history's
+    // size. A failure keeps its body: that is what an operator reads to see what went wrong.
+    excerpt: last.outcome === 'ok' ? undefined : last.excerpt,
+  });
+  run.attempts.push({ outcome: last.outcome, durationMs });
+  if (last.outcome === 'ok') {
+    d.log.info(`Diego response: ${last.status} ${last.summary}`, { ...fields, attempt, httpStatus: last.status, durationMs });
+    return { last, done: true };
+  }
+  const cutByDeadline = last.outcome === 'timeout' && (timeoutMs < d.diegoTimeoutMs || job.cut?.aborted === true);
+  const step = cutByDeadline ? ({ kind: 'stop', reason: 'deadline' } as const) : nextStep(last, attempt, finishedAt, job.deadline, d.retry);
+  const why = `${last.outcome}${last.error ? ` (${last.error})` : ''}`;
+  if (step.kind === 'retry') {
+    d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}; retrying in ${step.delayMs} ms`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status, delayMs: step.delayMs });
+    await d.clock.sleep(step.delayMs, a.abort);
+    return { last, done: false };
+  }
+  if (step.kind === 'stop') {
+    if (step.reason !== 'exhausted' || attempt < d.retry.attempts) d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status });
+    return { last, stop: step.reason, done: true };
+  }
+  return { last, done: false };
 }
 
 /** Records how the cycle ended and says it in the log. */
-async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefined, last: AttemptResult | undefined, attempts: number, abortReason: unknown): Promise<CycleResult> {
+async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: unknown): Promise<CycleResult> {
   const { id, job, fields } = run;
+  const { stop, last, count: attempts } = sent;
   const finishedAt = d.clock.now();
   // A cycle prepared for a slot it never reached ends before it started: it lasted nothing.
   const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
@@ -236,9 +281,9 @@ async function closeCycle(run: Running, d: CycleDeps, stop: StopReason | undefin
       : verdict.reason === 'shutdown'
         ? 'interrupted by shutdown'
         : verdict.status === 'interrupted'
-          ? 'interrupted by pause --abort'
+          ? `interrupted by pause --abort${sent.why ? ` (${sent.why})` : ''}`
           : passedOver(stop)
-            ? UNSENT[stop].cycle
+            ? (sent.why ? `not fired: ${sent.why}` : UNSENT[stop].cycle)
             : (last?.error ?? last?.outcome ?? 'no attempt');
   await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false });
   const message =

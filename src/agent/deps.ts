@@ -7,6 +7,7 @@ import type { Database } from '../store/port.ts';
 import type { ReplayResult } from '../store/journal/side-file.ts';
 import type { WriteQueue } from '../store/journal/write-queue.ts';
 import type { Clock } from '../time/clock.ts';
+import type { AgentEvents } from './events.ts';
 import type { PeerWatch } from './peers.ts';
 import type { Notify } from './upkeep/systemd-notify.ts';
 
@@ -21,6 +22,8 @@ export interface AgentDeps {
   client: DiegoClient;
   /** Alerts and the dead-man's switch: never waited on, never on a slot's path. */
   notifier: Notifier;
+  /** What the agent's loops tell (cycles ended, slots skipped, clock, outages, control): observers subscribe here. */
+  events: AgentEvents;
   identity: AgentIdentity;
   /** SQLite: the other agents sharing the file, told by the heartbeat (absent where claims must succeed anyway). */
   peers?: PeerWatch;

@@ -9,6 +9,12 @@ export const MAX_SLEEP_MS = MAX_WAIT_STEP_MS;
  * synchronous=FULL on an idle disk, p99 ~50 ms on a busy one; docs/benchmarks.md) and well below a slot interval.
  */
 export const PREPARE_LEAD_MS = 100;
+/**
+ * How long before its slot a prepared slot takes its last look at the control state (`onLastLook`: one read of the
+ * version, the state only when it changed), so a change committed up to this long before the slot still reaches it;
+ * later ones are the window docs/reliability.md states. Off the slot's path: the look ends well before the boundary.
+ */
+export const LAST_LOOK_MS = 20;
 /** Past this many overdue slots we stop counting one by one (a huge forward jump on a fast pattern). */
 const MAX_COUNTED = 10_000;
 
@@ -50,10 +56,15 @@ export interface ScheduleOptions {
    * gets no `onSlot`. Without it the loop waits for each slot with plain sleeps.
    */
   onPrepare?(slot: number): void;
+  /**
+   * Called once per prepared slot LAST_LOOK_MS before it (at once when less is left), synchronously, after its
+   * `onPrepare`: the slot's last look at the control state, which its `onSlot` may wait for.
+   */
+  onLastLook?(slot: number): void;
   /** Older due slots that were passed over (a late wake-up or a forward clock jump). */
   onMissed(count: number, firstMissed: number, fired: number): void;
-  /** The wall clock went back behind the last slot fired. */
-  onClockBack?(now: number, lastFired: number): void;
+  /** The wall clock went back behind the last slot fired: nothing fires before `slot`, the one after it. */
+  onClockBack?(now: number, lastFired: number, slot: number): void;
   /**
    * The wall clock went back after `slot` was prepared, leaving it more than MAX_SLEEP_MS ahead: its prepared cycle
    * is to be released unsent, and the slot is passed over (it gets no `onSlot`). A prepared slot left at most that far
@@ -82,7 +93,6 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
   const lead = o.onPrepare ? PREPARE_LEAD_MS : 0;
   let last = o.after;
   let pattern = o.cron.text;
-  // A reschedule cuts the current wait short (the step of at most MAX_SLEEP_MS would otherwise delay it).
   // A reschedule ends the wait for the next slot at once (a step lasts up to MAX_SLEEP_MS). The sleep itself keeps the
   // stop signal alone (a test clock tells the schedule's sleeps by it); one a reschedule cut short ends at its time.
   let rescheduled = (): void => {};
@@ -97,6 +107,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
       let now = o.clock.now();
       let warnedBack = false;
       let following: number | undefined; // the slot after this one, known once it is prepared
+      let looked = false;
       let released = false;
       // The guard: whatever woke us, nothing fires while now < slot.
       while (now < slot) {
@@ -106,7 +117,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
           pattern = o.cron.text;
           const next = o.cron.next(Math.max(last, now));
           o.onRescheduled?.(next, next === slot ? undefined : { slot, prepared: following !== undefined });
-          if (next !== slot) [slot, following] = [next, undefined];
+          if (next !== slot) [slot, following, looked] = [next, undefined, false];
         }
         if (slot - now > lead) {
           if (following !== undefined && slot - now > MAX_SLEEP_MS) {
@@ -116,7 +127,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
             break;
           }
           if (now < last && !warnedBack) {
-            o.onClockBack?.(now, last);
+            o.onClockBack?.(now, last, slot);
             warnedBack = true;
           }
           await nap(Math.min(slot - now - lead, MAX_SLEEP_MS));
@@ -125,6 +136,16 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
           if (following === undefined) {
             following = o.cron.next(slot);
             o.onPrepare?.(slot);
+          }
+          if (o.onLastLook && !looked && slot - now > LAST_LOOK_MS) {
+            // Up to the last look: a plain wait, not cut short by a stop (the slot is claimed), as the last stretch.
+            await o.clock.sleep(slot - now - LAST_LOOK_MS);
+            now = o.clock.now();
+            continue;
+          }
+          if (o.onLastLook && !looked) {
+            looked = true;
+            o.onLastLook(slot);
           }
           // The last stretch (at most PREPARE_LEAD_MS) is not cut short by a stop: the slot is claimed by now, so it
           // fires as claimed, at most PREPARE_LEAD_MS after the stop. The wait ends early when the wall clock goes

@@ -1,155 +1,106 @@
-import { ALL_SYMBOLS, pauseCovers, pauseNote, pauseOf } from '../control/state.ts';
+import { ALL_SYMBOLS, type Pause, type TriggerRequest } from '../control/state.ts';
+import { pausesInForce } from '../control/pauses-in-force.ts';
 import type { Config } from '../config.ts';
-import { ownerOf, type Trigger } from '../records.ts';
+import type { Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
-import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Release } from './cycle.ts';
-import { outlivesSlot } from './policies.ts';
+import type { Release } from './cycle.ts';
+import { createCycles } from './slot-cycles.ts';
+import type { SendCheck } from './send-check.ts';
+import { decideSlot, executionOffOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
 
 /**
  * What the agent does at its slots: prepares each slot's cycles ahead (claim and first attempt row), fires them on
- * the boundary, or records why a slot does not fire (paused, overlap, clock skew), and keeps the cycles in flight
- * for the deadline cut and the stop. The live control's run-now requests and `pause --abort` act through it.
+ * the boundary, or records why a slot does not fire, and keeps the cycles in flight for the deadline cut and the
+ * stop. The live control's run-now requests and `pause --abort` act through it. Whether a slot fires, and how, is
+ * always the one slot decision (slot-decision.ts) over the facts gathered here.
+ * `executionBlackout`: the recurring windows in which execution is off (EXECUTION_BLACKOUT, from the guards);
+ * default none.
  */
-export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config) {
-  const { clock, log } = d;
-  // Aborted only when the shutdown grace runs out: in-flight attempts become `aborted`, their cycles `interrupted`.
-  const abortCycles = new AbortController();
-  // Every cycle not yet closed (drained at stop), with its symbol and deadline for the overlap guard and the cut.
-  const running = new Set<{ symbol: string; deadline: number; cut: AbortController; interrupt: AbortController; done: Promise<unknown> }>();
+export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlackout: ExecutionBlackout = NO_BLACKOUT) {
+  const cycles = createCycles(d, upkeep, config);
   // Cycles claimed ahead of their slot (runSchedule's onPrepare), each waiting for its release at the boundary.
   const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
-  const cycleDeps: CycleDeps = {
-    clock,
-    client: d.client,
-    store: d.store,
-    log,
-    retry: { attempts: config.retryAttempts, delayMs: config.retryDelayMs },
-    timeframe: config.timeframe,
-    triggerExecution: config.triggerExecution,
-    diegoTimeoutMs: config.diegoTimeoutMs,
-    owner: ownerOf(d.identity),
-    newId: d.newId,
-    label: '',
-    onStarted: () => d.notifier.cycleStarted(),
-  };
-
-  const start = (job: Omit<CycleJob, 'cut'>, release?: Promise<Release>) => {
-    const { symbol } = job;
-    const label = config.symbols.length > 1 ? ` (${symbol})` : '';
-    const cut = new AbortController();
-    // The cycle's own abort: at the end of the shutdown grace, or (reason CUT_BY_PAUSE) by a `pause --abort` that
-    // covers its symbol. A listener, removed when the cycle ends, rather than AbortSignal.any for each cycle.
-    const interrupt = new AbortController();
-    const onStop = () => interrupt.abort();
-    abortCycles.signal.addEventListener('abort', onStop, { once: true });
-    const entry = { symbol, deadline: job.deadline, cut, interrupt, done: Promise.resolve() as Promise<unknown> };
-    entry.done = runCycle({ ...job, cut: cut.signal }, { ...cycleDeps, label }, interrupt.signal, release)
-      .then((result) => upkeep.cycleEnded(result))
-      .catch((err) => log.error(`Cycle for ${symbol} at ${new Date(job.slot).toISOString()} crashed`, { symbol }, err))
-      .finally(() => {
-        abortCycles.signal.removeEventListener('abort', onStop);
-        running.delete(entry);
-      });
-    running.add(entry);
-  };
-  const busyPast = (symbol: string, slot: number) => outlivesSlot(running, symbol, slot);
-  // Live control (src/control/): the pauses in force, from the watcher's copy in memory (no database read here).
-  const pausedAt = (symbol: string, slot: number) => pauseOf(upkeep.control.state, symbol, 'cycles', slot);
-  const executionOffAt = (symbol: string, slot: number) => {
-    const off = pauseOf(upkeep.control.state, symbol, 'execution', slot);
-    return off && pauseNote(off);
-  };
-  /** Records a slot that does not fire as a `skipped` cycle with its reason (so nothing is missing unexplained). */
-  const recordSkip = (symbol: string, trigger: Trigger, slot: number, until: number, reason: string, error: string) => {
-    const skipped = d.store.recordSkipped(
-      { symbol, timeframe: config.timeframe, trigger, scheduledAt: slot, deadlineAt: until, startedAt: clock.now(), idempotencyKey: d.newId(), owner: cycleDeps.owner },
-      reason,
-      error,
-    );
-    skipped.then((recorded) => recorded && upkeep.slotSkipped(reason), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
-  };
+  const decider = slotDecider(d, upkeep, config, executionBlackout);
+  // Each prepared slot's last look at the control state (LAST_LOOK_MS before it), which its release waits for.
+  const looks = new Map<number, Promise<void>>();
 
   // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
-  // request is left to send. A symbol whose previous cycle would outlive the slot is decided at the slot.
+  // request is left to send. A slot the decision skips now is decided again, and recorded, at the slot.
   const prepare = (slot: number) => {
-    if (upkeep.clock?.blocked) return; // decided at the slot: recorded skipped (clock_skew)
     let deadline: number | undefined; // the same next slot for every symbol: computed once, if any is prepared
     for (const symbol of config.symbols) {
-      if (busyPast(symbol, slot) || pausedAt(symbol, slot)) continue;
+      const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot));
+      if (decision.kind === 'skip') continue;
       let release!: (r: Release) => void;
       const gate = new Promise<Release>((resolve) => (release = resolve));
       prepared.set(symbol, { slot, release });
       deadline ??= config.cron.next(slot);
-      start({ symbol, trigger: 'schedule', slot, deadline, executionOff: executionOffAt(symbol, slot) }, gate);
+      cycles.start({ symbol, trigger: 'schedule', slot, deadline, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) }, gate);
     }
   };
 
-  // `deadline` defaults to the next slot, computed only after the prepared cycles are released.
+  // `deadline` defaults to the next slot, computed only after the prepared cycles are released. A prepared cycle
+  // decides at its release, from the copy (its SendCheck): no database read at the boundary.
   const fire = (slot: number, trigger: Trigger, deadline?: number) => {
     const fresh: string[] = [];
+    const look = looks.get(slot);
+    looks.clear();
     for (const symbol of config.symbols) {
       const ready = prepared.get(symbol);
       prepared.delete(symbol);
-      if (ready?.slot === slot) ready.release(pausedAt(symbol, slot) ? 'paused' : 'fire');
-      else {
+      // Read well before the boundary, the look is settled by now: its `then` costs a microtask. A database slow to
+      // answer holds the request until it has (then it leaves late, and re-checks: send-check.ts).
+      if (ready?.slot === slot) {
+        if (look) void look.then(() => ready.release('fire'));
+        else ready.release('fire');
+      } else {
         // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
         ready?.release('missed');
         fresh.push(symbol);
       }
     }
-    // The deadline policy, enforced on the boundary: every cycle whose deadline is this slot (or earlier) ends now.
-    for (const r of running) if (r.deadline <= slot) r.cut.abort();
+    cycles.cutDue(slot);
     if (fresh.length > 0) launch(fresh, slot, trigger, deadline ?? config.cron.next(slot));
   };
 
-  // Starts a cycle per symbol at `slot`, unless a pause or the overlap policy skips it (recorded either way).
-  const launch = (symbols: readonly string[], slot: number, trigger: Trigger, until: number) => {
+  // Starts a cycle per symbol at `slot`, unless the slot decision skips it (recorded either way). `read`: what the
+  // database said with the take of a run-now request, and whether the agent is stopping.
+  const launch = (symbols: readonly string[], slot: number, trigger: Trigger, until: number, read?: { pauses: readonly Pause[] | undefined; stopping: boolean; request: string }) => {
     for (const symbol of symbols) {
-      const paused = pausedAt(symbol, slot);
-      if (paused) {
-        // A paused slot is still a row (`skipped`, reason `paused`): nothing is ever missing unexplained.
-        log.debug(`Slot ${new Date(slot).toISOString()} skipped for ${symbol}: ${pauseNote(paused)}`);
-        recordSkip(symbol, trigger, slot, until, 'paused', pauseNote(paused));
+      const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot), read);
+      if (decision.kind === 'fire') {
+        cycles.start({ symbol, trigger, slot, deadline: until, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) });
         continue;
       }
-      if (busyPast(symbol, slot)) {
-        // Overlap policy: skip. Cycles end at their deadline, the next slot; this is the safety net.
-        log.warn(`Previous cycle for ${symbol} still running at slot ${new Date(slot).toISOString()}: slot skipped (overlap)`);
-        recordSkip(symbol, trigger, slot, until, 'overlap', 'previous cycle still running');
-        continue;
-      }
-      if (upkeep.clock?.blocked) {
-        recordSkip(symbol, trigger, slot, until, 'clock_skew', `clock offset ${Math.round(upkeep.clock.last?.offsetMs ?? 0)} ms is above CLOCK_SKEW_MAX_MS=${config.clockSkewMaxMs}`);
-        continue;
-      }
-      start({ symbol, trigger, slot, deadline: until, executionOff: executionOffAt(symbol, slot) });
+      const at = new Date(slot).toISOString();
+      if (decision.reason === 'overlap') d.log.warn(`Previous cycle for ${symbol} still running at slot ${at}: slot skipped (overlap)`);
+      else d.log.debug(`Slot ${at} skipped for ${symbol}: ${decision.why}`);
+      const why = decision.reason === 'shutdown' && read ? `${read.request} taken as the agent stopped` : decision.why;
+      cycles.recordSkip(symbol, trigger, slot, until, decision.reason, why);
     }
   };
 
   // The control watcher's hands (src/control/watch.ts), attached while slots fire: a run-now request
-  // this agent took fires at once (deadline the next slot, overlap rule and pauses as for a slot); a `pause --abort`
-  // cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
+  // this agent took fires at once (deadline the next slot; the slot decision over the pauses read with the take);
+  // a `pause --abort` cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
   upkeep.control.attach({
-    fire: (request, slot) => {
+    fire: (request: TriggerRequest, slot: number, pauses?: readonly Pause[]) => {
       const symbols = request.symbol === ALL_SYMBOLS ? config.symbols : [request.symbol];
-      const until = config.cron.next(slot);
-      // Taken just as the agent began to stop: recorded, not fired.
-      if (d.stop.aborted) for (const symbol of symbols) recordSkip(symbol, 'manual', slot, until, 'shutdown', `run-now request #${request.id} taken as the agent stopped`);
-      else {
-        log.info(`Run-now request #${request.id} by ${request.by}${request.reason ? ` (${request.reason})` : ''}: firing a manual cycle`);
-        launch(symbols, slot, 'manual', until);
-      }
+      const stopping = d.stop.aborted;
+      if (!stopping) d.log.info(`Run-now request #${request.id} by ${request.by}${request.reason ? ` (${request.reason})` : ''}: firing a manual cycle`);
+      launch(symbols, slot, 'manual', config.cron.next(slot), { pauses, stopping, request: `run-now request #${request.id}` });
     },
-    cut: (pause) => {
-      for (const r of running) if (pauseCovers(pause, r.symbol)) r.interrupt.abort(CUT_BY_PAUSE);
-    },
+    cut: (pause) => cycles.cutPaused(pause),
   });
-
 
   return {
     prepare,
     fire,
+    /** A prepared slot's last look at the control state (the scheduler's onLastLook). */
+    lastLook(slot: number) {
+      if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, upkeep.control.refresh());
+    },
     /** A prepared slot that will not fire after all (the wall clock went back past it): its cycles close unsent. */
     release(slot: number, how: Release) {
       for (const [symbol, ready] of prepared) {
@@ -159,7 +110,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config) {
       }
     },
     /** Aborted when the shutdown grace runs out: in-flight attempts end `aborted`, their cycles `interrupted`. */
-    abortAll: abortCycles,
+    abortAll: cycles.abortAll,
     /**
      * No more slots: the control's hands are let go, and a slot prepared but not yet fired (a stop during its last
      * stretch, or its re-armed wait after a small clock step back) closes as interrupted, unsent. Returns the
@@ -169,7 +120,36 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config) {
       upkeep.control.attach(undefined);
       for (const { release } of prepared.values()) release('shutdown');
       prepared.clear();
-      return [...running].map((r) => r.done);
+      return cycles.inFlight();
     },
+  };
+}
+
+/**
+ * The facts of the slot decision as this agent has them: the control state in memory (the copy), the clock's
+ * verdict, the configuration; or the pauses the database holds now (a late send, a retry, the take of a request).
+ */
+function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlackout: ExecutionBlackout) {
+  const facts = (symbol: string, at: number, pauses: readonly Pause[], overlap: boolean, stopping = false): SlotFacts => ({
+    symbol,
+    at,
+    pauses,
+    overlap,
+    clock: upkeep.clock?.verdict ?? { blocked: false },
+    stopping,
+    triggerExecution: config.triggerExecution,
+    executionBlackout,
+  });
+  return {
+    /** From the copy; with `read` (the take of a run-now request) the stricter of the copy and the database. */
+    fromCopy(symbol: string, at: number, overlap: boolean, read?: { pauses: readonly Pause[] | undefined; stopping: boolean }): SlotDecision {
+      const copy = decideSlot(facts(symbol, at, upkeep.control.state.pauses, overlap, read?.stopping));
+      return read?.pauses ? stricter(copy, decideSlot(facts(symbol, at, read.pauses, overlap, read.stopping))) : copy;
+    },
+    /** A cycle's decisions at its sends (send-check.ts). */
+    check: (symbol: string, slot: number): SendCheck => ({
+      atSlot: () => decideSlot(facts(symbol, slot, upkeep.control.state.pauses, false)),
+      fromDatabase: async (at, inFlight) => decideSlot({ ...facts(symbol, at, await pausesInForce(d.database.db, at, symbol), false), inFlight }),
+    }),
   };
 }

@@ -1,7 +1,6 @@
 import { redactorOf, type Config } from '../config.ts';
 import { createDiegoClient, type DiegoClient } from '../diego/client.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Send } from '../notify/channels.ts';
 import { createNotifier } from '../notify/notifier.ts';
 import { ownerOf, type AgentIdentity } from '../records.ts';
 import { createHistoryStore } from '../store/history/history-store.ts';
@@ -9,6 +8,7 @@ import type { Database, HistoryStore } from '../store/port.ts';
 import { sideFile, sideFilePath, sideFilesLeft, type ReplayResult } from '../store/journal/side-file.ts';
 import { createWriteQueue, type WriteQueueOptions } from '../store/journal/write-queue.ts';
 import type { Clock } from '../time/clock.ts';
+import { createAgentEvents } from './events.ts';
 import type { AgentDeps } from './agent.ts';
 import { peerWatch } from './peers.ts';
 import type { Notify } from './upkeep/systemd-notify.ts';
@@ -31,8 +31,6 @@ export interface AgentParts {
   queue?: Pick<WriteQueueOptions, 'retry' | 'limit' | 'byteLimit' | 'reportEveryMs'>;
   /** Tests: told each time the write queue turns lock waits off (an outage) or back on. */
   watchLockWaits?: (wait: boolean) => void;
-  /** Tests: how notifications are POSTed (default: the real HTTP client). */
-  send?: Send;
   /** Under systemd: READY, the watchdog and STOPPING (agent/upkeep/systemd-notify.ts); undefined elsewhere. */
   systemd?: Notify;
   /** Tests: a client that watches what is sent (default: the real one on `config.diegoUrl`). */
@@ -49,7 +47,8 @@ export function composeAgent(p: AgentParts): AgentDeps {
   const { config, clock, log, database } = p;
   const { db, traits } = database;
   const redact = redactorOf(config);
-  const notifier = createNotifier(config, { db, owner: ownerOf(p.identity), clock, log, redact, send: p.send });
+  const events = createAgentEvents(log);
+  const notifier = createNotifier(config, { db, owner: ownerOf(p.identity), clock, log, redact });
   const backend = createHistoryStore(db, redact, traits, notifier.endNotices);
   // SQLite lets a slot fire without its claim written, unless another agent may share the file: replicas by
   // configuration, or another live agent seen at a heartbeat.
@@ -66,8 +65,7 @@ export function composeAgent(p: AgentParts): AgentDeps {
     isStorageFault: traits.isUnavailable,
     mayHaveCommitted: traits.mayHaveCommitted,
     sideFile: base === undefined ? undefined : sideFile(sideFilePath(base, p.identity.pid)),
-    // The outbox is in the database that just failed: this one goes out from memory.
-    onOutage: (error) => notifier.direct('storage_fault', `the database cannot be written (${error}); records wait in memory`, { lastError: error }),
+    onOutage: (error) => events.emit('store:outage', { error }),
     lockWaits:
       traits.setLockWait &&
       ((wait) => {
@@ -76,6 +74,8 @@ export function composeAgent(p: AgentParts): AgentDeps {
       }),
     ...p.queue,
   });
+  // The outbox is in the database that just failed: this one goes out from memory.
+  events.on('store:outage', ({ error }) => notifier.direct('storage_fault', `the database cannot be written (${error}); records wait in memory`, { lastError: error }));
   const client = createDiegoClient({ baseUrl: config.diegoUrl, token: config.diegoToken, basicAuth: config.diegoBasicAuth, maxResponseBytes: config.maxResponseBytes, now: clock.now });
   return {
     config,
@@ -85,6 +85,7 @@ export function composeAgent(p: AgentParts): AgentDeps {
     store,
     client: p.client ? p.client(client) : client,
     notifier,
+    events,
     identity: p.identity,
     peers,
     // Before the agent's first write: what dead agents of this host left in their side files goes to the database.

@@ -1,5 +1,7 @@
-import { postJson, webhookChannels, type Delivery } from '../notify/channels.ts';
-import { notificationBody } from '../notify/payload.ts';
+import type { Channel, Delivery } from '../notify/channel.ts';
+import { channelsOf } from '../notify/channels.ts';
+import { noticeOf } from '../notify/event.ts';
+import { healthchecksChannel } from '../notify/healthchecks.ts';
 import { escapeControl } from '../log/escape.ts';
 import { redactorOf } from '../config.ts';
 import { notificationJson, renderAlerts } from '../reports/render-alerts.ts';
@@ -27,21 +29,19 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
 }
 
 /**
- * Sends one `test` notification to every webhook, and a Healthchecks `/log` ping (which records an event without
+ * Sends one `test` notification to every channel (webhooks, Telegram), and a Healthchecks `/log` ping (which records an event without
  * changing the check's state), straight from here: one line per channel with its result; exit 0 when all worked.
  */
 async function alertsTest(ctx: CommandContext): Promise<number> {
-  const { alertWebhookUrls, healthcheckPingUrl } = ctx.config;
-  if (alertWebhookUrls.length === 0 && healthcheckPingUrl === undefined) {
-    ctx.err('pmf-scheduler: No notification channel configured: set ALERT_WEBHOOK_URL and/or HEALTHCHECK_PING_URL');
+  const { healthcheckPingUrl } = ctx.config;
+  const channels: Channel[] = [...channelsOf(ctx.config), ...(healthcheckPingUrl === undefined ? [] : [healthchecksChannel(healthcheckPingUrl)])];
+  if (channels.length === 0) {
+    ctx.err('pmf-scheduler: No notification channel configured: set ALERT_WEBHOOK_URL, TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, and/or HEALTHCHECK_PING_URL');
     return 2;
   }
   const redact = redactorOf(ctx.config);
-  const body = notificationBody('test', 'test notification from `pmf-scheduler alerts test`', ctx.now, ctx.host);
-  const tries: { name: string; done: Promise<Delivery> }[] = [
-    ...webhookChannels(alertWebhookUrls).map((c) => ({ name: c.key, done: postJson(c.url, body) })),
-    ...(healthcheckPingUrl === undefined ? [] : [{ name: 'healthchecks', done: postJson(`${healthcheckPingUrl}/log`, body.text) }]),
-  ];
+  const notice = noticeOf('test', 'test notification from `pmf-scheduler alerts test`', ctx.now, ctx.host);
+  const tries: { name: string; done: Promise<Delivery> }[] = channels.map((c) => ({ name: c.key, done: c.send(c.render(notice)) }));
   let failed = 0;
   for (const t of tries) {
     const r = await t.done;

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ControlAction } from '../control/actions.ts';
-import { newestAgentSymbols } from '../control/control-store.ts';
+import { newestAgentSymbols } from '../store/history/agent-reads.ts';
 import { ALL_SYMBOLS } from '../control/state.ts';
 import { escapeControl, OUTSIDE_TEXT_UNSAFE } from '../log/escape.ts';
 import type { Schema } from '../store/schema.ts';

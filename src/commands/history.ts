@@ -1,7 +1,7 @@
 import { CYCLE_STATUSES } from '../records.ts';
 import { UsageError, intOption } from './args.ts';
 import type { Kysely } from 'kysely';
-import { followStart, hasCycles, matchesFilter, queryCycle, queryCyclesAfter, queryHistory, type CycleView, type HistoryFilter } from '../reports/history-query.ts';
+import { followStart, hasCycles, matchesFilter, queryCycle, queryCyclesAfter, queryHistory, type CycleView, type HistoryFilter } from '../store/history/history-query.ts';
 import { attemptJson, cycleJson, historyTableLines, renderCycleDetail, renderHistoryTable } from '../reports/render-history.ts';
 import { colorsFor, type Colors } from '../reports/render-text.ts';
 import type { Schema } from '../store/schema.ts';

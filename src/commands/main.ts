@@ -129,7 +129,7 @@ function declareReportCommands(cli: CAC, { command }: Actions): void {
     .option('--key <uuid>', "the cycle with this Idempotency-Key (as Diego received it)")
     .option('--trigger <trigger>', 'schedule, startup or manual (pmf-scheduler trigger)')
     .option('--cycle <id>', 'one cycle with all its attempts')
-    .option('--json', 'a JSON array (fields in the README); with --follow, one object per line')
+    .option('--json', 'a JSON array (fields in docs/commands.md); with --follow, one object per line')
     .option('--follow', 'then print each cycle as it ends, until Ctrl-C')
     .option(...dbOption)
     .action(command(async () => (await import('./history.ts')).historyCommand));
@@ -140,7 +140,7 @@ function declareReportCommands(cli: CAC, { command }: Actions): void {
     .option('--until <time>', `window end (default now): ${timeHelp}`)
     .option('--cron <pattern>', "pattern for missed slots (default: the newest agent's, else CRON_PATTERN)")
     .option('--by <group>', 'symbol (default) or replica: the numbers per replica that ran the cycles')
-    .option('--json', 'the same numbers as JSON (fields in the README)')
+    .option('--json', 'the same numbers as JSON (fields in docs/commands.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./stats.ts')).statsCommand));
   cli
@@ -164,7 +164,7 @@ function declareReportCommands(cli: CAC, { command }: Actions): void {
     .action(command(async () => (await import('./prune.ts')).pruneCommand));
 }
 
-/** Live control (README, Operating it live): the database is the control plane, every change audited; then what it shows. */
+/** Live control (docs/operating.md): the database is the control plane, every change audited; then what it shows. */
 function declareControlCommands(cli: CAC, { command }: Actions): void {
   // Each command declares its options where it parses them (pause.ts …); the runner and the database load only when
   // one runs.
@@ -175,22 +175,22 @@ function declareControlCommands(cli: CAC, { command }: Actions): void {
     }));
   }
   cli
-    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing; 1 no agent, 3 paused, 4 disabled, 5 waiting for Diego, 6 clock)')
-    .option('--json', 'as JSON (fields in the README)')
+    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing; 1 no agent, 3 paused, 4 clock went back, 5 disabled, 6 waiting for Diego, 7 clock offset)')
+    .option('--json', 'as JSON (fields in docs/operating.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./status.ts')).statusCommand));
   cli
     .command('audit', 'Every control action: when, what, why, by whom, and when each agent applied it')
     .option('--since <time>', `at or after: ${timeHelp}`)
     .option('--limit <n>', 'how many, newest (default 100)')
-    .option('--json', 'as JSON (fields in the README)')
+    .option('--json', 'as JSON (fields in docs/operating.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./audit.ts')).auditCommand));
   cli
     .command('alerts [action]', 'Notifications and their delivery (pending, sent, gave up); `alerts test` sends a test to every channel')
     .option('--since <time>', `created at or after: ${timeHelp} (default 24h)`)
     .option('--limit <n>', 'how many (default 50)')
-    .option('--json', 'a JSON array (fields in the README)')
+    .option('--json', 'a JSON array (one object per notification)')
     .option(...dbOption)
     .action(command(async () => (await import('./alerts.ts')).alertsCommand));
 }

@@ -7,7 +7,7 @@ import { durationOption, instantOption } from './options.ts';
 /**
  * `pmf-scheduler pause --reason TEXT [--symbol S] [--for 30m | --until T] [--execution] [--abort]`: from the next slot
  * no cycle fires (each slot is recorded `skipped`, reason `paused`), or with `--execution` cycles fire with
- * `triggerExecution: false`.
+ * `triggerExecution: false` (and `--abort`: no further attempt of a cycle in flight with execution on).
  */
 export const pauseCommand = controlCommand({
   name: 'pause',
@@ -31,7 +31,8 @@ export const pauseCommand = controlCommand({
     }
     const scope = ctx.flags.execution === true ? 'execution' : 'cycles';
     const abort = ctx.flags.abort === true;
-    if (abort && scope === 'execution') throw new UsageError('--abort cuts the cycles in flight: it goes with a pause of cycles, not with --execution');
+    // With --execution, --abort cuts the further attempts (retries) of cycles in flight with execution on: none is
+    // sent, not even analysis-only (issue 22); the attempt under way is not cut.
     const args = { symbol: o.symbol, execution: scope === 'execution' || undefined, abort: abort || undefined, for: o.for, until: o.until };
     return { kind: 'pause', symbol: symbolArg(ctx), scope, reason, by: actorOf(ctx), until: until ?? null, abort, args };
   },

@@ -1,17 +1,18 @@
 import type { Kysely } from 'kysely';
 import { UsageError } from './args.ts';
 import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
-import { hasCycles } from '../reports/history-query.ts';
+import { hasCycles } from '../store/history/history-query.ts';
 import { renderStats, statsJson } from '../reports/render-stats.ts';
 import { colorsFor } from '../reports/render-text.ts';
-import { queryStats } from '../reports/stats-query.ts';
-import type { StatsGrouping } from '../reports/stats-model.ts';
+import { queryStats } from '../store/history/stats/stats-query.ts';
+import type { StatsGrouping } from '../store/history/stats/stats-model.ts';
 import type { Schema } from '../store/schema.ts';
-import { symbolsOfColumn } from '../records.ts';
 import { DURATION_EXPECTED, parseDuration } from '../time/durations.ts';
 import type { CommandContext } from './context.ts';
 import { checkRange, choiceOption, cronOption, instantOption } from './options.ts';
 import { withReader } from './reader.ts';
+import { agentSymbols, newestAgent } from '../store/history/agent-reads.ts';
+import { oldestSlot } from '../store/history/cycle-reads.ts';
 import { escapeJson } from '../log/escape.ts';
 
 const DEFAULT_WINDOW = '24h';
@@ -19,9 +20,9 @@ const DEFAULT_WINDOW = '24h';
 export const STATS_BUCKETS = 24;
 
 /** What the newest agent ran (its pattern and symbols), so missed slots are counted against the real schedule. */
-async function newestAgent(db: Kysely<Schema>): Promise<{ cron: string; symbols: string[] } | undefined> {
-  const row = await db.selectFrom('agents').select(['cron_pattern', 'symbols']).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
-  return row && { cron: row.cron_pattern, symbols: symbolsOfColumn(row.symbols) };
+async function newestSchedule(db: Kysely<Schema>): Promise<{ cron: string; symbols: string[] } | undefined> {
+  const row = await newestAgent(db);
+  return row && { cron: row.cron_pattern, symbols: agentSymbols(row) };
 }
 
 /** `pmf-scheduler stats`: the numbers of a window per symbol and in total, with a picture per time bucket, or JSON. */
@@ -43,10 +44,9 @@ export async function statsCommand(ctx: CommandContext): Promise<number> {
     let since = sinceOption ?? (windowMs === undefined ? undefined : end - windowMs);
     if (since === undefined) {
       // `all`: from the oldest row (an index lookup).
-      const first = await db.selectFrom('cycles').select((eb) => eb.fn.min('scheduled_at').as('first')).executeTakeFirst();
-      since = first?.first == null ? end : Number(first.first);
+      since = (await oldestSlot(db)) ?? end;
     }
-    const agent = await newestAgent(db);
+    const agent = await newestSchedule(db);
     const cron = cronOverride ?? (agent ? (parseCronPattern(agent.cron) as { pattern?: CronPattern }).pattern : undefined) ?? ctx.config.cron;
     const report = await queryStats(db, { since, until, now: ctx.now, cron, symbols: agent?.symbols, buckets: STATS_BUCKETS, by });
     if (json) {

@@ -1,9 +1,10 @@
-import { liveAgents, readControlState } from '../control/control-store.ts';
+import { readControlState } from '../control/control-store.ts';
+import { liveAgents } from '../store/history/agent-reads.ts';
 import { patternSource } from '../control/state.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
-import { lastEvents } from '../reports/cycle-lookups.ts';
-import { whereStatus } from '../store/history/status-filter.ts';
+import { lastEvents } from '../store/history/cycle-lookups.ts';
+import { runningCycles } from '../store/history/cycle-reads.ts';
 import { parseCronPattern } from '../time/cron-pattern.ts';
 import type { CommandContext } from './context.ts';
 import { escapeJson, escapeLines } from '../log/escape.ts';
@@ -26,13 +27,13 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
         : { text: null, source: 'no agent alive to say; a new agent would start on its own CRON_PATTERN' };
     const parsed = pattern.text === null ? undefined : parseCronPattern(pattern.text);
     const symbols = newest?.symbols ?? ctx.config.symbols;
-    const running = await whereStatus(db.selectFrom('cycles').select(['id', 'symbol', 'owner', 'scheduled_at']), 'running').orderBy('scheduled_at').execute();
+    const running = await runningCycles(db);
     const picture: StatusPicture = {
       now,
       agents,
       pattern,
       next: parsed !== undefined && 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
-      inFlight: running.map((r) => ({ id: Number(r.id), symbol: r.symbol, owner: r.owner, scheduledAt: Number(r.scheduled_at) })),
+      inFlight: running,
       symbols: await Promise.all(
         symbols.map(async (symbol) => {
           const { success, failure, streak } = await lastEvents(db, symbol, Number.MAX_SAFE_INTEGER);

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { applyControl } from '../control/apply.ts';
 import { manualCycles, triggerState } from '../control/control-store.ts';
-import { queryCycle } from '../reports/history-query.ts';
+import { queryCycle } from '../store/history/history-query.ts';
 import { renderCycleDetail } from '../reports/render-history.ts';
 import { colorsFor } from '../reports/render-text.ts';
 import type { Schema } from '../store/schema.ts';

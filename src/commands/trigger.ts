@@ -1,4 +1,4 @@
-import { newestAgentSymbols } from '../control/control-store.ts';
+import { newestAgentSymbols } from '../store/history/agent-reads.ts';
 import { ALL_SYMBOLS, symbolLabel, TRIGGER_EXPIRY_MS } from '../control/state.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
 import { controlCommand } from './control-command.ts';

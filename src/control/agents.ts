@@ -1,21 +1,23 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../store/schema.ts';
-import { liveAgents, type LiveAgent } from './control-store.ts';
+import { liveAgents, type LiveAgent } from '../store/history/agent-reads.ts';
 
 /**
  * What an agent alive is doing, as its row says (pure): `firing`, `waiting` for Diego at start (no `ready_at` yet),
- * `disabled` (ENABLE_SCHEDULER=false), or held by its `clock` (offset above CLOCK_SKEW_MAX_MS).
+ * `disabled` (ENABLE_SCHEDULER=false), held by its `clock` (offset above CLOCK_SKEW_MAX_MS), or holding its fire
+ * since the wall clock went back (`clockBack`: no slot fires twice).
  */
-export type AgentActivity = 'firing' | 'waiting' | 'disabled' | 'clock';
+export type AgentActivity = 'firing' | 'waiting' | 'disabled' | 'clock' | 'clockBack';
 
-export function activityOf(a: Pick<LiveAgent, 'readyAt' | 'notFiring'>): AgentActivity {
+export function activityOf(a: Pick<LiveAgent, 'readyAt' | 'notFiring' | 'hold'>): AgentActivity {
   if (a.notFiring === 'disabled') return 'disabled';
   if (a.notFiring !== null) return 'clock';
+  if (a.hold !== null) return 'clockBack';
   return a.readyAt === null ? 'waiting' : 'firing';
 }
 
 /** Why an agent does not fire, in words. */
-export function activityLine(a: Pick<LiveAgent, 'readyAt' | 'notFiring'>): string {
+export function activityLine(a: Pick<LiveAgent, 'readyAt' | 'notFiring' | 'hold'>): string {
   switch (activityOf(a)) {
     case 'firing':
       return 'firing';
@@ -25,6 +27,8 @@ export function activityLine(a: Pick<LiveAgent, 'readyAt' | 'notFiring'>): strin
       return 'disabled (ENABLE_SCHEDULER=false)';
     case 'clock':
       return `not firing because of the clock (${a.notFiring})`;
+    case 'clockBack':
+      return `not firing until ${new Date(a.hold!.until).toISOString()} (the clock went back ${Math.round(a.hold!.backMs / 1000)} s)`;
   }
 }
 

@@ -3,7 +3,7 @@ import type { Schema } from '../store/schema.ts';
 import { backoffDelay, type Backoff } from '../time/backoff.ts';
 import { auditScope, auditSymbol, type ActionKind, type Applied, type ControlAction } from './actions.ts';
 import { canTakeRunNow } from './agents.ts';
-import { pauseFrom } from './control-store.ts';
+import { pauseFrom } from './pauses-in-force.ts';
 import { ALL_SYMBOLS, type Pause } from './state.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../store/schema.ts';
-import { symbolsOfColumn } from '../records.ts';
+import { pauseFrom, pausesInForce } from './pauses-in-force.ts';
 import { PAUSE_SCOPES, type ControlState, type Pause } from './state.ts';
 
 /**
@@ -45,34 +45,24 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
 }
 
 
-/** A `control_pauses` row as a Pause. */
-export function pauseFrom(r: { symbol: string; scope: string; reason: string; by_who: string; since: number; until: number | null; abort: number; audit_id: number }): Pause {
-  return {
-    symbol: r.symbol,
-    scope: r.scope as Pause['scope'],
-    reason: r.reason,
-    by: r.by_who,
-    since: Number(r.since),
-    until: r.until === null ? null : Number(r.until),
-    abort: Number(r.abort) === 1,
-    auditId: Number(r.audit_id),
-  };
-}
-
 /**
  * Takes a pending request for `owner`, to fire it at `now`: one conditional update, so among replicas exactly one
- * takes it, and never once it has expired. True when this agent took it.
+ * takes it, and never once it has expired. In the same transaction it reads the pauses in force at `now` (issue 22:
+ * the database decides, not the agent's copy): those pauses when this agent took it, undefined when it did not.
  */
-export async function takeTrigger(db: Kysely<Schema>, id: number, owner: string, now: number): Promise<boolean> {
-  const rows = await db
-    .updateTable('control_triggers')
-    .set({ state: 'taken', taken_by: owner, slot: now })
-    .where('id', '=', id)
-    .where('state', '=', 'pending')
-    .where('expires_at', '>', now)
-    .returning('id')
-    .execute();
-  return rows.length === 1;
+export function takeTrigger(db: Kysely<Schema>, id: number, owner: string, now: number): Promise<Pause[] | undefined> {
+  return db.transaction().execute(async (tx) => {
+    const rows = await tx
+      .updateTable('control_triggers')
+      .set({ state: 'taken', taken_by: owner, slot: now })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', now)
+      .returning('id')
+      .execute();
+    if (rows.length !== 1) return undefined;
+    return pausesInForce(tx, now);
+  });
 }
 
 /** A request as it stands. */
@@ -166,48 +156,6 @@ function takenOutcome(owner: string, slot: number, cycles: readonly { status: st
   if (skipped.length === 0) return `fired by ${at}`;
   if (skipped.length === cycles.length) return `skipped by ${at} (${why}): not fired`;
   return `fired by ${at} (${skipped.length} of ${cycles.length} skipped: ${why})`;
-}
-
-/** An agent that is alive: not stopped, and its heartbeat younger than the limit. */
-export interface LiveAgent {
-  owner: string;
-  host: string;
-  pid: number;
-  version: string;
-  cronPattern: string;
-  symbols: string[];
-  startedAt: number;
-  heartbeatAt: number;
-  /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
-  clock: { offsetMs: number; rttMs: number; at: number } | null;
-  /** When its readiness wait ended; null while it waits for Diego. */
-  readyAt: number | null;
-  /** Why it does not fire (`disabled`, the clock); null: it fires once ready (migration 0013_a). */
-  notFiring: string | null;
-}
-
-/** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
-export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: number): Promise<LiveAgent[]> {
-  const rows = await db.selectFrom('agents').selectAll().where('stopped_at', 'is', null).where('heartbeat_at', '>=', now - maxAgeMs).orderBy('started_at', 'desc').orderBy('id', 'desc').execute();
-  return rows.map((r) => ({
-    owner: r.owner,
-    host: r.host,
-    pid: r.pid,
-    version: r.version,
-    cronPattern: r.cron_pattern,
-    symbols: symbolsOfColumn(r.symbols),
-    startedAt: Number(r.started_at),
-    heartbeatAt: Number(r.heartbeat_at),
-    clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
-    readyAt: r.ready_at === null ? null : Number(r.ready_at),
-    notFiring: r.not_firing ?? null,
-  }));
-}
-
-/** The symbols of the newest agent that ever ran on the database (what a `--symbol` may name), or undefined. */
-export async function newestAgentSymbols(db: Kysely<Schema>): Promise<string[] | undefined> {
-  const row = await db.selectFrom('agents').select('symbols').orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  return row && symbolsOfColumn(row.symbols);
 }
 
 /** The manual cycles a request fired at `slot` (their `scheduled_at`), with their status. */

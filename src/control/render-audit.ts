@@ -3,7 +3,7 @@ import { symbolLabel } from './state.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** An audit entry in `audit --json` (fields in the README). */
+/** An audit entry in `audit --json` (fields in docs/operating.md). */
 export function auditJson(e: AuditEntry) {
   return { id: e.id, at: iso(e.at), action: e.action, symbol: e.symbol, scope: e.scope, args: e.args, reason: e.reason, by: e.by, applied: e.applied.map((a) => ({ owner: a.owner, at: iso(a.at) })), outcome: e.outcome ?? null };
 }

@@ -100,14 +100,21 @@ export interface ControlState {
 
 export const NO_CONTROL: ControlState = { version: 0, pauses: [], schedule: null, triggers: [] };
 
-/** Whether a pause still holds at `t`: a timed pause ends at its `until`, whether or not anyone has removed it yet. */
-const holdsAt = (p: Pause, t: number): boolean => p.until === null || t < p.until;
+/**
+ * Whether a pause holds at `t`: from its `since` (a planned window, `pause --from T`, is a pause whose `since` is
+ * still ahead) until its `until`, whether or not anyone has removed it yet. The claim's SQL asks the same
+ * (store/claims.ts): `since <= t and (until is null or t < until)`.
+ */
+export const holdsAt = (p: Pick<Pause, 'since' | 'until'>, t: number): boolean => p.since <= t && (p.until === null || t < p.until);
+
+/** Whether a timed pause's end has come by `t` (a pause not begun yet has not ended). */
+const endedBy = (p: Pause, t: number): boolean => p.until !== null && t >= p.until;
 
 /**
  * The pause of `scope` that holds `symbol` at `t` (the symbol's own first, then the whole agent's), or undefined.
  * The one question the agent asks at a slot.
  */
-export function pauseOf(state: ControlState, symbol: string, scope: PauseScope, t: number): Pause | undefined {
+export function pauseOf(state: Pick<ControlState, 'pauses'>, symbol: string, scope: PauseScope, t: number): Pause | undefined {
   let whole: Pause | undefined;
   for (const p of state.pauses) {
     if (p.scope !== scope || !holdsAt(p, t)) continue;
@@ -121,7 +128,7 @@ export function pauseOf(state: ControlState, symbol: string, scope: PauseScope, 
 export const pausesAt = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => holdsAt(p, t));
 
 /** Timed pauses whose end has come by `t`: the agent removes them and audits their end. */
-export const endedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => !holdsAt(p, t));
+export const endedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => endedBy(p, t));
 
 /** `all symbols` or the symbol, for messages. */
 export const symbolLabel = (symbol: string): string => (symbol === ALL_SYMBOLS ? 'all symbols' : symbol);
@@ -133,7 +140,8 @@ export const pauseWhat = (scope: string): string => (scope === 'execution' ? 'ex
 export function describePause(p: Pause): string {
   const what = pauseWhat(p.scope);
   const until = p.until === null ? 'until resumed' : `until ${new Date(p.until).toISOString()}`;
-  return `${what} (${symbolLabel(p.symbol)})${p.abort ? ', cycles in flight cut' : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
+  const cut = p.scope === 'execution' ? ', further attempts of cycles in flight with execution on cut' : ', cycles in flight cut';
+  return `${what} (${symbolLabel(p.symbol)})${p.abort ? cut : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
 }
 
 /** The `cycles.reason`-side text of a slot skipped by a pause, and of a cycle sent with execution off. */

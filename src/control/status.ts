@@ -1,6 +1,6 @@
 import { formatDuration } from '../time/durations.ts';
 import { activityLine, activityOf, type AgentActivity } from './agents.ts';
-import type { LiveAgent } from './control-store.ts';
+import type { LiveAgent } from '../store/history/agent-reads.ts';
 import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
 
 /** One symbol's line of `status`. */
@@ -26,11 +26,20 @@ export interface StatusPicture {
 
 /**
  * `status` exit codes, one per state (README, Commands): 0 an agent alive and firing; 1 no agent alive; 3 alive but
- * every symbol paused; 4 every agent alive disabled (ENABLE_SCHEDULER=false); 5 waiting for Diego at start; 6 not
- * firing because of the clock (offset above CLOCK_SKEW_MAX_MS). Only 0 means slots fire.
+ * every symbol paused; 4 every agent holds its fire because the wall clock went back (no slot fires twice); 5 every
+ * agent alive disabled (ENABLE_SCHEDULER=false); 6 waiting for Diego at start; 7 not firing because of the clock's
+ * offset (above CLOCK_SKEW_MAX_MS). Only 0 means slots fire.
  */
-export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3, disabled: 4, waiting: 5, clock: 6 } as const;
+export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3, clockBack: 4, disabled: 5, waiting: 6, clock: 7 } as const;
 export type StatusState = keyof typeof STATUS_EXIT;
+
+/** "Not firing until T (the clock went back N s)" when every live agent holds its fire, else undefined (pure). */
+export function clockHold(p: StatusPicture): string | undefined {
+  const holds = p.agents.map((a) => a.hold);
+  if (holds.length === 0 || holds.some((h) => h === null)) return undefined;
+  const last = holds.reduce((a, b) => (b!.until > a!.until ? b : a))!;
+  return `Not firing until ${new Date(last.until).toISOString()} (the clock went back ${Math.round(last.backMs / 1000)} s)`;
+}
 
 /** Each symbol's pauses at `now` (pure). */
 export function symbolPauses(state: ControlState, symbol: string, now: number): Pick<SymbolStatus, 'paused' | 'executionOff'> {
@@ -44,7 +53,7 @@ export function symbolPauses(state: ControlState, symbol: string, now: number): 
 export function statusState(p: StatusPicture): StatusState {
   if (p.agents.length === 0) return 'noAgent';
   const doing = new Set<AgentActivity>(p.agents.map(activityOf));
-  const best = (['firing', 'waiting', 'clock', 'disabled'] as const).find((a) => doing.has(a))!;
+  const best = (['firing', 'waiting', 'clockBack', 'clock', 'disabled'] as const).find((a) => doing.has(a))!;
   if (best === 'firing' && p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return 'paused';
   return best;
 }
@@ -59,12 +68,13 @@ const HEADLINE: Record<StatusState, string> = {
   paused: 'Paused: agents alive, no cycle fires',
   disabled: 'Not firing: every agent alive is disabled (ENABLE_SCHEDULER=false)',
   waiting: 'Not firing yet: waiting for Diego at start',
+  clockBack: 'Not firing: the clock went back',
   clock: 'Not firing because of the clock: offset above CLOCK_SKEW_MAX_MS',
 };
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
-/** `status --json` (fields in the README). */
+/** `status --json` (fields in docs/operating.md). */
 export function statusJson(p: StatusPicture) {
   const pauseJson = (x: Pause | undefined) => x && { symbol: x.symbol, scope: x.scope, reason: x.reason, by: x.by, since: iso(x.since), until: iso(x.until) };
   return {
@@ -80,9 +90,11 @@ export function statusJson(p: StatusPicture) {
       activity: activityOf(a),
       notFiring: a.notFiring,
       clock: a.clock && { offsetMs: Math.round(a.clock.offsetMs * 10) / 10, rttMs: Math.round(a.clock.rttMs * 10) / 10, checkedAt: iso(a.clock.at) },
+      notFiringUntil: iso(a.hold?.until),
+      clockBackMs: a.hold?.backMs ?? null,
     })),
     pattern: p.pattern,
-    next: iso(p.next),
+    next: iso(statusExit(p) === STATUS_EXIT.clockBack ? p.agents[0]!.hold!.until : p.next),
     inFlight: p.inFlight.map((c) => ({ ...c, scheduledAt: iso(c.scheduledAt) })),
     symbols: p.symbols.map((s) => ({
       symbol: s.symbol,
@@ -99,13 +111,15 @@ export function statusJson(p: StatusPicture) {
 export function renderStatus(p: StatusPicture): string {
   const ago = (ms: number) => `${formatDuration(p.now - ms)} ago`;
   const lines: string[] = [];
-  lines.push(HEADLINE[statusState(p)]);
+  const state = statusState(p);
+  lines.push(state === 'clockBack' ? clockHold(p) ?? HEADLINE.clockBack : HEADLINE[state]);
   for (const a of p.agents) {
     const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
     lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}: ${activityLine(a)}`);
   }
-  const next = p.next === undefined || statusState(p) !== 'firing' ? '' : `; next slot ${iso(p.next)}`;
-  lines.push(`Pattern: ${p.pattern.text ?? 'unknown'} (${p.pattern.source})${next}`);
+  const hold = p.agents.find((a) => a.hold !== null)?.hold;
+  const next = state === 'clockBack' ? hold?.until : state === 'firing' || state === 'paused' ? p.next : undefined;
+  lines.push(`Pattern: ${p.pattern.text ?? 'unknown'} (${p.pattern.source})${next === undefined ? '' : `; next slot ${iso(next)}`}`);
   for (const s of p.symbols) {
     const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff)].filter(Boolean).join('; ') || 'firing';
     const last = `last success ${s.lastSuccessAt === null ? 'never' : iso(s.lastSuccessAt)}, last failure ${s.lastFailureAt === null ? 'never' : iso(s.lastFailureAt)}, failure streak ${s.failureStreak}`;

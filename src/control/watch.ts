@@ -27,12 +27,17 @@ export interface ControlWatch {
   attach(hands: AgentHands | undefined): void;
   /** Hears each change of the pattern in force (the scheduler's wait is cut short); returns the unsubscribe. */
   patternChanges(listener: () => void): () => void;
+  /**
+   * A slot's last look (issue 22): reads the version now, outside the polls' rhythm, and the state if it changed, so
+   * a change committed up to LAST_LOOK_MS before a slot reaches it. Never rejects: a failed read keeps the last state.
+   */
+  refresh(): Promise<void>;
 }
 
 /** What the watcher asks of the agent. */
 export interface AgentHands {
-  /** Fire a run-now request this agent took, at `slot` (the time it was taken). */
-  fire(request: TriggerRequest, slot: number): void;
+  /** Fire a run-now request this agent took, at `slot` (the time it was taken), with the pauses read with the take. */
+  fire(request: TriggerRequest, slot: number, pauses?: readonly Pause[]): void;
   /** Cut the cycles in flight that a new `pause --abort` covers. */
   cut(pause: Pause): void;
 }
@@ -71,29 +76,39 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
   const settled = new Set<number>();
   const readVersion = versionReader(db);
   const health = spell(log, (why) => `Could not read the control state (${why}); the last one known stays in force`, 'Control state read again');
+  // Reads the version and, on a change, the new state. Runs one at a time (a poll and a slot's last look), each
+  // after the one before, so a look asked after a commit reads after it too.
+  const load = async () => {
+    if (loaded && (await readVersion()) === state.version) return;
+    const next = await readControlState(db, readVersion);
+    if (loaded) announce(state, next, log, hands, tell);
+    else for (const p of next.pauses) log.warn(`Starting ${describePause(p)}`);
+    if (!loaded || next.schedule?.pattern !== state.schedule?.pattern) {
+      cron = patternInForce(next, environment, log);
+      // The version names the change for every replica alike: one notification whichever replica tells it.
+      if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
+    }
+    if (loaded) unseen(state, next, await recordApplied(db, owner, state.version, next.version, clock.now()), log);
+    const switched = loaded && next.schedule?.pattern !== state.schedule?.pattern;
+    state = next;
+    loaded = true;
+    changed(state);
+    if (switched) for (const l of patternListeners) l();
+  };
+  let chain: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<void> => {
+    const run = chain.then(load);
+    chain = run.catch(() => undefined);
+    return run;
+  };
   const poll = async () => {
     // Not beside a slot: the poll's query and its callbacks would share the thread with the slot's last stretch. (The
-    // first load comes before any slot is armed.)
+    // first load comes before any slot is armed; each slot's own last look is `refresh`.)
     const wait = loaded ? pollDelay(cron, clock.now()) : 0;
     if (wait > 0) await clock.sleep(wait, stop);
     if (stop.aborted) return;
     try {
-      if (!loaded || (await readVersion()) !== state.version) {
-        const next = await readControlState(db, readVersion);
-        if (loaded) announce(state, next, log, hands, tell);
-        else for (const p of next.pauses) log.warn(`Starting ${describePause(p)}`);
-        if (!loaded || next.schedule?.pattern !== state.schedule?.pattern) {
-          cron = patternInForce(next, environment, log);
-          // The version names the change for every replica alike: one notification whichever replica tells it.
-          if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
-        }
-        if (loaded) unseen(state, next, await recordApplied(db, owner, state.version, next.version, clock.now()), log);
-        const switched = loaded && next.schedule?.pattern !== state.schedule?.pattern;
-        state = next;
-        loaded = true;
-        changed(state);
-        if (switched) for (const l of patternListeners) l();
-      }
+      await reload();
       for (const p of endedPauses(state, clock.now())) {
         const ended = { kind: 'pause_ended', pause: p, by: `agent ${owner}`, reason: p.reason, args: { until: new Date(p.until ?? clock.now()).toISOString(), pause: p.auditId } } as const;
         await applyControl(db, ended, () => clock.now());
@@ -106,7 +121,8 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
           if ((await applyControl(db, expired, () => clock.now())).outcome === 'applied') log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
         } else {
           const take = hands!;
-          if (await takeTrigger(db, r.id, owner, now)) take.fire(r, now);
+          const pauses = await takeTrigger(db, r.id, owner, now);
+          if (pauses) take.fire(r, now, pauses);
         }
         settled.add(r.id);
       }
@@ -138,6 +154,11 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
         patternListeners.add(listener);
         return () => patternListeners.delete(listener);
       },
+      refresh: () =>
+        reload().then(
+          () => health.ok(),
+          (err) => health.failed(err),
+        ),
     },
     loop: loop.done.finally(() => feed?.close()),
   };

@@ -1,6 +1,6 @@
 import { ofetch } from 'ofetch';
 import { interpretResponse, type ResponseMeaning } from './response.ts';
-import { parseRetryAfter } from './response.ts';
+import { parseRetryAfter } from '../records.ts';
 import { sendStamp } from '../time/clock.ts';
 import { VERSION } from '../version.ts';
 

@@ -27,7 +27,6 @@ export function capText(text: string, max = DIEGO_TEXT_MAX): string {
   return `${text.slice(0, end)}…`;
 }
 
-
 /** Classifies one HTTP answer. `body` is the text read (undefined when it exceeded the size limit). */
 export function interpretResponse(status: number, body: string | undefined, limitBytes: number, location?: string | null): ResponseMeaning {
   if (status >= 300 && status < 400) return { outcome: 'rejected', error: `HTTP ${status}: redirect${location ? ` to ${capText(location)}` : ''} not followed`, executed: false };
@@ -119,13 +118,4 @@ export function briefOf(body: unknown): string {
   const order = p.execution && `${p.execution.text}${p.execution.price === undefined || p.execution.price === p.price ? '' : ` @ ${p.execution.price}`}`;
   const parts = [p.success === 'true' ? undefined : `success ${p.success}`, call || undefined, order, p.error === undefined ? undefined : `error: ${p.error}`];
   return capText(parts.filter((x) => x !== undefined).join(' · '));
-}
-
-/** Parses a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`. */
-export function parseRetryAfter(header: string | null | undefined, now: number): number | undefined {
-  if (!header) return undefined;
-  const text = header.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -2,10 +2,16 @@
 // "@": stopping at the first one would leak the rest. Quotes end it too, so a JSON log line keeps its structure.
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#:"']*):[^\s/?#"']*@/gi;
 const BEARER = /(\bBearer\s+)[^\s"',;]+/gi;
+// A Telegram bot token (`<bot id>:<secret>`) travels in the Bot API's path (`/bot<token>/sendMessage`), so an
+// error that quotes the URL holds it: any such token is hidden, configured or not.
+const BOT_TOKEN = /(\/bot|\b)\d{1,20}:[A-Za-z0-9_-]{20,100}\b/g;
 
-/** Hides passwords in URLs (`http://user:pass@host` → `http://user:***@host`) and bearer tokens anywhere in a text. */
+/**
+ * Hides passwords in URLs (`http://user:pass@host` → `http://user:***@host`), bearer tokens and Telegram bot tokens
+ * (`/bot123:AAH…` → `/bot***`) anywhere in a text.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(URL_PASSWORD, '$1:***@').replace(BEARER, '$1***');
+  return text.replace(URL_PASSWORD, '$1:***@').replace(BEARER, '$1***').replace(BOT_TOKEN, '$1***');
 }
 
 const SCHEME = /^(\s*[a-z][a-z0-9+.-]*:\/\/)(.*)$/is;

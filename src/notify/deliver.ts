@@ -6,7 +6,8 @@ import type { Schema } from '../store/schema.ts';
 import { BACKOFF_JITTER, backoffDelay, type Backoff, type Draw } from '../time/backoff.ts';
 import { settlesWithin, type Clock } from '../time/clock.ts';
 import { wakeable } from '../time/every.ts';
-import { sendJson, type Channel, type Delivery, type Send } from './channels.ts';
+import type { Channel, Delivery } from './channel.ts';
+import { readNotice } from './event.ts';
 
 /** How often the outbox is looked at when nothing woke the loop (another replica's rows, retries that came due). */
 export const DELIVERY_POLL_MS = 1000;
@@ -19,6 +20,8 @@ export const DELIVERY_CLAIM_MS = 15_000;
 export const DELIVERY_MAX_TRIES = 12;
 /** Between tries of one notification: 2 s doubling to 10 minutes (each up to a fifth shorter). */
 export const DELIVERY_BACKOFF: Backoff = { firstMs: 2000, maxMs: 600_000, jitter: BACKOFF_JITTER };
+/** A receiver's Retry-After (or Telegram's retry_after) is honoured up to this long. */
+export const RETRY_AFTER_CAP_MS = 600_000;
 /** At most this many deliveries per channel per minute, per agent: an outage of many symbols does not flood a chat. */
 export const CHANNEL_RATE_PER_MINUTE = 20;
 
@@ -31,28 +34,56 @@ export interface DeliveryDeps {
   log: Logger;
   /** Every text that leaves for the log or the database (webhook URLs are secrets). */
   redact: (text: string) => string;
-  send?: Send;
 }
 
-/** What becomes of a notification after a try (pure): sent, tried again later, or given up. */
+/** How long a receiver asked to be left alone (pure): its Retry-After, capped; 0 when it asked nothing. */
+export const heldFor = (d: Delivery): number => (d.ok || d.retryAfterMs === undefined ? 0 : Math.min(d.retryAfterMs, RETRY_AFTER_CAP_MS));
+
+/**
+ * What becomes of a notification after a try (pure): sent, tried again later (after the backoff, or the receiver's
+ * Retry-After when it asks for longer, as a Diego retry does), or given up.
+ */
 export function afterTry(d: Delivery, tries: number, now: number, draw?: Draw): { state: 'sent' | 'pending' | 'gave_up'; nextAt?: number } {
   if (d.ok) return { state: 'sent' };
   if (!d.retryable || tries >= DELIVERY_MAX_TRIES) return { state: 'gave_up' };
-  return { state: 'pending', nextAt: now + backoffDelay(DELIVERY_BACKOFF, tries, draw) };
+  return { state: 'pending', nextAt: now + Math.max(backoffDelay(DELIVERY_BACKOFF, tries, draw), heldFor(d)) };
 }
 
 /**
- * The delivery loop: claims due rows of the outbox, POSTs each to its channel, and records the outcome. It runs
- * beside the agent and never on a slot's path: a webhook that hangs costs this loop its timeout, no slot. `wake()`
+ * Per channel, when the next try may go: our rate limit (CHANNEL_RATE_PER_MINUTE) and the wait a receiver asked
+ * for (a 429's Retry-After). `wait(key, now)` is the time to defer a row to, or undefined when it may go now (the
+ * try is then counted); `tried` records what the receiver asked.
+ */
+function channelGate() {
+  const sentAt = new Map<string, number[]>(); // per channel, this minute's deliveries
+  const heldUntil = new Map<string, number>();
+  return {
+    wait(key: string, now: number): number | undefined {
+      const recent = (sentAt.get(key) ?? []).filter((t) => t > now - 60_000);
+      sentAt.set(key, recent);
+      const held = heldUntil.get(key) ?? 0;
+      const full = recent.length >= CHANNEL_RATE_PER_MINUTE;
+      if (full || held > now) return Math.max(held, full ? recent[0]! + 60_000 : 0);
+      recent.push(now);
+      return undefined;
+    },
+    tried(key: string, d: Delivery, at: number) {
+      if (heldFor(d) > 0) heldUntil.set(key, at + heldFor(d));
+    },
+  };
+}
+
+/**
+ * The delivery loop: claims due rows of the outbox, renders each for its channel and
+ * sends it, and records the outcome. It runs beside the agent and never on a slot's path: a webhook that hangs costs this loop its timeout, no slot. `wake()`
  * looks at once (a notification this agent just wrote).
  */
 export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: number): Promise<void> } {
   const { db, clock } = d;
   const ending = new AbortController();
   const stop = ending.signal;
-  const send = d.send ?? sendJson;
   const byKey = new Map(d.channels.map((c) => [c.key, c]));
-  const sentAt = new Map<string, number[]>(); // per channel, this minute's deliveries
+  const gate = channelGate();
   const outbox = spell(d.log, (why) => `Could not read the notification outbox: ${why}; retrying every ${DELIVERY_POLL_MS / 1000} s`, 'Notification outbox readable again');
   const channelDown = new Map(d.channels.map((c) => [c.key, spell(d.log, (why) => `Notifications to ${c.key} fail: ${d.redact(why)}; retrying with backoff`, `Notifications to ${c.key} delivered again`)]));
 
@@ -63,16 +94,15 @@ export function startDelivery(d: DeliveryDeps): { wake(): void; stop(withinMs: n
       await recordDelivery(db, row.id, { state: 'gave_up', at: now, error: 'the channel is no longer configured' });
       return;
     }
-    const recent = (sentAt.get(channel.key) ?? []).filter((t) => t > now - 60_000);
-    sentAt.set(channel.key, recent);
-    if (recent.length >= CHANNEL_RATE_PER_MINUTE) {
-      // Rate-limited: the row waits for the minute to pass, the try not counted against it.
-      await deferDelivery(db, row.id, recent[0]! + 60_000);
+    const waitUntil = gate.wait(channel.key, now);
+    if (waitUntil !== undefined) {
+      // Rate-limited (ours, or the receiver's Retry-After): the row waits, the try not counted against it.
+      await deferDelivery(db, row.id, waitUntil);
       return;
     }
-    recent.push(now);
-    const result = await send(channel.url, JSON.parse(row.payload));
+    const result = await channel.send(channel.render(readNotice(row.payload, `outbox-${row.id}`)));
     const done = clock.now();
+    gate.tried(channel.key, result, done);
     const next = afterTry(result, row.attempts + 1, done, clock.random);
     const health = channelDown.get(channel.key)!;
     if (result.ok) health.ok();

@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AgentsTable, Schema } from '../store/schema.ts';
 import { formatDuration } from '../time/durations.ts';
-import { failureStreak } from './cycle-lookups.ts';
+import { failureStreak } from '../store/history/cycle-lookups.ts';
+import { newestAgent } from '../store/history/agent-reads.ts';
 
 /** Default age past which a heartbeat is stale: the agent refreshes it every 10 s, so this is several missed beats. */
 export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 60_000;
@@ -11,12 +12,7 @@ export type HealthVerdict = { healthy: true; reason: string } | { healthy: false
 
 /** The agent `healthcheck` judges: this host's newest (a container checks its own agent), else the newest of all. */
 export async function agentToJudge(db: Kysely<Schema>, host: string): Promise<Selectable<AgentsTable> | undefined> {
-  const newest = (h?: string) => {
-    let q = db.selectFrom('agents').selectAll();
-    if (h !== undefined) q = q.where('host', '=', h);
-    return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  };
-  return (await newest(host)) ?? (await newest());
+  return (await newestAgent(db, host)) ?? (await newestAgent(db));
 }
 
 /** The longest current run of failed cycles among the agent's symbols, with the symbol. */
@@ -27,6 +23,15 @@ export async function worstStreak(db: Kysely<Schema>, symbols: readonly string[]
     if (!worst || streak > worst.streak) worst = { symbol, streak };
   }
   return worst;
+}
+
+/**
+ * "not firing until T (the clock went back N s)" while the agent's wall clock is behind the last slot it fired (no
+ * slot fires twice, so it waits), else undefined (pure). A hold whose time has come is no hold: its fire clears it.
+ */
+export function firingHold(agent: Pick<Selectable<AgentsTable>, 'held_until' | 'held_back_ms'>, now: number): string | undefined {
+  if (agent.held_until === null || Number(agent.held_until) < now) return undefined;
+  return `not firing until ${new Date(Number(agent.held_until)).toISOString()} (the clock went back ${Math.round(Number(agent.held_back_ms ?? 0) / 1000)} s)`;
 }
 
 /** Healthy or not, and why, from the agent row and the current failure streak (pure). */
@@ -53,6 +58,8 @@ export function judgeHealth(
     if (maxWaitMs !== undefined && waited > maxWaitMs) return { healthy: false, reason: `${who}: ${since}; limit ${formatDuration(maxWaitMs)}` };
     return { healthy: true, reason: `${who}: ${since}; heartbeat ${seconds(Math.max(0, age))} ago` };
   }
+  const hold = firingHold(agent, now);
+  if (hold) return { healthy: false, reason: `${who}: ${hold}` };
   if (streak && streak.streak >= streak.limit) {
     return { healthy: false, reason: `${who}: ${streak.streak} consecutive failed cycles for ${streak.symbol} (limit ${streak.limit})` };
   }

@@ -1,9 +1,9 @@
 import { formatDuration } from '../time/durations.ts';
-import type { AttemptView, CycleView } from './history-query.ts';
+import type { AttemptView, CycleView } from '../store/history/history-query.ts';
 import type { Trigger } from '../records.ts';
 import { clip, isoOrNull, paintStatus, shown, table, utcTime, type Cell, type Colors } from './render-text.ts';
 
-/** A cycle in `history --json` (field names documented in the README; times ISO 8601 UTC). */
+/** A cycle in `history --json` (field names documented in docs/commands.md; times ISO 8601 UTC). */
 export function cycleJson(v: CycleView) {
   return {
     id: v.id,

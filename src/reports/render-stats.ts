@@ -1,6 +1,6 @@
 import { CYCLE_STATUSES, type CycleStatus } from '../records.ts';
 import { formatDuration } from '../time/durations.ts';
-import type { Percentiles, StatsBucket, StatsReport, SymbolStats } from './stats-model.ts';
+import type { Percentiles, StatsBucket, StatsReport, SymbolStats } from '../store/history/stats/stats-model.ts';
 import { clip, isoOrNull, paintStatus, percent, shown, utcTime, type Colors } from './render-text.ts';
 
 const BARS = '▁▂▃▄▅▆▇█';
@@ -52,7 +52,7 @@ function symbolJson(s: SymbolStats) {
 }
 
 /**
- * `stats --json` (field names documented in the README; times ISO 8601 UTC, durations in ms). Grouped by replica
+ * `stats --json` (field names documented in docs/commands.md; times ISO 8601 UTC, durations in ms). Grouped by replica
  * (`--by replica`), `replicas` takes the place of `symbols`.
  */
 export function statsJson(r: StatsReport) {

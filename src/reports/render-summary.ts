@@ -1,5 +1,5 @@
 import { CYCLE_STATUSES } from '../records.ts';
-import type { StatsReport } from './stats-model.ts';
+import type { StatsReport } from '../store/history/stats/stats-model.ts';
 
 /**
  * The summary's figures as log fields, each always of one type (a number, or an ISO time for `lastSuccess`): a field

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AgentIdentity, AttemptOutcome, CycleStatus, Trigger } from '../records.ts';
+import type { AgentIdentity, AttemptOutcome, CycleStatus, SkipReason, Trigger } from '../records.ts';
 import type { Schema } from './schema.ts';
 import type { Clock } from '../time/clock.ts';
 
@@ -157,6 +157,15 @@ export interface NewCycle {
   executionOff?: string;
 }
 
+/** What a claim's own statement read of the control tables: the pauses in force at the cycle's start (claims.ts). */
+export interface ClaimAnswer {
+  id: number;
+  /** A pause of cycles held: the row was written `skipped` (reason `paused`) and the slot must not fire; its note. */
+  paused?: string;
+  /** Execution was off (a pause of execution held, or the agent's copy said so): the note the row records. */
+  executionOff?: string;
+}
+
 /** What voidClaim did: closed the claim's own row, took the slot with a `skipped` row, or found it another's. */
 export type VoidedClaim = 'closed' | 'held' | 'taken';
 
@@ -197,8 +206,13 @@ export interface HistoryStore {
    * slot taken by a startup cycle). Throws when the database cannot take it: the caller must then not fire.
    */
   claimCycle(c: NewCycle): Promise<number | undefined>;
+  /**
+   * What the database said of the pauses when it wrote claim `id`, in the claim's own statement (issue 22): read
+   * once, right after the claim. Undefined for a claim the write queue answered with a provisional id.
+   */
+  claimAnswer(id: number): Omit<ClaimAnswer, 'id'> | undefined;
   /** Records a slot that was not run (e.g. overlap) as a finished `skipped` cycle; false when the slot was taken. */
-  recordSkipped(c: NewCycle, reason: string, error: string): Promise<boolean>;
+  recordSkipped(c: NewCycle, reason: SkipReason, error: string): Promise<boolean>;
   /**
    * Settles a claim whose outcome is unknown (its connection died mid-statement) and which was therefore not fired:
    * its row, if it was written, ends `skipped` with the reason `unclaimed`; if it was not, such a row takes the slot,

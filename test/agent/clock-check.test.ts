@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
-import { judgeOffset, queryNtp } from '../../src/agent/upkeep/clock-check.ts';
+import { judgeOffset, queryNtp, startClockCheck } from '../../src/agent/upkeep/clock-check.ts';
 import { systemClock } from '../../src/time/clock.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import { everySecondAgent, runCli, spawnCli, type CliProcess } from '../helpers/cli-process.ts';
@@ -72,9 +72,8 @@ test('a clock above CLOCK_SKEW_MAX_MS fires nothing: every slot is recorded skip
   const run = await agentWithClock({ NTP_SERVER: `${ntp.host}:${ntp.port}`, CLOCK_SKEW_WARN_MS: '250', CLOCK_SKEW_MAX_MS: '300' });
   try {
     await run.agent.line(/above CLOCK_SKEW_MAX_MS=300: no slot fires/);
-    // The first check answers within milliseconds of the start, but a slot may come first (a check never holds a
-    // slot back) and one prepared 100 ms ahead of the verdict still fires: from then on, nothing.
-    const firedBefore = run.stub.received.length;
+    // CLOCK_SKEW_MAX_MS set, the clock fails closed: a slot before the first answer is held (clock_unchecked), and
+    // from the verdict on every slot is skipped (clock_skew): nothing is ever sent.
     const db = await openDatabase({ kind: 'sqlite', path: run.files.db }, { readonly: true });
     try {
       await until(async () => (await db.db.selectFrom('cycles').select('id').where('reason', '=', 'clock_skew').execute()).length >= 2, 'two skipped slots', 5000);
@@ -92,14 +91,14 @@ test('a clock above CLOCK_SKEW_MAX_MS fires nothing: every slot is recorded skip
     assert.match(stats.out, /^Clock of \S+: offset \+(5[5-9]\d|6[0-4]\d) ms, round trip \d+ ms \(checked /m);
     const statsJson = await runCli(['stats', '--json', '--window', '1h', '--db', run.files.db]);
     assert.equal((JSON.parse(statsJson.out) as { clockChecks: unknown[] }).clockChecks.length, 1);
-    assert.ok(run.stub.received.length <= firedBefore + 1, `no request to Diego once the clock is known to be off (${run.stub.received.length} after ${firedBefore})`);
+    assert.equal(run.stub.received.length, 0, 'no request to Diego: held until checked, then known to be off');
     const check = await openDatabase({ kind: 'sqlite', path: run.files.db }, { readonly: true });
     const rows = await check.db.selectFrom('cycles').select(['status', 'reason', 'error']).execute();
     const clock = await check.db.selectFrom('agents').select(['clock_offset_ms', 'clock_rtt_ms', 'clock_checked_at']).executeTakeFirstOrThrow();
     await check.close();
     const skipped = rows.filter((r) => r.reason === 'clock_skew');
-    assert.ok(skipped.length >= 2 && rows.length - skipped.length === run.stub.received.length, JSON.stringify(rows));
-    assert.ok(skipped.every((r) => r.status === 'skipped'));
+    assert.ok(skipped.length >= 2 && rows.every((r) => r.reason === 'clock_skew' || r.reason === 'clock_unchecked'), JSON.stringify(rows));
+    assert.ok(rows.every((r) => r.status === 'skipped'));
     assert.match(skipped[0]!.error!, /clock offset (5[5-9]\d|6[0-4]\d) ms is above CLOCK_SKEW_MAX_MS=300/);
     assert.ok(clock.clock_checked_at !== null && Math.abs(clock.clock_offset_ms! - 600) < 30 + clock.clock_rtt_ms!, `the measurement is on the agent row: ${JSON.stringify(clock)}`);
     const skew = events(run.hook).find((e) => e.event === 'clock_skew')!;
@@ -134,8 +133,9 @@ test('a clock above CLOCK_SKEW_WARN_MS only warns (one notification); an unreach
     await ntp.close();
   }
 
+  // Without CLOCK_SKEW_MAX_MS the clock check only informs: a silent server never holds a slot back.
   const silent = await startNtpServer(0, { silent: true });
-  const down = await agentWithClock({ NTP_SERVER: `${silent.host}:${silent.port}`, CLOCK_CHECK_INTERVAL_MS: '1000', CLOCK_SKEW_MAX_MS: '10' });
+  const down = await agentWithClock({ NTP_SERVER: `${silent.host}:${silent.port}`, CLOCK_CHECK_INTERVAL_MS: '1000' });
   try {
     await until(() => down.stub.received.length >= 3 && silent.requests >= 2, 'cycles fire while the NTP server is silent', 15_000);
     const agent = await down.stop();
@@ -144,6 +144,25 @@ test('a clock above CLOCK_SKEW_WARN_MS only warns (one notification); an unreach
     assert.ok(!existsSync(down.files.prom) || !/clock_offset/.test(readFileSync(down.files.prom, 'utf8')), 'no offset is invented');
   } finally {
     await down.close();
+    await silent.close();
+  }
+});
+
+test('with CLOCK_SKEW_MAX_MS the clock fails closed: a silent NTP server fires nothing, each slot recorded skipped (clock_unchecked)', async () => {
+  const silent = await startNtpServer(0, { silent: true });
+  const held = await agentWithClock({ NTP_SERVER: `${silent.host}:${silent.port}`, CLOCK_CHECK_INTERVAL_MS: '1000', CLOCK_SKEW_MAX_MS: '10' });
+  try {
+    await held.agent.line(/no clock check has answered yet \(CLOCK_SKEW_MAX_MS=10 is set\): slots are held until one does/, 15_000);
+    const db = await openDatabase({ kind: 'sqlite', path: held.files.db }, { readonly: true });
+    try {
+      await until(async () => (await db.db.selectFrom('cycles').select('id').where('reason', '=', 'clock_unchecked').execute()).length >= 3, 'three slots held', 20_000);
+    } finally {
+      await db.close();
+    }
+    await held.stop();
+    assert.equal(held.stub.received.length, 0, 'no request before a clock check answered');
+  } finally {
+    await held.close();
     await silent.close();
   }
 });
@@ -162,5 +181,119 @@ test('[postgres] the clock is also measured against the database server\'s clock
     await run.close();
     await ntp.close();
     await schema.drop();
+  }
+});
+
+/** A clock whose waits end only when the test says (`tick`): each clock check runs when the test lets it. */
+function steppedClock() {
+  const waiting: (() => void)[] = [];
+  return {
+    now: () => Date.now(),
+    sleep: (_ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    tick: () => waiting.splice(0).forEach((r) => r()),
+  };
+}
+
+/** startClockCheck over scripted answers: `answers` are taken in turn (an Error: the source did not answer). */
+function scriptedCheck(settings: { clockSkewMaxMs?: number }, ntp: (number | Error)[], server?: (number | Error)[]) {
+  const clock = steppedClock();
+  const stop = new AbortController();
+  const lines: string[] = [];
+  const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m), debug: (m: string) => lines.push(m), child: () => log } as unknown as Parameters<typeof startClockCheck>[1]['log'];
+  let asked = 0;
+  const answer = (list: (number | Error)[], i: number) => {
+    const a = list[Math.min(i, list.length - 1)]!;
+    return a instanceof Error ? Promise.reject(a) : Promise.resolve({ offsetMs: a, rttMs: 1 });
+  };
+  let serverAsked = 0;
+  const check = startClockCheck(
+    { ntpServer: { host: '127.0.0.1', port: 123 }, clockCheckIntervalMs: 1000, clockSkewWarnMs: 250, clockSkewMaxMs: settings.clockSkewMaxMs },
+    {
+      clock,
+      log,
+      stop: stop.signal,
+      events: { measured() {}, skew() {} },
+      query: () => answer(ntp, asked++),
+      extra: server && [{ name: 'the database server', measure: () => answer(server, serverAsked++) }],
+    },
+  );
+  return {
+    health: check.health,
+    lines,
+    /** Runs the next check and waits until it has judged. */
+    async next() {
+      const before = asked;
+      clock.tick();
+      await until(() => asked > before, 'the next clock check');
+      await new Promise((r) => setTimeout(r, 20)); // its extra sources and verdict settle (no I/O: a few ticks)
+    },
+    async first() {
+      await until(() => asked >= 1, 'the first clock check');
+      await new Promise((r) => setTimeout(r, 20));
+    },
+    async close() {
+      stop.abort();
+      clock.tick();
+      await check.done;
+    },
+  };
+}
+
+test('fail closed: with CLOCK_SKEW_MAX_MS no slot fires before the first answer (logged), then the verdict follows the offset', async () => {
+  const c = scriptedCheck({ clockSkewMaxMs: 1000 }, [new Error('no answer within 2000 ms'), new Error('no answer within 2000 ms'), 30]);
+  try {
+    assert.equal(c.health.verdict.blocked && c.health.verdict.reason, 'clock_unchecked', 'held from the very start');
+    assert.ok(c.lines.some((l) => /no clock check has answered yet \(CLOCK_SKEW_MAX_MS=1000 is set\): slots are held/.test(l)), c.lines.join('\n'));
+    await c.first();
+    await c.next();
+    assert.equal(c.health.verdict.blocked && c.health.verdict.reason, 'clock_unchecked', 'still held while the server is silent');
+    await c.next();
+    assert.deepEqual(c.health.verdict, { blocked: false }, 'the first answer (30 ms) opens the gate');
+  } finally {
+    await c.close();
+  }
+  // Without CLOCK_SKEW_MAX_MS nothing is held, answer or not.
+  const open = scriptedCheck({}, [new Error('no answer')]);
+  try {
+    await open.first();
+    assert.deepEqual(open.health.verdict, { blocked: false });
+  } finally {
+    await open.close();
+  }
+});
+
+test('fail closed: the last offset known stays in force while the time source is silent', async () => {
+  const c = scriptedCheck({ clockSkewMaxMs: 1000 }, [5000, new Error('no answer within 2000 ms'), new Error('no answer within 2000 ms'), 20]);
+  try {
+    await c.first();
+    assert.equal(c.health.verdict.blocked && c.health.verdict.reason, 'clock_skew');
+    await c.next();
+    await c.next();
+    assert.equal(c.health.verdict.blocked && c.health.verdict.reason, 'clock_skew', 'silent: the 5 s offset still holds');
+    assert.ok(c.lines.some((l) => /did not answer .*slots stay held by the last offset known/.test(l)), c.lines.join('\n'));
+    await c.next();
+    assert.deepEqual(c.health.verdict, { blocked: false }, 'answering again within the limit: slots fire again');
+  } finally {
+    await c.close();
+  }
+});
+
+test("fail closed: the database server's clock offset counts like the SNTP one", async () => {
+  const c = scriptedCheck({ clockSkewMaxMs: 1000 }, [10], [5000, 5000, 40]);
+  try {
+    await c.first();
+    const v = c.health.verdict;
+    assert.ok(v.blocked && v.reason === 'clock_skew' && /clock offset 5000 ms is above CLOCK_SKEW_MAX_MS=1000 \(against the database server\)/.test(v.why), JSON.stringify(v));
+    assert.ok(c.lines.some((l) => /against the database server is above CLOCK_SKEW_MAX_MS=1000: no slot fires/.test(l)), c.lines.join('\n'));
+    await c.next();
+    assert.equal(c.health.blocked, true);
+    await c.next();
+    assert.deepEqual(c.health.verdict, { blocked: false }, 'both sources within the limit');
+  } finally {
+    await c.close();
   }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProblem, parseConfig } from '../../src/config.ts';
-import type { AttemptView, CycleView } from '../../src/reports/history-query.ts';
+import type { AttemptView, CycleView } from '../../src/store/history/history-query.ts';
 import { addCycle, addHeartbeat, addSkipped, emptyMetrics, renderMetrics, writeFileAtomic } from '../../src/agent/upkeep/metrics-file.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import { startAgents, type AgentGroup } from '../helpers/agent-harness.ts';

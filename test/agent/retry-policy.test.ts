@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRetryable, nextStep, retryDelay, type AttemptVerdict, type RetryPolicy } from '../../src/agent/retry-policy.ts';
-import { parseRetryAfter } from '../../src/diego/response.ts';
-import type { AttemptOutcome } from '../../src/records.ts';
+import { parseRetryAfter, type AttemptOutcome } from '../../src/records.ts';
 
 const policy: RetryPolicy = { attempts: 3, delayMs: 5000 };
 const NOW = Date.parse('2024-01-20T10:00:00.000Z');

@@ -21,7 +21,6 @@ const BAD: [string[], RegExp][] = [
   [['pause', '--reason', 'x', '--for', '1h', '--until', '2999-01-01T00:00:00Z'], /^pmf-scheduler: --for and --until both set when the pause ends: give one$/],
   [['pause', '--reason', 'bad\u001b[2Jtext'], /^pmf-scheduler: Invalid --reason "bad\\u001b\[2Jtext": expected one line of printable text, without control or format characters, at most 500 characters \(U\+001B at character 4\)$/],
   [['pause', '--reason', 'x', '--by', 'a\nb'], /^pmf-scheduler: Invalid --by "a\\nb": expected one line of printable text/],
-  [['pause', '--reason', 'x', '--execution', '--abort'], /^pmf-scheduler: --abort cuts the cycles in flight: it goes with a pause of cycles, not with --execution$/],
   [['reschedule', 'not a pattern', '--reason', 'x'], /^pmf-scheduler: Invalid PATTERN "not a pattern": expected a cron pattern with 5 or 6 fields/],
   [['reschedule', '* * * * * *', '--reset'], /^pmf-scheduler: reschedule takes a PATTERN or --reset, not both/],
   [['trigger', '--symbol', 'DOGE/USDT'], /^pmf-scheduler: Invalid --symbol "DOGE\/USDT": expected one of/],

@@ -46,33 +46,33 @@ async function notFiring(ctx: TestContext, env: Record<string, string>, ready: R
 }
 
 describe('status tells the truth; trigger refused where no agent can take it', { concurrency: true }, () => {
-  test('ENABLE_SCHEDULER=false: status exits 4 "disabled", trigger exit 1 one line', async (ctx) => {
+  test('ENABLE_SCHEDULER=false: status exits 5 "disabled", trigger exit 1 one line', async (ctx) => {
     const stub = await notFiring(ctx, { ENABLE_SCHEDULER: 'false' }, /Scheduler disabled/, {
       state: 'disabled',
-      code: 4,
+      code: 5,
       headline: /^Not firing: every agent alive is disabled \(ENABLE_SCHEDULER=false\)$/,
       refusal: /^pmf-scheduler: No agent alive can take it \(agent-1: disabled \(ENABLE_SCHEDULER=false\)\); not requested$/,
     });
     assert.equal(stub.received.length, 0);
   });
 
-  test('waiting for Diego at start: status exits 5 "waiting", trigger exit 1 one line', async (ctx) => {
+  test('waiting for Diego at start: status exits 6 "waiting", trigger exit 1 one line', async (ctx) => {
     // Diego's /health never answers: its URL is a port nothing listens on, so the agent waits at start.
     const stub = await notFiring(ctx, { WAIT_FOR_READY: 'true', DIEGO_URL: 'http://127.0.0.1:9' }, /Waiting for Diego at/, {
       state: 'waiting',
-      code: 5,
+      code: 6,
       headline: /^Not firing yet: waiting for Diego at start$/,
       refusal: /^pmf-scheduler: No agent alive can take it \(agent-1: waiting for Diego at start\); not requested$/,
     });
     assert.equal(stub.received.length, 0);
   });
 
-  test('a clock above CLOCK_SKEW_MAX_MS: status exits 6 "clock", trigger exit 1 one line', async (ctx) => {
+  test('a clock above CLOCK_SKEW_MAX_MS: status exits 7 "clock", trigger exit 1 one line', async (ctx) => {
     const ntp = await startNtpServer(600);
     try {
       await notFiring(ctx, { NTP_SERVER: `${ntp.host}:${ntp.port}`, CLOCK_SKEW_WARN_MS: '250', CLOCK_SKEW_MAX_MS: '300' }, /above CLOCK_SKEW_MAX_MS=300: no slot fires/, {
         state: 'clock',
-        code: 6,
+        code: 7,
         headline: /^Not firing because of the clock: offset above CLOCK_SKEW_MAX_MS$/,
         refusal: /^pmf-scheduler: No agent alive can take it \(agent-1: not firing because of the clock \(clock offset \d+ ms above CLOCK_SKEW_MAX_MS\)\); not requested$/,
       });

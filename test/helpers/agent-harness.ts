@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { runAgent, type AgentExit } from '../../src/agent/agent.ts';
+import type { AgentEvents } from '../../src/agent/events.ts';
 import { composeAgent, type AgentParts } from '../../src/agent/wiring.ts';
 import type { Clock } from '../../src/time/clock.ts';
 import { formatProblem, parseConfig, type Config, type DatabaseTarget } from '../../src/config.ts';
@@ -87,6 +88,8 @@ export interface AgentSetup {
   watchLockWaits?: (wait: boolean) => void;
   /** What agent `i` tells systemd (READY=1, WATCHDOG=1, STOPPING=1), with its clock's time. */
   notify?: (agent: number, state: string, at: number) => void;
+  /** Subscribes to agent `i`'s event stream before it runs, so no event is missed. */
+  listen?: (events: AgentEvents, agent: number) => void;
 }
 
 /**
@@ -190,6 +193,7 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
         },
       }),
     });
+    setup.listen?.(deps.events, i);
     // The composed store, counting what the agent does with it (claims start synchronously inside the slot's fire).
     const real = deps.store;
     const store: WriteQueue = {

@@ -18,6 +18,7 @@ export function faultInjector(real: HistoryStore, control: FaultControl): Histor
     };
   return {
     claimCycle: guard(real.claimCycle),
+    claimAnswer: (id) => real.claimAnswer(id),
     recordSkipped: guard(real.recordSkipped),
     voidClaim: guard(real.voidClaim),
     finishCycle: guard(real.finishCycle),

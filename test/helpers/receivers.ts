@@ -8,6 +8,8 @@ export interface Received {
   path: string;
   body: unknown;
   at: number;
+  /** The request's headers (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function startReceiver(answer: (r: Received, n: number) => number |
       } catch {
         // a plain text body (a ping's)
       }
-      const r = { path: req.url ?? '/', body, at: Date.now() };
+      const r = { path: req.url ?? '/', body, at: Date.now(), headers: req.headers };
       received.push(r);
       const status = answer(r, received.length);
       if (status === 'hang') {

@@ -9,7 +9,7 @@ import { scene } from '../helpers/scene.ts';
 import { until } from '../helpers/wait.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import { pgTest } from '../helpers/backends.ts';
-import { NOTIFICATION_SCHEMA } from '../../src/notify/payload.ts';
+import { NOTIFICATION_SCHEMA } from '../../src/notify/event.ts';
 
 type Body = { schema: string; event: string; severity: string; text: string; symbol?: string; cycle?: number; counts?: Record<string, number>; lastError?: string; replica: string; time: string };
 const bodies = (r: Received[]) => r.map((x) => x.body as Body);
@@ -174,7 +174,7 @@ test('alerts test: one line per channel with its result, exit 1 when one fails, 
   assert.equal((ok.received[0]!.body as Body).event, 'test');
   const none = await runMain(['alerts', 'test'], {});
   assert.equal(none.code, 2);
-  assert.match(none.err.join('\n'), /No notification channel configured: set ALERT_WEBHOOK_URL and\/or HEALTHCHECK_PING_URL/);
+  assert.match(none.err.join('\n'), /No notification channel configured: set ALERT_WEBHOOK_URL, TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, and\/or HEALTHCHECK_PING_URL/);
   const wrong = await runMain(['alerts', 'send'], {});
   assert.equal(wrong.code, 2);
   assert.match(wrong.err.join('\n'), /Invalid alerts action "send": expected nothing \(the list\) or test/);

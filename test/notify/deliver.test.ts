@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { webhookChannels } from '../../src/notify/channels.ts';
+import { webhookChannel } from '../../src/notify/webhook.ts';
 import { CHANNEL_RATE_PER_MINUTE, startDelivery } from '../../src/notify/deliver.ts';
 import { enqueue } from '../../src/store/outbox/outbox.ts';
 import { captureLog } from '../helpers/capture-log.ts';
@@ -20,7 +20,7 @@ test(`rate limit: a burst of 25 to one channel sends ${CHANNEL_RATE_PER_MINUTE} 
   const db = await tempDatabase();
   const busy = await startReceiver();
   const quiet = await startReceiver();
-  const [busyChannel, quietChannel] = webhookChannels([`${busy.url}/busy`, `${quiet.url}/quiet`]);
+  const [busyChannel, quietChannel] = [`${busy.url}/busy`, `${quiet.url}/quiet`].map(webhookChannel);
   const clock = fastClock(T, { frozen: true });
   const log = captureLog();
   for (let i = 0; i < 25; i++) await enqueue(db.db, { event: 'missed', severity: 'warning', payload: JSON.stringify({ n: i }), createdAt: T }, [busyChannel!.key]);
@@ -65,7 +65,7 @@ test('a webhook that redirects is given up at once and its target never reached;
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const downPort = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  const [moved, down] = webhookChannels([`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hook`, `http://127.0.0.1:${downPort}/hook`]);
+  const [moved, down] = [`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hook`, `http://127.0.0.1:${downPort}/hook`].map(webhookChannel);
   const clock = stillClock(); // one round per wake, no retry by itself
   const log = captureLog();
   for (const c of [moved!, down!]) await enqueue(db.db, { event: 'failing', severity: 'critical', payload: '{}', createdAt: Date.now() }, [c.key]);

@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SETTINGS } from '../../src/config.ts';
 import { startSimulator } from '../../src/diego/simulator.ts';
-import { envOf, execForm, healthcheckOf, parseDockerfile, replayPlan, shellWords } from '../../scripts/dockerfile.ts';
+import { envOf, execForm, healthcheckOf, parseDockerfile, stagePlan, shellWords } from '../../scripts/dockerfile.ts';
 import { projectRoot } from '../helpers/project-root.ts';
 import { parseYamlSubset, type YamlValue } from '../helpers/yaml-subset.ts';
 
-// No Docker engine runs on our machines: these checks read the Dockerfile and the compose file for every property
-// the packaging issue asks for; scripts/docker-replay.sh runs the image's build and run steps without Docker.
+// These checks read the Dockerfile and the compose file for every property the packaging issue asks for, in
+// milliseconds; scripts/image-check.sh (in CI) builds the image and runs the compose stacks for real.
 
 const root = projectRoot();
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
 const stages = parseDockerfile(read('Dockerfile'));
-const plan = replayPlan(stages);
+const plan = stagePlan(stages);
 const runtime = plan[plan.length - 1]!;
 const runtimeStage = stages[stages.length - 1]!;
 const manifest = JSON.parse(read('package.json')) as { bin: Record<string, string> };
@@ -244,7 +244,7 @@ test('the Dockerfile reader joins continuations, reads ENV quoting and refuses w
   assert.equal(execForm('a b'), undefined);
   assert.throws(() => parseDockerfile('FROM x\nARG V=1\n'), /line 2: ARG is not supported/);
   assert.throws(() => parseDockerfile('FROM x\nENV A=$HOME\n'), /line 2: variable substitution/);
-  assert.throws(() => replayPlan(parseDockerfile('FROM x\nCOPY --from=nope /a /b\n')), /names no earlier stage/);
+  assert.throws(() => stagePlan(parseDockerfile('FROM x\nCOPY --from=nope /a /b\n')), /names no earlier stage/);
   assert.throws(() => parseDockerfile('RUN x\n'), /before the first FROM/);
 });
 

@@ -18,8 +18,8 @@ import { until, within } from '../helpers/wait.ts';
 
 // Every test that reads a database runs against SQLite and PostgreSQL (each test in a schema of its own).
 
-const row = (over: Partial<{ started_at: number; stopped_at: number | null; heartbeat_at: number; ready_at: number | null }> = {}) => ({
-  id: 1, owner: 'box:7', host: 'box', pid: 7, version: '1.0.0', cron_pattern: '0 * * * * *', symbols: 'BTC/USDT', started_at: 0, heartbeat_at: 1_000_000, stopped_at: null, ready_at: 0, clock_offset_ms: null, clock_rtt_ms: null, clock_checked_at: null, not_firing: null, ...over,
+const row = (over: Partial<{ started_at: number; stopped_at: number | null; heartbeat_at: number; ready_at: number | null; held_until: number | null; held_back_ms: number | null }> = {}) => ({
+  id: 1, owner: 'box:7', host: 'box', pid: 7, version: '1.0.0', cron_pattern: '0 * * * * *', symbols: 'BTC/USDT', started_at: 0, heartbeat_at: 1_000_000, stopped_at: null, ready_at: 0, clock_offset_ms: null, clock_rtt_ms: null, clock_checked_at: null, held_until: null, held_back_ms: null, not_firing: null, ...over,
 });
 
 test('judgeHealth: fresh, stale, stopped, never ran, and too many failures in a row', () => {
@@ -36,6 +36,13 @@ test('judgeHealth: fresh, stale, stopped, never ran, and too many failures in a 
     reason: 'agent box:7 (1.0.0): 3 consecutive failed cycles for BTC/USDT (limit 3)',
   });
   assert.equal(judgeHealth(row(), 900_000, 60_000).healthy, true, 'a heartbeat from a clock a little ahead is fresh');
+});
+
+test('judgeHealth: an agent holding its fire after the clock went back is unhealthy until the hold ends', () => {
+  const held = row({ held_until: 1_003_600_000, held_back_ms: 3_600_000 });
+  assert.deepEqual(judgeHealth(held, 1_000_000, 60_000), { healthy: false, reason: 'agent box:7 (1.0.0): not firing until 1970-01-12T14:46:40.000Z (the clock went back 3600 s)' });
+  assert.equal(judgeHealth(held, 1_003_600_000, 60_000).healthy, false, 'the slot it waits for has not fired yet');
+  assert.equal(judgeHealth({ ...held, heartbeat_at: 1_003_600_000 }, 1_003_600_001, 60_000).healthy, true, 'past it: the row is cleared at the next fire; a hold in the past is no hold');
 });
 
 testOnEveryBackend('healthcheck: exit 0 on a fresh heartbeat, 1 with the reason when stale or stopped, --max-age', async (backend) => {

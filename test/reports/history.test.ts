@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { matchesFilter, queryHistory } from '../../src/reports/history-query.ts';
+import { matchesFilter, queryHistory } from '../../src/store/history/history-query.ts';
 import { shortSummary } from '../../src/reports/render-history.ts';
 import { BACKENDS, PG_URL, backendTest, tempDatabaseOn, type BackendName } from '../helpers/backends.ts';
 import { CLI_PATH, spawnCli } from '../helpers/cli-process.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import type { Percentiles } from '../../src/reports/stats-model.ts';
+import type { Percentiles } from '../../src/store/history/stats/stats-model.ts';
 import { tempDatabaseOn, testOnEveryBackend } from '../helpers/backends.ts';
 import { everySecondAgent, runCli } from '../helpers/cli-process.ts';
 import { analysisOk } from '../helpers/diego-stub.ts';

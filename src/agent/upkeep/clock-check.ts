@@ -18,12 +18,20 @@ export interface ClockCheckSettings {
   clockSkewMaxMs: number | undefined;
 }
 
+/** The clock's verdict for a slot (agent/slot-decision.ts): fire, or skip with a reason and its line. */
+export type ClockVerdict = { blocked: false } | { blocked: true; reason: 'clock_skew' | 'clock_unchecked'; why: string };
+
+/** While CLOCK_SKEW_MAX_MS holds slots back for want of a first answer, the check is tried again this often. */
+export const FIRST_CHECK_RETRY_MS = 5000;
+
 /** What the agent knows of its clock: the last measurement, and whether slots must not fire. */
 export interface ClockHealth {
   /** The last measurement, when the server answered. */
   readonly last: (ClockSample & { at: number; source: string }) | undefined;
-  /** The offset is above CLOCK_SKEW_MAX_MS: slots are recorded skipped (`clock_skew`) until it is back. */
+  /** Slots must not fire: the offset is above CLOCK_SKEW_MAX_MS, or (with it set) no check has answered yet. */
   readonly blocked: boolean;
+  /** The same with its reason and line, as the slot decision takes it. */
+  readonly verdict: ClockVerdict;
 }
 
 /** What a change of the clock's health is told to (the metrics file, the notifications, the agents row). */
@@ -71,8 +79,11 @@ export function judgeOffset(offsetMs: number, s: Pick<ClockCheckSettings, 'clock
 
 /**
  * Checks the clock against NTP_SERVER at start and every CLOCK_CHECK_INTERVAL_MS, beside `extra` sources (the
- * PostgreSQL server's clock). Off the slot's path: the agent only reads `blocked`. An unreachable server is logged
- * once per outage and never blocks a slot.
+ * PostgreSQL server's clock, which counts like the SNTP one). Off the slot's path: the agent only reads `verdict`.
+ * Without CLOCK_SKEW_MAX_MS an unreachable server is logged once per outage and never blocks a slot. With it the
+ * clock fails closed (issue 22): no slot fires before the first answer (tried again every FIRST_CHECK_RETRY_MS
+ * until then, each query bounded by NTP_TIMEOUT_MS), and while the sources are silent the last offsets known stay
+ * in force.
  */
 export function startClockCheck(
   s: ClockCheckSettings,
@@ -81,54 +92,75 @@ export function startClockCheck(
   const { clock, log, stop, events } = deps;
   const source = `${s.ntpServer.host}:${s.ntpServer.port}`;
   const query = deps.query ?? (() => queryNtp(s.ntpServer, clock));
+  const failClosed = s.clockSkewMaxMs !== undefined;
   let last: ClockHealth['last'];
-  let blocked = false;
+  // The last offset each source gave: the worst of them decides (a silent source keeps its last word).
+  const offsets = new Map<string, number>();
+  let verdict: ClockVerdict = failClosed ? { blocked: true, reason: 'clock_unchecked', why: `no clock check has answered yet (CLOCK_SKEW_MAX_MS=${s.clockSkewMaxMs} is set): slots are held until one does` } : { blocked: false };
   let skewed = false;
-  const reach = spell(log, (why) => `Clock check: NTP server ${source} did not answer (${why}); slots keep firing, retrying every ${formatDuration(s.clockCheckIntervalMs)}`, `Clock check: NTP server ${source} answers again`);
+  const silent = failClosed ? 'slots stay held by the last offset known' : 'slots keep firing';
+  const reach = spell(log, (why) => `Clock check: NTP server ${source} did not answer (${why}); ${silent}, retrying every ${formatDuration(s.clockCheckIntervalMs)}`, `Clock check: NTP server ${source} answers again`);
+  if (failClosed) log.warn(`Clock check: ${verdict.blocked ? verdict.why : ''}`);
   const health: ClockHealth = {
     get last() {
       return last;
     },
     get blocked() {
-      return blocked;
+      return verdict.blocked;
+    },
+    get verdict() {
+      return verdict;
     },
   };
   const say = (ms: number) => `${ms >= 0 ? '+' : '-'}${formatDuration(Math.abs(ms))}`;
+  /** The verdict on the worst offset known, told when it changes. */
+  const judge = () => {
+    let worst: [string, number] | undefined;
+    for (const [name, off] of offsets) if (worst === undefined || Math.abs(off) > Math.abs(worst[1])) worst = [name, off];
+    if (worst === undefined) return; // no answer yet: the verdict stands
+    const [name, offsetMs] = worst;
+    const v = judgeOffset(offsetMs, s);
+    const line = `clock offset ${say(offsetMs)} against ${name}`;
+    const was = verdict;
+    verdict = v.blocking ? { blocked: true, reason: 'clock_skew', why: `clock offset ${Math.round(offsetMs)} ms is above CLOCK_SKEW_MAX_MS=${s.clockSkewMaxMs} (against ${name})` } : { blocked: false };
+    if (v.skewed === skewed && verdict.blocked === was.blocked && !(was.blocked && was.reason === 'clock_unchecked')) return;
+    if (v.blocking) log.error(`Clock check: ${line} is above CLOCK_SKEW_MAX_MS=${s.clockSkewMaxMs}: no slot fires until it is back (recorded skipped, reason clock_skew)`);
+    else if (v.skewed) log.warn(`Clock check: ${line} is above CLOCK_SKEW_WARN_MS=${s.clockSkewWarnMs}; exchanges reject requests outside their receive window`);
+    else log.info(`Clock check: ${line}: ${skewed ? 'back ' : ''}within CLOCK_SKEW_WARN_MS=${s.clockSkewWarnMs}${was.blocked ? '; slots fire again' : ''}`);
+    if (v.skewed !== skewed || verdict.blocked !== was.blocked) events.skew({ ...v, offsetMs });
+    skewed = v.skewed;
+  };
 
   const check = async () => {
-    let sample: ClockSample;
     try {
-      sample = await query();
+      const sample = await query();
+      reach.ok();
+      last = { ...sample, at: clock.now(), source };
+      events.measured(last);
+      offsets.set(source, sample.offsetMs);
+      log.info(`Clock check: clock offset ${say(sample.offsetMs)} against ${source} (round trip ${formatDuration(sample.rttMs)})`, { offsetMs: sample.offsetMs, rttMs: sample.rttMs });
     } catch (err) {
       reach.failed(err);
-      if (blocked) log.warn('Clock check: firing again, since the clock can no longer be checked');
-      blocked = false;
-      return;
     }
-    reach.ok();
-    last = { ...sample, at: clock.now(), source };
-    events.measured(last);
-    const verdict = judgeOffset(sample.offsetMs, s);
-    const line = `clock offset ${say(sample.offsetMs)} against ${source} (round trip ${formatDuration(sample.rttMs)})`;
-    if (verdict.skewed !== skewed || verdict.blocking !== blocked) {
-      if (verdict.blocking) log.error(`Clock check: ${line} is above CLOCK_SKEW_MAX_MS=${s.clockSkewMaxMs}: no slot fires until it is back (recorded skipped, reason clock_skew)`);
-      else if (verdict.skewed) log.warn(`Clock check: ${line} is above CLOCK_SKEW_WARN_MS=${s.clockSkewWarnMs}; exchanges reject requests outside their receive window`);
-      else log.info(`Clock check: ${line}: back within CLOCK_SKEW_WARN_MS=${s.clockSkewWarnMs}${blocked ? '; slots fire again' : ''}`);
-      events.skew({ ...verdict, offsetMs: sample.offsetMs });
-    } else log.info(`Clock check: ${line}`, { offsetMs: sample.offsetMs, rttMs: sample.rttMs });
-    skewed = verdict.skewed;
-    blocked = verdict.blocking;
     for (const e of deps.extra ?? []) {
       try {
         const other = await e.measure();
+        offsets.set(e.name, other.offsetMs);
         log.info(`Clock check: offset ${say(other.offsetMs)} against ${e.name} (round trip ${formatDuration(other.rttMs)})`, { source: e.name, offsetMs: other.offsetMs, rttMs: other.rttMs });
       } catch (err) {
         log.debug(`Clock check against ${e.name} failed: ${errorLine(err)}`);
       }
     }
+    // Failing closed, only the NTP server's first answer opens the gate; the other sources count from then on.
+    if (!(failClosed && !offsets.has(source))) judge();
   };
+  const unchecked = () => verdict.blocked && verdict.reason === 'clock_unchecked';
   const done = (async () => {
     await check();
+    while (unchecked() && !stop.aborted) {
+      await clock.sleep(Math.min(FIRST_CHECK_RETRY_MS, s.clockCheckIntervalMs), stop);
+      if (!stop.aborted) await check();
+    }
     await every(clock, stop, s.clockCheckIntervalMs, check);
   })();
   return { health, done };

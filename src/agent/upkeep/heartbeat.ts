@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import { spell } from '../../log/spell.ts';
-import { registerAgent, type AgentRecord, type AgentRegistration } from '../../store/history/agent-registry.ts';
+import { registerAgent, type AgentRecord, type AgentRegistration, type FiringHold } from '../../store/history/agent-registry.ts';
 import type { FileCheck } from '../../store/port.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { Clock } from '../../time/clock.ts';
@@ -57,6 +57,14 @@ export async function startHeartbeat(db: Kysely<Schema>, record: AgentRecord, cl
   // When the readiness wait ended; written with the next beat (the one `ready()` runs, or a later one if that failed).
   let readyAt: number | undefined;
   let readyWritten = false;
+  // A firing hold (the clock went back) not written yet: written at once, or with the next beat that can.
+  let hold: { value: FiringHold | undefined } | undefined;
+  const writeHold = async () => {
+    if (hold === undefined || registration === undefined) return;
+    const h = hold;
+    await registration.holdFiring(h.value);
+    if (hold === h) hold = undefined;
+  };
   const writeBeat = async () => {
     await checkFileBefore(opts.checkFile, log);
     try {
@@ -65,6 +73,7 @@ export async function startHeartbeat(db: Kysely<Schema>, record: AgentRecord, cl
       if (registration === undefined) registration = await registerAgent(db, { ...record, readyAt: ready });
       else await registration.heartbeat(at, ready);
       if (ready !== undefined) readyWritten = true;
+      await writeHold();
       health.ok();
       opts.onBeat?.(at);
       if (opts.onPeers) opts.onPeers(await peersOf(registration, record, at, opts.isAlive));
@@ -105,6 +114,11 @@ export async function startHeartbeat(db: Kysely<Schema>, record: AgentRecord, cl
           health.failed(err); // written with the next beat instead
         }
       }));
+    },
+    /** The clock went back: nothing fires before `h.until` (undefined: firing again); recorded at once. */
+    hold(h: FiringHold | undefined) {
+      hold = { value: h };
+      beating = beating.then(() => writeHold().catch((err) => health.failed(err)));
     },
     /** After the loop ended: marks the agent stopped (a clean stop). */
     async close() {

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import process from 'node:process';
-import type { AttemptOutcome, CycleStatus, Trigger } from '../../records.ts';
+import type { AttemptOutcome, CycleStatus, SkipReason, Trigger } from '../../records.ts';
 
 /** Upper bounds of the Diego latency histogram, in seconds (Diego answers in ~0.1–20 s). */
 export const LATENCY_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60] as const;
@@ -79,7 +79,7 @@ export function addCycle(
 }
 
 /** Counts a slot recorded as skipped for `reason` (no row is read for it). */
-export function addSkipped(s: MetricsState, reason: string): MetricsState {
+export function addSkipped(s: MetricsState, reason: SkipReason): MetricsState {
   return { ...s, cycles: { ...s.cycles, skipped: s.cycles.skipped + 1 }, skipped: { ...s.skipped, [reason]: (s.skipped[reason] ?? 0) + 1 } };
 }
 

@@ -1,6 +1,7 @@
+import type { SkipReason } from '../../records.ts';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../log/logger.ts';
-import { lastCycleWithStatus } from '../../reports/cycle-lookups.ts';
+import { lastCycleWithStatus } from '../../store/history/cycle-lookups.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { EndedCycle } from '../cycle.ts';
 import { spell } from '../../log/spell.ts';
@@ -26,7 +27,7 @@ export async function startMetrics(db: Kysely<Schema>, path: string, startedAt: 
   await chain;
   return {
     cycleEnded: (ended: EndedCycle) => change((s) => addCycle(s, ended, ended.attempts)),
-    slotSkipped: (reason: string) => change((s) => addSkipped(s, reason)),
+    slotSkipped: (reason: SkipReason) => change((s) => addSkipped(s, reason)),
     beat: (at: number) => change((s) => addHeartbeat(s, at)),
     clockChecked: (offsetMs: number, rttMs: number) => change((s) => addClockCheck(s, offsetMs, rttMs)),
     paused: (paused: MetricsState['paused']) => change((s) => ({ ...s, paused })),

@@ -1,3 +1,4 @@
+import type { SkipReason } from '../../records.ts';
 import type { Notifier } from '../../notify/notifier.ts';
 import type { Clock } from '../../time/clock.ts';
 import { every } from '../../time/every.ts';
@@ -6,8 +7,23 @@ import { formatDuration } from '../../time/durations.ts';
 /** How often slots that did not run are summed up in one `missed` notification (when there were any). */
 export const MISSED_SUMMARY_MS = 300_000;
 
-/** The reasons a `missed` notification counts: slots passed over, skipped behind an overrun, cut at the deadline. */
-const COUNTED = new Set(['missed', 'overlap', 'deadline', 'clock_skew']);
+/**
+ * Whether a `missed` notification counts each skip reason: slots passed over or skipped behind an overrun or a bad
+ * clock count; deliberate skips (a pause, the stop) do not. A new skip reason must say here which it is.
+ */
+const COUNTS_AS_MISSED: Record<SkipReason, boolean> = {
+  missed: true,
+  overlap: true,
+  clock_skew: true,
+  clock_unchecked: true,
+  clock_back: false,
+  paused: false,
+  shutdown: false,
+  unclaimed: false,
+  recheck_failed: true,
+};
+/** The reasons a `missed` notification counts: the skips above, and cycles cut at their deadline. */
+const COUNTED = new Set<string>(['deadline', ...Object.entries(COUNTS_AS_MISSED).filter(([, n]) => n).map(([r]) => r)]);
 
 /** Counts slots that did not run as they should and notifies one summary per interval, not one message per slot. */
 export function summariseMissed(notifier: Notifier, clock: Clock, stop: AbortSignal) {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../log/logger.ts';
 import { formatSummary, summaryFields } from '../../reports/render-summary.ts';
-import { queryStats } from '../../reports/stats-query.ts';
+import { queryStats } from '../../store/history/stats/stats-query.ts';
 import type { Schema } from '../../store/schema.ts';
 import type { Clock } from '../../time/clock.ts';
 import type { CronPattern } from '../../time/cron-pattern.ts';

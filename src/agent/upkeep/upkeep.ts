@@ -1,14 +1,16 @@
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Notifier } from '../../notify/notifier.ts';
-import { ownerOf, type AgentIdentity } from '../../records.ts';
+import { ownerOf, type AgentIdentity, type SkipReason } from '../../records.ts';
+import type { FiringHold } from '../../store/history/agent-registry.ts';
 import type { Database } from '../../store/port.ts';
 import type { Clock } from '../../time/clock.ts';
 import type { CronPattern } from '../../time/cron-pattern.ts';
 import { VERSION } from '../../version.ts';
 import type { CycleResult } from '../cycle.ts';
+import { subscriptions, type AgentEvents } from '../events.ts';
 import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
-import { PAUSE_SCOPES, pauseOf, type ControlState } from '../../control/state.ts';
+import { PAUSE_SCOPES, pauseOf } from '../../control/state.ts';
 import { watchControl, type ControlWatch } from '../../control/watch.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { keepLeases } from './leases.ts';
@@ -41,6 +43,8 @@ export interface UpkeepDeps {
   log: Logger;
   identity: AgentIdentity;
   notifier: Notifier;
+  /** The agent's event stream: the chores emit into it, and the metrics, summaries and notifications listen. */
+  events: AgentEvents;
   /** Under systemd (`Type=notify`): READY=1, WATCHDOG=1 with every heartbeat, STOPPING=1. */
   systemd?: Notify;
   /** Told after each heartbeat which other live agents share the database (PeerWatch.seen). */
@@ -56,15 +60,17 @@ export interface UpkeepDeps {
 export interface Upkeep {
   /** The live control state (pauses), kept in memory by its watcher. */
   control: ControlWatch;
-  /** After a cycle ended: metrics, the missed-slot summary, the Healthchecks ping (never awaited by the cycle). */
+  /** After a cycle ended: emits `cycle:ended` when this agent ran it (never awaited by the cycle). */
   cycleEnded(result: CycleResult): void;
-  /** After a slot was recorded as skipped, with the reason recorded. */
-  slotSkipped(reason: string): void;
+  /** After a slot was recorded as skipped, with the reason recorded: emits `slot:skipped`. */
+  slotSkipped(reason: SkipReason): void;
   /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
   readonly clock: ClockHealth | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
   /** Resolves once the mark was tried (written, or left to the next beat). */
   ready(): Promise<void>;
+  /** The clock went back: nothing fires before `hold.until`; undefined: firing again. For `healthcheck`, `status`. */
+  holdFiring(hold: FiringHold | undefined): void;
   /** Ends the loops, waits for the last metrics write and marks the agent stopped (a clean stop). */
   close(): Promise<void>;
 }
@@ -75,6 +81,7 @@ export interface Upkeep {
  */
 export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   const { database, settings, clock, notifier } = d;
+  const events = subscriptions(d.events);
   const { db } = database;
   const log = d.log.child('UPKEEP');
   const ended = new AbortController();
@@ -83,23 +90,23 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   const owner = ownerOf(d.identity);
   const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt, notFiring: settings.enableScheduler === false ? 'disabled' : undefined };
   const metrics = settings.metricsFile === undefined ? undefined : await startMetrics(db, settings.metricsFile, startedAt, log);
-  const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: metrics?.beat, systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
+  // Subscribed before the chore that emits starts, so no event goes unheard.
+  subscribeMetrics(events, metrics, settings.symbols, clock);
+  const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: (at) => d.events.emit('agent:beat', { at }), systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
   const missed = summariseMissed(notifier, clock, stop);
-  const clockCheck = settings.clockCheck && startClockCheckFor(settings.clockCheck, d, stop, {
-    measured: (m) => {
-      metrics?.clockChecked(m.offsetMs, m.rttMs);
-      heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
-    },
-    skew: (k) => {
-      // `status` and `trigger` read it: an agent whose clock holds its slots takes no run-now request either.
-      const why = k.blocking ? `clock offset ${Math.round(k.offsetMs)} ms above CLOCK_SKEW_MAX_MS` : null;
-      heartbeat.registration?.notFiring(why).catch((err) => log.debug(`Could not record why the agent does not fire: ${errorLine(err)}`));
-      if (k.skewed) notifier.notify('clock_skew', `clock offset ${Math.round(k.offsetMs)} ms${k.blocking ? ': no slot fires until it is back' : ''}`, { severity: k.blocking ? 'critical' : 'warning', details: { offsetMs: Math.round(k.offsetMs), blocking: k.blocking } });
-      else notifier.notify('clock_skew', `clock back in sync (offset ${Math.round(k.offsetMs)} ms)`, { severity: 'info', details: { offsetMs: Math.round(k.offsetMs), blocking: false } });
-    },
+  events.on('clock:skew', (k) => {
+    // `status` and `trigger` read it: an agent whose clock holds its slots takes no run-now request either.
+    const why = k.blocking ? `clock offset ${Math.round(k.offsetMs)} ms above CLOCK_SKEW_MAX_MS` : null;
+    heartbeat.registration?.notFiring(why).catch((err) => log.debug(`Could not record why the agent does not fire: ${errorLine(err)}`));
   });
-  const pausedGauge = (state: ControlState) =>
-    settings.symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined })));
+  events.on('clock:measured', (m) => {
+    heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
+  });
+  subscribeNotifications(events, notifier, missed);
+  const clockCheck = settings.clockCheck && startClockCheckFor(settings.clockCheck, d, stop, {
+    measured: (m) => d.events.emit('clock:measured', m),
+    skew: (k) => d.events.emit('clock:skew', k),
+  });
   // Under the agent's own component: the pattern in force and the control changes are the scheduler's business.
   const control = await watchControl({
     db,
@@ -108,8 +115,8 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     clock,
     log: d.log,
     stop,
-    changed: (state) => metrics?.paused(pausedGauge(state)),
-    tell: (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key }),
+    changed: (state) => d.events.emit('control:changed', { state }),
+    tell: (n) => d.events.emit('control:notice', n),
     changes: database.controlChanges?.bind(database),
   });
   const loops = [
@@ -123,27 +130,49 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   return {
     control: control.watch,
     cycleEnded(result) {
-      if (!result.ended) return;
-      metrics?.cycleEnded(result.ended);
-      missed.count(result.ended.reason); // it counts only the reasons of a slot not run as it should
-      if (result.ended.status !== 'skipped') notifier.cycleEnded(result.ended.status === 'succeeded', `${result.ended.status}${result.ended.reason ? ` (${result.ended.reason})` : ''}`);
+      if (result.ended) d.events.emit('cycle:ended', { ended: result.ended });
     },
-    slotSkipped(reason) {
-      metrics?.slotSkipped(reason);
-      missed.count(reason);
-    },
+    slotSkipped: (reason) => d.events.emit('slot:skipped', { reason }),
     clock: clockCheck?.health,
     ready: () => heartbeat.ready(),
+    holdFiring: (hold) => heartbeat.hold(hold),
     async close() {
       // Said first, awaited last: the process exits right after, and the message must be out by then.
       const stopping = d.systemd?.('STOPPING=1');
       ended.abort();
       await Promise.all(loops);
       await metrics?.idle();
+      events.end();
       await heartbeat.close();
       await stopping;
     },
   };
+}
+
+/** The metrics file (METRICS_FILE) hears heartbeats, cycles, skipped slots, clock checks and pauses. */
+function subscribeMetrics(events: Pick<AgentEvents, 'on'>, metrics: Awaited<ReturnType<typeof startMetrics>> | undefined, symbols: readonly string[], clock: Clock): void {
+  if (metrics === undefined) return;
+  events.on('agent:beat', ({ at }) => metrics.beat(at));
+  events.on('cycle:ended', ({ ended }) => metrics.cycleEnded(ended));
+  events.on('slot:skipped', ({ reason }) => metrics.slotSkipped(reason));
+  events.on('clock:measured', (m) => metrics.clockChecked(m.offsetMs, m.rttMs));
+  events.on('control:changed', ({ state }) =>
+    metrics.paused(symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined })))),
+  );
+}
+
+/** What a person hears: the missed-slot summary, the Healthchecks ping of each cycle, clock skew, control changes. */
+function subscribeNotifications(events: Pick<AgentEvents, 'on'>, notifier: Notifier, missed: ReturnType<typeof summariseMissed>): void {
+  events.on('cycle:ended', ({ ended }) => {
+    missed.count(ended.reason); // it counts only the reasons of a slot not run as it should
+    if (ended.status !== 'skipped') notifier.cycleEnded(ended.status === 'succeeded', `${ended.status}${ended.reason ? ` (${ended.reason})` : ''}`);
+  });
+  events.on('slot:skipped', ({ reason }) => missed.count(reason));
+  events.on('clock:skew', (k) => {
+    if (k.skewed) notifier.notify('clock_skew', `clock offset ${Math.round(k.offsetMs)} ms${k.blocking ? ': no slot fires until it is back' : ''}`, { severity: k.blocking ? 'critical' : 'warning', details: { offsetMs: Math.round(k.offsetMs), blocking: k.blocking } });
+    else notifier.notify('clock_skew', `clock back in sync (offset ${Math.round(k.offsetMs)} ms)`, { severity: 'info', details: { offsetMs: Math.round(k.offsetMs), blocking: false } });
+  });
+  events.on('control:notice', (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key }));
 }
 
 /** The clock check, measuring against the database server's clock too where it has its own (PostgreSQL). */

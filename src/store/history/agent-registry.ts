@@ -31,6 +31,14 @@ export interface AgentRegistration {
   clockChecked(at: number, offsetMs: number, rttMs: number): Promise<void>;
   /** Why it does not fire now (its clock), or null once it fires again: what `status` shows and `trigger` checks. */
   notFiring(why: string | null): Promise<void>;
+  /** The clock went back: nothing fires before `until` (undefined: firing again), for `healthcheck` and `status`. */
+  holdFiring(hold: FiringHold | undefined): Promise<void>;
+}
+
+/** Nothing fires before `until`: the wall clock went `backMs` behind the last slot fired. */
+export interface FiringHold {
+  until: number;
+  backMs: number;
 }
 
 /** Inserts the agent's row (its first heartbeat is its start time). */
@@ -71,6 +79,9 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
     },
     async clockChecked(at, offsetMs, rttMs) {
       await db.updateTable('agents').set({ clock_offset_ms: offsetMs, clock_rtt_ms: rttMs, clock_checked_at: at }).where('id', '=', id).execute();
+    },
+    async holdFiring(hold) {
+      await db.updateTable('agents').set({ held_until: hold?.until ?? null, held_back_ms: hold?.backMs ?? null }).where('id', '=', id).execute();
     },
   };
 }

@@ -1,7 +1,7 @@
-import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { CycleStatus } from '../../records.ts';
 import { CYCLE_LEASE_MS } from './leases.ts';
-import type { BackendTraits, NewCycle } from '../port.ts';
+import type { BackendTraits, ClaimAnswer, NewCycle } from '../port.ts';
 import type { Schema } from '../schema.ts';
 
 /** The slot key: a unique index, so a second agent's insert of the same slot does nothing and it never fires. */
@@ -21,20 +21,63 @@ export const cycleRow = (c: NewCycle, status: CycleStatus) => ({
   execution_off: c.executionOff ?? null,
 });
 
-// The lease runs from the cycle's start; the owner renews it while the cycle runs (leases.ts).
-const claimRow = (c: NewCycle) => ({ ...cycleRow(c, 'running'), lease_until: c.startedAt + CYCLE_LEASE_MS });
+/**
+ * The pause of `scope` holding `symbol` at `t`, as its note (`paused by alice: why`, the agent's pauseNote), the
+ * symbol's own before the whole agent's: a scalar subquery, so the claim reads the pauses in its own statement. A
+ * pause holds at t iff `since <= t and (until is null or t < until)` (control/state.ts holdsAt).
+ */
+function pauseNoteAt(q: Kysely<Schema>, symbol: string, scope: 'cycles' | 'execution', t: number) {
+  const prefix = scope === 'execution' ? 'execution paused by ' : 'paused by ';
+  const sub = q
+    .selectFrom('control_pauses')
+    .select(sql<string>`${prefix} || by_who || ': ' || reason`.as('note'))
+    .where('scope', '=', scope)
+    .where((eb) => eb.or([eb('symbol', '=', symbol), eb('symbol', '=', '*')]))
+    .where('since', '<=', t)
+    .where((eb) => eb.or([eb('until', 'is', null), eb('until', '>', t)]))
+    .orderBy(sql`case when symbol = '*' then 1 else 0 end`)
+    .limit(1);
+  return sql<string | null>`(${sub})`;
+}
 
-/** Claims a slot: inserts its `running` row unless the slot key already holds one; the new id, or undefined. */
-export function claimSlot(db: Kysely<Schema>, c: NewCycle, traits?: Pick<BackendTraits, 'startupOncePerInterval' | 'lockForStartupClaim'>): Promise<number | undefined> {
+/**
+ * The claim's row: a new `running` cycle, or, when a pause of cycles holds at its start, a finished `skipped` one
+ * (reason `paused`); its `execution_off` is what the database says (a pause of execution), else the agent's copy.
+ * The lease runs from the cycle's start; the owner renews it while the cycle runs (leases.ts).
+ */
+function claimRow(q: Kysely<Schema>, c: NewCycle) {
+  const t = c.startedAt;
+  const paused = pauseNoteAt(q, c.symbol, 'cycles', t);
+  const num = (v: number) => sql<number>`cast(${v} as bigint)`;
+  return {
+    ...cycleRow(c, 'running'),
+    status: sql<CycleStatus>`case when ${paused} is null then 'running' else 'skipped' end`,
+    reason: sql<string | null>`case when ${paused} is null then null else 'paused' end`,
+    error: paused,
+    finished_at: sql<number | null>`case when ${paused} is null then null else ${num(t)} end`,
+    lease_until: sql<number | null>`case when ${paused} is null then ${num(t + CYCLE_LEASE_MS)} else null end`,
+    execution_off: sql<string | null>`coalesce(${pauseNoteAt(q, c.symbol, 'execution', t)}, cast(${c.executionOff ?? null} as text))`,
+  };
+}
+
+const RETURNED = ['id', 'status', 'error', 'execution_off'] as const;
+const answerOf = (row: { id: number; status: CycleStatus; error: string | null; execution_off: string | null } | undefined): ClaimAnswer | undefined =>
+  row && { id: row.id, paused: row.status === 'skipped' ? (row.error ?? 'paused') : undefined, executionOff: row.execution_off ?? undefined };
+
+/**
+ * Claims a slot: inserts its row unless the slot key already holds one, reading the pauses in force in the same
+ * statement (issue 22: the database decides, not the agent's copy). The claim's answer, or undefined.
+ */
+export function claimSlot(db: Kysely<Schema>, c: NewCycle, traits?: Pick<BackendTraits, 'startupOncePerInterval' | 'lockForStartupClaim'>): Promise<ClaimAnswer | undefined> {
   // A manual cycle is fired by the one agent that took its request (control_triggers): its insert needs no check.
-  if (traits?.startupOncePerInterval && c.trigger !== 'manual') return claimShared(db, c, traits.lockForStartupClaim);
+  if (traits?.startupOncePerInterval && c.trigger !== 'manual') return claimShared(db, c, traits.lockForStartupClaim).then(answerOf);
   return db
     .insertInto('cycles')
-    .values(claimRow(c))
+    .values(claimRow(db, c))
     .onConflict((oc) => oc.columns(SLOT_KEY).doNothing())
-    .returning('id')
+    .returning(RETURNED)
     .executeTakeFirst()
-    .then((row) => row?.id);
+    .then(answerOf);
 }
 
 type CycleQuery = SelectQueryBuilder<Schema, 'cycles', {}>;
@@ -44,15 +87,14 @@ type CycleQuery = SelectQueryBuilder<Schema, 'cycles', {}>;
  * INSERT … SELECT … WHERE NOT EXISTS statement, the slot key still deciding between equal claims. Undefined when
  * the row was not inserted.
  */
-async function claimUnless(q: Kysely<Schema>, c: NewCycle, blocking: (s: CycleQuery) => CycleQuery): Promise<number | undefined> {
-  const row = claimRow(c);
+async function claimUnless(q: Kysely<Schema>, c: NewCycle, blocking: (s: CycleQuery) => CycleQuery) {
+  const row = claimRow(q, c);
   const columns = Object.keys(row) as (keyof typeof row)[];
   // Typed casts: a bare parameter in a SELECT list has no type in PostgreSQL.
-  const typed = (value: string | number | null) => sql`cast(${value} as ${sql.raw(typeof value === 'number' ? 'bigint' : 'text')})`;
+  const typed = (value: unknown): RawBuilder<unknown> => (typeof value === 'object' && value !== null ? (value as RawBuilder<unknown>) : sql`cast(${value} as ${sql.raw(typeof value === 'number' ? 'bigint' : 'text')})`);
   const sameJob = q.selectFrom('cycles').where('symbol', '=', c.symbol).where('timeframe', '=', c.timeframe);
   const values = q.selectNoFrom(columns.map((k) => typed(row[k]).as(k))).where(({ not, exists }) => not(exists(blocking(sameJob).select(sql.lit(1).as('one')))));
-  const inserted = await q.insertInto('cycles').columns(columns).expression(values).onConflict((oc) => oc.columns(SLOT_KEY).doNothing()).returning('id').executeTakeFirst();
-  return inserted?.id;
+  return q.insertInto('cycles').columns(columns).expression(values).onConflict((oc) => oc.columns(SLOT_KEY).doNothing()).returning(RETURNED).executeTakeFirst();
 }
 
 /**
@@ -67,7 +109,7 @@ async function claimUnless(q: Kysely<Schema>, c: NewCycle, blocking: (s: CycleQu
  *   ran at start-up in the meantime does not fire it again. Its own insert waits behind that lock, so it sees a
  *   startup row committed while it waited.
  */
-async function claimShared(db: Kysely<Schema>, c: NewCycle, lock: BackendTraits['lockForStartupClaim']): Promise<number | undefined> {
+async function claimShared(db: Kysely<Schema>, c: NewCycle, lock: BackendTraits['lockForStartupClaim']) {
   if (c.trigger === 'schedule') return claimUnless(db, c, (q) => q.where('trigger', '=', 'startup').where('scheduled_at', '=', c.scheduledAt));
   const ranThisInterval = (q: CycleQuery) => q.where('scheduled_at', '>=', c.scheduledAt);
   // Without a lock to take, no transaction either: the single statement is atomic, and a transaction open across

@@ -1,10 +1,13 @@
 import type { Kysely } from 'kysely';
 import { claimSlot, cycleRow, SLOT_KEY } from './claims.ts';
 import { isOrphaned, markInterrupted } from './leases.ts';
-import { enqueue, streakEvent, type NewNotification } from '../outbox/outbox.ts';
-import type { BackendTraits, CycleEnd, HistoryStore } from '../port.ts';
+import { enqueue, type NewNotification } from '../outbox/outbox.ts';
+import type { BackendTraits, ClaimAnswer, CycleEnd, HistoryStore, NewCycle, VoidedClaim } from '../port.ts';
 import type { Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
+
+/** Claim answers kept for their claimer at most (a replay's claims have no claimer to read them). */
+const MAX_UNREAD_ANSWERS = 64;
 
 /** The reason of a slot not fired because its claim's outcome was unknown (voidClaim). */
 export const UNCLAIMED = 'unclaimed';
@@ -23,11 +26,22 @@ export interface StreakNotice {
   owner: string;
 }
 
-/** Notifications written with a cycle's end, in its transaction (issue #13); absent: none. */
+/** What the notification policy found at a cycle's end: a streak reached its threshold, or ended. */
+export interface StreakFound {
+  event: 'failing' | 'recovered';
+  streakStart: number;
+  streak: number;
+}
+
+/**
+ * Notifications written with a cycle's end, in its transaction (issue #13); absent: none. The policy is notify's
+ * (notify/policy.ts): the store reads the symbol's last `after + 1` ended cycles and asks.
+ */
 export interface EndNotices {
   /** `failing` after this many failed cycles in a row. */
   after: number;
   channels: readonly string[];
+  decide(recent: readonly { id: number; status: string }[]): StreakFound | undefined;
   build(notice: StreakNotice): NewNotification;
 }
 
@@ -42,20 +56,23 @@ export function createHistoryStore(
   notices?: EndNotices,
 ): HistoryStore {
   const clean = (text: string | undefined) => (text === undefined ? null : redact(text));
-  const endRow = (e: CycleEnd) => ({
-    finished_at: e.finishedAt,
-    status: e.status,
-    attempts: e.attempts,
-    reason: e.reason ?? null,
-    error: clean(e.error),
-    http_status: e.httpStatus ?? null,
-    summary: clean(e.summary),
-    executed: e.executed ? 1 : 0,
-    lease_until: null, // a lease is a running cycle's only
-  });
+  const endRow = (e: CycleEnd) => cycleEndRow(e, clean);
   const watched = notices !== undefined && notices.channels.length > 0;
+  // Each claim's answer, until the claimer reads it (at once); bounded so answers nobody reads cannot pile up.
+  const answers = new Map<number, Omit<ClaimAnswer, 'id'>>();
   return {
-    claimCycle: (c) => claimSlot(db, c, traits),
+    async claimCycle(c) {
+      const answer = await claimSlot(db, c, traits);
+      if (answer === undefined) return undefined;
+      if (answers.size >= MAX_UNREAD_ANSWERS) answers.clear();
+      answers.set(answer.id, { paused: answer.paused, executionOff: answer.executionOff });
+      return answer.id;
+    },
+    claimAnswer(id) {
+      const answer = answers.get(id);
+      answers.delete(id);
+      return answer;
+    },
 
     async recordSkipped(c, reason, error) {
       const row = await db
@@ -67,52 +84,14 @@ export function createHistoryStore(
       return row !== undefined;
     },
 
-    voidClaim: (c, error) =>
-      db.transaction().execute(async (tx) => {
-        const ended = endRow({ finishedAt: c.startedAt, status: 'skipped', attempts: 0, reason: UNCLAIMED, error, executed: false });
-        // The slot key finds the row through its unique index; the key tells ours from another agent's.
-        const ours = await whereStatus(tx.updateTable('cycles').set(ended), 'running')
-          .where('symbol', '=', c.symbol)
-          .where('timeframe', '=', c.timeframe)
-          .where('trigger', '=', c.trigger)
-          .where('scheduled_at', '=', c.scheduledAt)
-          .where('idempotency_key', '=', c.idempotencyKey)
-          .executeTakeFirst();
-        if (Number(ours.numUpdatedRows) > 0) return 'closed';
-        const held = await tx
-          .insertInto('cycles')
-          .values({ ...cycleRow(c, 'skipped'), ...ended })
-          .onConflict((oc) => oc.columns(SLOT_KEY).doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        return held ? 'held' : 'taken';
-      }),
+    voidClaim: (c, error) => voidClaimRow(db, c, endRow({ finishedAt: c.startedAt, status: 'skipped', attempts: 0, reason: UNCLAIMED, error, executed: false })),
 
     async finishCycle(id, e) {
       if (!watched || (e.status !== 'failed' && e.status !== 'succeeded')) {
         await db.updateTable('cycles').set(endRow(e)).where('id', '=', id).execute();
         return;
       }
-      // The end and the notification it causes are one transaction: a crash between them cannot lose the alert.
-      const row = endRow(e);
-      await db.transaction().execute(async (tx) => {
-        const me = await tx.updateTable('cycles').set(row).where('id', '=', id).returning(['symbol', 'scheduled_at', 'owner']).executeTakeFirst();
-        if (!me) return;
-        const recent = await tx
-          .selectFrom('cycles')
-          .select(['id', 'status'])
-          .where('symbol', '=', me.symbol)
-          .where('scheduled_at', '<=', me.scheduled_at)
-          .where('status', 'in', ['failed', 'succeeded'])
-          .orderBy('scheduled_at', 'desc')
-          .limit(notices.after + 1)
-          .execute();
-        const found = streakEvent(recent, notices.after);
-        if (!found) return;
-        if (found.event === 'recovered') found.streak = await failedSinceSuccess(tx, me.symbol, me.scheduled_at);
-        const notice = { ...found, symbol: me.symbol, cycle: id, lastError: row.error ?? undefined, at: e.finishedAt, owner: me.owner };
-        await enqueue(tx, notices.build(notice), notices.channels);
-      });
+      await finishWatched(db, id, e.finishedAt, endRow(e), notices);
     },
 
     async startAttempt(a) {
@@ -160,4 +139,63 @@ async function failedSinceSuccess(db: Kysely<Schema>, symbol: string, before: nu
     .where('scheduled_at', '>', Number(last?.at ?? -1))
     .executeTakeFirst();
   return Number(row?.n ?? 0);
+}
+
+/** The columns of a cycle's end; `clean` redacts the texts. */
+function cycleEndRow(e: CycleEnd, clean: (text: string | undefined) => string | null) {
+  return {
+    finished_at: e.finishedAt,
+    status: e.status,
+    attempts: e.attempts,
+    reason: e.reason ?? null,
+    error: clean(e.error),
+    http_status: e.httpStatus ?? null,
+    summary: clean(e.summary),
+    executed: e.executed ? 1 : 0,
+    lease_until: null, // a lease is a running cycle's only
+  };
+}
+
+/** voidClaim: closes our running row of the slot as skipped, or records the slot skipped if no row holds it. */
+function voidClaimRow(db: Kysely<Schema>, c: NewCycle, ended: ReturnType<typeof cycleEndRow>): Promise<VoidedClaim> {
+  return db.transaction().execute(async (tx) => {
+    // The slot key finds the row through its unique index; the key tells ours from another agent's.
+    const ours = await whereStatus(tx.updateTable('cycles').set(ended), 'running')
+      .where('symbol', '=', c.symbol)
+      .where('timeframe', '=', c.timeframe)
+      .where('trigger', '=', c.trigger)
+      .where('scheduled_at', '=', c.scheduledAt)
+      .where('idempotency_key', '=', c.idempotencyKey)
+      .executeTakeFirst();
+    if (Number(ours.numUpdatedRows) > 0) return 'closed';
+    const held = await tx
+      .insertInto('cycles')
+      .values({ ...cycleRow(c, 'skipped'), ...ended })
+      .onConflict((oc) => oc.columns(SLOT_KEY).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return held ? 'held' : 'taken';
+  });
+}
+
+/** A cycle's end with the streak notification it causes, in one transaction: a crash between them cannot lose the alert. */
+async function finishWatched(db: Kysely<Schema>, id: number, finishedAt: number, row: ReturnType<typeof cycleEndRow>, notices: EndNotices): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const me = await tx.updateTable('cycles').set(row).where('id', '=', id).returning(['symbol', 'scheduled_at', 'owner']).executeTakeFirst();
+    if (!me) return;
+    const recent = await tx
+      .selectFrom('cycles')
+      .select(['id', 'status'])
+      .where('symbol', '=', me.symbol)
+      .where('scheduled_at', '<=', me.scheduled_at)
+      .where('status', 'in', ['failed', 'succeeded'])
+      .orderBy('scheduled_at', 'desc')
+      .limit(notices.after + 1)
+      .execute();
+    const found = notices.decide(recent);
+    if (!found) return;
+    if (found.event === 'recovered') found.streak = await failedSinceSuccess(tx, me.symbol, me.scheduled_at);
+    const notice = { ...found, symbol: me.symbol, cycle: id, lastError: row.error ?? undefined, at: finishedAt, owner: me.owner };
+    await enqueue(tx, notices.build(notice), notices.channels);
+  });
 }

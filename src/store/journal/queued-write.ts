@@ -1,4 +1,4 @@
-import { ownerOf, recordLabel, type AgentIdentity } from '../../records.ts';
+import { ownerOf, recordLabel, type AgentIdentity, type SkipReason } from '../../records.ts';
 import { UNCLAIMED } from '../history/history-store.ts';
 import type { AttemptEnd, CycleEnd, HistoryStore, NewAttempt, NewCycle } from '../port.ts';
 
@@ -8,7 +8,7 @@ import type { AttemptEnd, CycleEnd, HistoryStore, NewAttempt, NewCycle } from '.
  */
 export type Write =
   | { kind: 'claimCycle'; cycle: NewCycle; temp: number }
-  | { kind: 'recordSkipped'; cycle: NewCycle; reason: string; error: string }
+  | { kind: 'recordSkipped'; cycle: NewCycle; reason: SkipReason; error: string }
   | { kind: 'voidClaim'; cycle: NewCycle; error: string }
   | { kind: 'finishCycle'; id: number; end: CycleEnd }
   | { kind: 'startAttempt'; attempt: NewAttempt; temp: number }

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { HistoryStore } from '../port.ts';
 import { execute, referredBy, type Write } from './queued-write.ts';
 import type { Schema } from '../schema.ts';
+import { ownClaimId, writtenAttemptId } from '../history/replay-reads.ts';
 
 /**
  * The write queue's side file: what the queue holds during a database outage, one JSON line per write, appended
@@ -106,10 +107,7 @@ async function replayWrites(writes: readonly Write[], store: HistoryStore, db: K
     if (w.kind === 'claimCycle') {
       const c = w.cycle;
       let id = await store.claimCycle(c);
-      if (id === undefined) {
-        const row = await db.selectFrom('cycles').select(['id', 'idempotency_key']).where('symbol', '=', c.symbol).where('timeframe', '=', c.timeframe).where('trigger', '=', c.trigger).where('scheduled_at', '=', c.scheduledAt).executeTakeFirst();
-        if (row?.idempotency_key === c.idempotencyKey) id = row.id;
-      }
+      if (id === undefined) id = await ownClaimId(db, c);
       if (id === undefined) skipped++;
       else ids.cycle.set(w.temp, id);
       continue;
@@ -122,8 +120,7 @@ async function replayWrites(writes: readonly Write[], store: HistoryStore, db: K
     }
     if (w.kind === 'startAttempt') {
       const cycleId = real('cycle', w.attempt.cycleId)!;
-      const row = await db.selectFrom('attempts').select(['id', 'request_id']).where('cycle_id', '=', cycleId).where('number', '=', w.attempt.number).executeTakeFirst();
-      ids.attempt.set(w.temp, row?.request_id === w.attempt.requestId ? row.id : await store.startAttempt({ ...w.attempt, cycleId }));
+      ids.attempt.set(w.temp, (await writtenAttemptId(db, cycleId, w.attempt)) ?? (await store.startAttempt({ ...w.attempt, cycleId })));
       continue;
     }
     await execute(store, w, (table, id) => real(table, id)!);

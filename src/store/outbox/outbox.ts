@@ -7,7 +7,7 @@ export interface NewNotification {
   severity: NotificationsTable['severity'];
   symbol?: string;
   dedupeKey?: string;
-  /** The JSON body, already built (notify/payload.ts). */
+  /** The channel-neutral notice as JSON (notify/event.ts); each channel renders it when it delivers. */
   payload: string;
   createdAt: number;
 }
@@ -91,23 +91,4 @@ export async function deferDelivery(db: Kysely<Schema>, id: number, nextAt: numb
 /** The notifications created at or after `since`, newest first (the `alerts` command). */
 export function listNotifications(db: Kysely<Schema>, since: number, limit: number): Promise<OutboxRow[]> {
   return db.selectFrom('notifications').selectAll().where('created_at', '>=', since).orderBy('id', 'desc').limit(limit).execute();
-}
-
-/**
- * The pure decision a cycle's end makes about notifications (issue #13): `recent` are the symbol's latest ended
- * cycles that count (succeeded or failed), newest first, the one just ended included. `failing` when exactly
- * `after` failures now end the list (the streak reaches the threshold with this cycle: one per outage);
- * `recovered` when this success follows at least `after` failures. The key names the streak by its first failure.
- */
-export function streakEvent(recent: readonly { id: number; status: string }[], after: number): { event: 'failing' | 'recovered'; streakStart: number; streak: number } | undefined {
-  const [latest, ...before] = recent;
-  if (!latest) return undefined;
-  if (latest.status === 'failed') {
-    const streak = recent.findIndex((r) => r.status !== 'failed');
-    const length = streak === -1 ? recent.length : streak;
-    return length === after ? { event: 'failing', streakStart: recent[after - 1]!.id, streak: after } : undefined;
-  }
-  const failedBefore = before.findIndex((r) => r.status !== 'failed');
-  const length = failedBefore === -1 ? before.length : failedBefore;
-  return length >= after ? { event: 'recovered', streakStart: before[length - 1]!.id, streak: length } : undefined;
 }

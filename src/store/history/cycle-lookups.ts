@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { CycleStatus } from '../records.ts';
-import type { Schema } from '../store/schema.ts';
-import { whereStatus } from '../store/history/status-filter.ts';
-import { num, type StatsGrouping } from './stats-model.ts';
+import type { CycleStatus } from '../../records.ts';
+import type { Schema } from '../schema.ts';
+import { whereStatus } from './status-filter.ts';
+import { num, type StatsGrouping } from './stats/stats-model.ts';
 
 /** The column a grouping reads. */
 export const GROUP_COLUMN = { symbol: 'symbol', replica: 'owner' } as const satisfies Record<StatsGrouping, string>;

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
-import type { Schema } from '../store/schema.ts';
+import type { Schema } from '../../schema.ts';
 import { agentSpans, slotCounter, withinSpans, type Spans } from './missed-slots.ts';
 import { percentilesBy, type Series } from './percentiles.ts';
 import { num, RAN, ratio, type StatsBucket, type StatsWindow } from './stats-model.ts';

@@ -1,5 +1,5 @@
-import { CYCLE_STATUSES, type AttemptOutcome, type CycleStatus } from '../records.ts';
-import type { CronPattern } from '../time/cron-pattern.ts';
+import { CYCLE_STATUSES, type AttemptOutcome, type CycleStatus } from '../../../records.ts';
+import type { CronPattern } from '../../../time/cron-pattern.ts';
 
 
 /** Slots newer than this are not yet counted as missed: their row may be a few ms from being written. */

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { AttemptOutcome, CycleStatus, Trigger } from '../records.ts';
-import type { AttemptsTable, CyclesTable, Schema } from '../store/schema.ts';
-import { whereStatus } from '../store/history/status-filter.ts';
+import type { AttemptOutcome, CycleStatus, Trigger } from '../../records.ts';
+import type { AttemptsTable, CyclesTable, Schema } from '../schema.ts';
+import { whereStatus } from './status-filter.ts';
 
 /** Which cycles `history` lists; times are epoch ms on the scheduled time, `since` inclusive, `until` exclusive. */
 export interface HistoryFilter {

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
-import type { AttemptOutcome } from '../records.ts';
-import type { Schema } from '../store/schema.ts';
-import { GROUP_COLUMN, lastEvents } from './cycle-lookups.ts';
+import type { AttemptOutcome } from '../../../records.ts';
+import type { Schema } from '../../schema.ts';
+import { GROUP_COLUMN, lastEvents } from '../cycle-lookups.ts';
 import { slotCounter, uncovered, withinSpans } from './missed-slots.ts';
 import { percentilesBy, type Series } from './percentiles.ts';
 import { agentLives, firstSlotBySymbol, presentSlots, queryBuckets, symbolsInWindow } from './slot-queries.ts';

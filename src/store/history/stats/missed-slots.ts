@@ -1,5 +1,5 @@
 import { parseCronExpression } from 'cron-schedule';
-import type { CronPattern } from '../time/cron-pattern.ts';
+import type { CronPattern } from '../../../time/cron-pattern.ts';
 
 const HOUR_MS = 3_600_000;
 /** Below this many possible slots, walking the pattern slot by slot is cheaper than being clever. */

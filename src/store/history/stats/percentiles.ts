@@ -1,5 +1,5 @@
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
-import type { Schema } from '../store/schema.ts';
+import type { Schema } from '../../schema.ts';
 import { num, type Percentiles } from './stats-model.ts';
 
 // Rows of (g, v): the group a value belongs to (symbol, bucket, or one group for the total) and the value.
