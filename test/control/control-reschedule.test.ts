@@ -85,11 +85,11 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
 
   const slower = await cli(['reschedule', '*/2 * * * * *', '--reason', 'slower', '--by', 'ops'], t.path);
   assert.equal(slower.code, 0, slower.err);
-  await Promise.all(agents.map((a) => a.line(/\[SCHEDULER\] Pattern in force: \*\/2 \* \* \* \* \* \(reschedule by ops at .*: slower; CRON_PATTERN \* \* \* \* \* \* set aside\)/, 5000)));
+  await Promise.all(agents.map((a) => a.line(/\[SCHEDULER\] Pattern in force: \*\/2 \* \* \* \* \* \(reschedule by ops \(.+@.+\) at .*: slower; CRON_PATTERN \* \* \* \* \* \* set aside\)/, 5000)));
   const switched = Date.now();
   const status = await cli(['status'], t.path);
   assert.equal(status.code, 0, status.err);
-  assert.match(status.out, /^Pattern: \*\/2 \* \* \* \* \* \(reschedule by ops at .*: slower\); next slot /m);
+  assert.match(status.out, /^Pattern: \*\/2 \* \* \* \* \* \(reschedule by ops \(.+@.+\) at .*: slower\); next slot /m);
 
   // A new agent starts on the pattern the database holds.
   const late = s.replica(backend === 'sqlite' ? 'agent-2' : 'replica-4', { DATABASE_URL: t.path, DIEGO_URL: stub.url });
