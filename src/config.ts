@@ -4,7 +4,7 @@ import type { CronPattern } from './time/cron-pattern.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import type { DatabaseTarget } from './store/port.ts';
-import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, chatId, type Parser } from './config/parsers.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
@@ -117,7 +117,7 @@ export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> }
   healthcheckPingUrl: { env: 'HEALTHCHECK_PING_URL', default: '', parse: httpUrl(true), help: 'Healthchecks.io ping URL: /start, success and /fail per cycle; never logged', secret: true },
   telegramBotToken: { env: 'TELEGRAM_BOT_TOKEN', default: '', parse: botToken, help: 'a Telegram bot token: notifications go to TELEGRAM_CHAT_ID too; never logged', secret: true },
   telegramChatId: { env: 'TELEGRAM_CHAT_ID', default: '', parse: chatId, help: 'the chat the Telegram bot posts to (numeric id or @channel)' },
-  telegramApiUrl: { env: 'TELEGRAM_API_URL', default: 'https://api.telegram.org', parse: requiredUrl, help: "the Telegram Bot API's base URL (a local Bot API server)" },
+  telegramApiUrl: { env: 'TELEGRAM_API_URL', default: 'https://api.telegram.org', parse: botApiUrl, help: "the Telegram Bot API's base URL (a local Bot API server)" },
   alertAfterFailures: { env: 'ALERT_AFTER_FAILURES', default: '3', parse: integer(1, 1000), help: 'notify `failing` after this many failed cycles of a symbol in a row' },
   ntpServer: { env: 'NTP_SERVER', default: '', parse: ntpServer, help: 'SNTP server (host[:port]) the clock is checked against; unset: no check' },
   clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },

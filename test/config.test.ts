@@ -427,7 +427,7 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['TELEGRAM_BOT_TOKEN', '123:short', /^a bot token from @BotFather/],
   ['TELEGRAM_CHAT_ID', 'desk alerts', /^a chat id such as -1001234567890 or a channel name such as @desk_alerts, or empty$/],
   ['TELEGRAM_CHAT_ID', '12ab', /^a chat id such as/],
-  ['TELEGRAM_API_URL', 'api.telegram.org', /^an http\(s\) URL/],
+  ['TELEGRAM_API_URL', 'api.telegram.org', /^an http\(s\) URL such as https:\/\/api\.telegram\.org, without query or fragment$/],
   ['NTP_SERVER', 'pool.ntp.org:99999', /^an NTP server as host or host:port/],
   ['NTP_SERVER', 'udp://pool.ntp.org', /^an NTP server as host or host:port/],
   ['NTP_SERVER', 'pool ntp org', /^an NTP server as host or host:port/],

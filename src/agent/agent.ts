@@ -3,6 +3,7 @@ import { describeConfig } from '../config.ts';
 import { waitForReady, type ReadyTarget } from '../diego/readiness.ts';
 import { runSchedule } from './scheduler.ts';
 import { clockBackWatch } from './clock-back.ts';
+import { retryRoom } from './retry-policy.ts';
 import { ownerOf } from '../records.ts';
 import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
@@ -94,6 +95,8 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   const startedNow = clock.now();
   const firstSlot = config.cron.next(startedNow);
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
+  const noRetry = retryRoom(config.cron, startedNow, { attempts: config.retryAttempts, delayMs: config.retryDelayMs });
+  if (noRetry) log.warn(noRetry);
   d.notifier.notify('started', `started (${config.cron.text}, ${config.symbols.join(', ')}); next slot ${new Date(firstSlot).toISOString()}`);
   // On a database shared by replicas the startup cycle is keyed by the newest slot (all replicas compute the same),
   // so it fires at most once per interval among them (see claimSlot in src/store/history/claims.ts).
@@ -111,8 +114,8 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
       slots.fire(slot, 'schedule');
       clockBack.fired();
     },
-    onMissed: (count, first, fired) =>
-      log.warn(`Missed ${count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
+    onMissed: (count, first, fired, capped) =>
+      log.warn(`Missed ${capped ? `more than ${count - 1}` : count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
     onClockBack: clockBack.began,
     patternChanges: (listener) => upkeep.control.patternChanges(listener),
     onRescheduled: (next, dropped) => {

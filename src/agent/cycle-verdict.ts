@@ -2,7 +2,7 @@ import type { AttemptResult } from '../diego/client.ts';
 import type { SkipReason } from '../records.ts';
 
 /** Why a cycle's attempts stopped. */
-export type StopReason = 'deadline' | 'aborted' | 'not_retryable' | 'exhausted' | Exclude<SkipReason, 'shutdown' | 'unclaimed'>;
+export type StopReason = 'deadline' | 'no_time_for_retry' | 'aborted' | 'not_retryable' | 'exhausted' | Exclude<SkipReason, 'shutdown' | 'unclaimed'>;
 
 /**
  * What a cycle prepared ahead of its slot is told at the boundary: `fire`; `missed` (a later slot was already due
@@ -31,7 +31,8 @@ export const passedOver = (stop: StopReason | undefined): stop is keyof typeof U
 export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined, abortReason?: unknown): { status: 'failed' | 'interrupted' | 'skipped'; reason: string } {
   if (stop === 'aborted') return { status: 'interrupted', reason: abortReason === CUT_BY_PAUSE ? 'paused' : 'shutdown' };
   if (passedOver(stop)) return { status: 'skipped', reason: stop };
-  if (stop === 'deadline') return { status: 'failed', reason: 'deadline' };
+  // No time left for a retry before the next slot: the slot's deadline ended it, recorded as such.
+  if (stop === 'deadline' || stop === 'no_time_for_retry') return { status: 'failed', reason: 'deadline' };
   return { status: 'failed', reason: last?.outcome ?? 'unknown' };
 }
 

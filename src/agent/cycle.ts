@@ -169,7 +169,8 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   while (out.stop === undefined) {
     const now = d.clock.now();
     if (abort.aborted) out.stop = 'aborted';
-    else if (now >= job.deadline) out.stop = 'deadline';
+    // Nothing sent and the next slot already due (a forward clock step): passed over, not failed.
+    else if (now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
     if (out.stop) break;
     const number = out.count + 1;
     const sent = ready ?? (await openAttempt(number, now));
@@ -275,8 +276,9 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
     return { id, status: 'succeeded', attempts, ended: ended('succeeded') };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
-  const error =
-    verdict.reason === 'deadline'
+  const noTime = stop === 'no_time_for_retry' && `no time left for a retry: the next slot ${new Date(job.deadline).toISOString()} comes before RETRY_DELAY_MS (${d.retry.delayMs} ms) has passed; last error: ${last?.error ?? last?.outcome}`;
+  const error = noTime ||
+    (verdict.reason === 'deadline'
       ? `deadline: the next slot ${new Date(job.deadline).toISOString()} came before an answer${last?.error ? `; last error: ${last.error}` : ''}`
       : verdict.reason === 'shutdown'
         ? 'interrupted by shutdown'
@@ -284,12 +286,12 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
           ? `interrupted by pause --abort${sent.why ? ` (${sent.why})` : ''}`
           : passedOver(stop)
             ? (sent.why ? `not fired: ${sent.why}` : UNSENT[stop].cycle)
-            : (last?.error ?? last?.outcome ?? 'no attempt');
+            : (last?.error ?? last?.outcome ?? 'no attempt'));
   await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false });
   const message =
     verdict.status === 'interrupted'
       ? `Scalping cycle ${recordLabel(id)} ${error} after ${attempts} attempt(s)${d.label}`
-      : verdict.reason === 'deadline'
+      : verdict.reason === 'deadline' && !noTime
         ? `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): stopped at its deadline, the next slot (${new Date(job.deadline).toISOString()}); the cron pattern may be too tight for Diego${d.label}`
         : `Scalping cycle ${recordLabel(id)} failed after ${attempts} attempt(s): ${error}${d.label}`;
   if (verdict.status === 'skipped') d.log.warn(`Slot ${fields.slot} passed over: ${error}${d.label}`, { ...fields, reason: verdict.reason, status: verdict.status });

@@ -16,12 +16,14 @@ export const PREPARE_LEAD_MS = 100;
  */
 export const LAST_LOOK_MS = 20;
 /** Past this many overdue slots we stop counting one by one (a huge forward jump on a fast pattern). */
-const MAX_COUNTED = 10_000;
+export const MAX_COUNTED = 10_000;
 
 /** What to do on waking: fire the newest due slot only, and report how many older ones were passed over. */
 export interface WakePlan {
   fire: number;
   missed: number;
+  /** Counting stopped at MAX_COUNTED: `missed` is a lower bound ("more than MAX_COUNTED"), not the count. */
+  capped?: true;
 }
 
 /**
@@ -34,7 +36,7 @@ export function planWake(cron: CronPattern, first: number, now: number): WakePla
   for (let next = cron.next(fire); next <= now; next = cron.next(fire)) {
     if (missed === MAX_COUNTED) {
       const latest = cron.latest(now);
-      return { fire: latest, missed: missed + 1 }; // "at least": exact counting would take too long
+      return { fire: latest, missed: missed + 1, capped: true }; // "at least": exact counting would take too long
     }
     fire = next;
     missed++;
@@ -61,8 +63,8 @@ export interface ScheduleOptions {
    * `onPrepare`: the slot's last look at the control state, which its `onSlot` may wait for.
    */
   onLastLook?(slot: number): void;
-  /** Older due slots that were passed over (a late wake-up or a forward clock jump). */
-  onMissed(count: number, firstMissed: number, fired: number): void;
+  /** Older due slots that were passed over (a late wake-up or a forward clock jump); `capped`: more than `count - 1`. */
+  onMissed(count: number, firstMissed: number, fired: number, capped: boolean): void;
   /** The wall clock went back behind the last slot fired: nothing fires before `slot`, the one after it. */
   onClockBack?(now: number, lastFired: number, slot: number): void;
   /**
@@ -161,7 +163,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
       }
       // Woken before the following slot (the usual case), nothing was missed: no date math between slot and fire.
       const plan = following !== undefined && now < following ? { fire: slot, missed: 0 } : planWake(o.cron, slot, now);
-      if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire);
+      if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire, plan.capped === true);
       last = plan.fire;
       o.onSlot(plan.fire);
       // Let the requests just released leave (their promise chains run first) before the next slot's date math.

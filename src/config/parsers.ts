@@ -135,5 +135,9 @@ export const optionalFile: Parser<string | undefined> = (raw) => {
 // https://core.telegram.org/bots/api#authorizing-your-bot: `<bot id>:<secret>`.
 export const botToken: Parser<string | undefined> = (raw) =>
   raw === '' || /^\d{1,20}:[A-Za-z0-9_-]{20,100}$/.test(raw) ? { value: raw || undefined } : { expected: 'a bot token from @BotFather such as 123456789:AAH…, or empty' };
+export const botApiUrl: Parser<string> = (raw) => {
+  const r = httpUrl(false)(raw);
+  return 'value' in r ? { value: r.value as string } : { expected: 'an http(s) URL such as https://api.telegram.org, without query or fragment' };
+};
 export const chatId: Parser<string | undefined> = (raw) =>
   raw === '' || /^-?\d{1,20}$|^@[A-Za-z][A-Za-z0-9_]{3,31}$/.test(raw) ? { value: raw || undefined } : { expected: 'a chat id such as -1001234567890 or a channel name such as @desk_alerts, or empty' };

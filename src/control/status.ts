@@ -115,7 +115,7 @@ export function renderStatus(p: StatusPicture): string {
   lines.push(state === 'clockBack' ? clockHold(p) ?? HEADLINE.clockBack : HEADLINE[state]);
   for (const a of p.agents) {
     const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
-    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}: ${activityLine(a)}`);
+    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}, ${activityLine(a)}`);
   }
   const hold = p.agents.find((a) => a.hold !== null)?.hold;
   const next = state === 'clockBack' ? hold?.until : state === 'firing' || state === 'paused' ? p.next : undefined;

@@ -397,18 +397,20 @@ test('deadline: no attempt starts at or after it (a retry delay or Retry-After r
       for (const a of attempts) assert.ok(a.started_at < deadline, `${name}: attempt ${a.number} started at T0+${a.started_at - T0}`);
       const [cycle] = await cycleRows(db.db);
       assert.deepEqual([cycle!.status, cycle!.reason, cycle!.attempts], ['failed', 'deadline', posts], name);
-      assert.match(messages(log.err).at(-1)!, /stopped at its deadline, the next slot \(.*\); the cron pattern may be too tight for Diego$/, name);
+      // Diego answered: the pattern is not too tight for Diego, the delay is too long for the pattern.
+      assert.match(messages(log.err).at(-1)!, /failed after \d attempt\(s\): no time left for a retry: the next slot .* comes before RETRY_DELAY_MS \(\d+ ms\) has passed; last error: HTTP 503/, name);
+      assert.match(cycle!.error!, /^no time left for a retry: /, name);
     });
   }
 });
 
-test('deadline: a cycle whose next slot has already come sends nothing', async () => {
+test('deadline: a cycle whose next slot has already come sends nothing, and is recorded passed over (missed), not failed', async () => {
   await withWorld([{ status: 200 }], {}, async ({ stub, db, run }) => {
-    assert.deepEqual(await run({ slot: T0 - 2000, deadline: T0 - 1000 }), { id: 1, status: 'failed', reason: 'deadline', attempts: 0 });
+    assert.deepEqual(await run({ slot: T0 - 2000, deadline: T0 - 1000 }), { id: 1, status: 'skipped', reason: 'missed', attempts: 0 });
     assert.equal(stub.received.length, 0);
     assert.deepEqual(await attemptRows(db.db), []);
     const [cycle] = await cycleRows(db.db);
-    assert.deepEqual([cycle!.status, cycle!.reason, cycle!.attempts], ['failed', 'deadline', 0]);
+    assert.deepEqual([cycle!.status, cycle!.reason, cycle!.attempts], ['skipped', 'missed', 0]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRetryable, nextStep, retryDelay, type AttemptVerdict, type RetryPolicy } from '../../src/agent/retry-policy.ts';
+import { isRetryable, nextStep, retryDelay, retryRoom, type AttemptVerdict, type RetryPolicy } from '../../src/agent/retry-policy.ts';
+import { pattern } from '../helpers/cron.ts';
 import { parseRetryAfter, type AttemptOutcome } from '../../src/records.ts';
 
 const policy: RetryPolicy = { attempts: 3, delayMs: 5000 };
@@ -84,10 +85,23 @@ test('nextStep retries until RETRY_ATTEMPTS attempts in all, then stops exhauste
 test('nextStep stops at the deadline: no attempt may start at or after it', () => {
   const fail: AttemptVerdict = { outcome: 'network_error' };
   assert.deepEqual(nextStep(fail, 1, NOW, NOW + 5001, policy), { kind: 'retry', delayMs: 5000 });
-  assert.deepEqual(nextStep(fail, 1, NOW, NOW + 5000, policy), { kind: 'stop', reason: 'deadline' });
-  assert.deepEqual(nextStep(fail, 1, NOW, NOW + 100, policy), { kind: 'stop', reason: 'deadline' });
+  assert.deepEqual(nextStep(fail, 1, NOW, NOW + 5000, policy), { kind: 'stop', reason: 'no_time_for_retry' });
+  assert.deepEqual(nextStep(fail, 1, NOW, NOW + 100, policy), { kind: 'stop', reason: 'no_time_for_retry' });
   // A Retry-After that pushes the next attempt past the deadline stops too.
-  assert.deepEqual(nextStep({ outcome: 'http_error', status: 503, retryAfterMs: 30_000 }, 1, NOW, NOW + 20_000, policy), { kind: 'stop', reason: 'deadline' });
+  assert.deepEqual(nextStep({ outcome: 'http_error', status: 503, retryAfterMs: 30_000 }, 1, NOW, NOW + 20_000, policy), { kind: 'stop', reason: 'no_time_for_retry' });
   // Exhausted is reported before the deadline when both apply.
   assert.deepEqual(nextStep(fail, 3, NOW, NOW + 100, policy), { kind: 'stop', reason: 'exhausted' });
+});
+
+test('retryRoom: a delay that reaches the shortest gap between slots leaves no time for a retry; a shorter one, or one attempt, says nothing', () => {
+  const now = Date.UTC(2026, 0, 1, 0, 0, 0, 500);
+  assert.equal(
+    retryRoom(pattern('*/5 * * * * *'), now, { attempts: 3, delayMs: 5000 }),
+    'RETRY_DELAY_MS=5000 leaves no time for a retry: slots can be 5000 ms apart, and no attempt starts at or after the next slot, so a failed attempt there is never retried (RETRY_ATTEMPTS=3); set RETRY_DELAY_MS below 5000 to retry',
+  );
+  assert.equal(retryRoom(pattern('*/5 * * * * *'), now, { attempts: 3, delayMs: 4999 }), undefined);
+  assert.equal(retryRoom(pattern('*/5 * * * * *'), now, { attempts: 1, delayMs: 5000 }), undefined, 'no retry is asked for');
+  assert.equal(retryRoom(pattern('0 * * * * *'), now, { attempts: 3, delayMs: 5000 }), undefined);
+  // Uneven gaps: the shortest counts (0 and 2 s past each minute: 2 s, then 58 s).
+  assert.match(retryRoom(pattern('0,2 * * * * *'), now, { attempts: 3, delayMs: 3000 })!, /slots can be 2000 ms apart/);
 });

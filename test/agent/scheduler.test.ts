@@ -71,6 +71,8 @@ test('planWake stops counting one by one after a huge gap and fires the current 
   const plan = planWake(every, sec(1), now);
   assert.equal(plan.fire, sec(86_400));
   assert.ok(plan.missed > 10_000, `missed ${plan.missed}`);
+  assert.equal(plan.capped, true, 'a lower bound, said as such ("more than 10000")');
+  assert.equal(planWake(every, sec(1), sec(10) + 500).capped, undefined, 'an exact count is not capped');
 });
 
 test('runSchedule fires each slot once, in order, never early', { timeout: 5000 }, async () => {

@@ -30,6 +30,8 @@ export interface SeedCycle {
   executed?: boolean;
   owner?: string;
   attempts?: SeedAttempt[];
+  /** A schema from before migration 0014, whose attempts have no `sent_at` column: the column is left out. */
+  beforeSentAt?: boolean;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function seedCycle(db: Kysely<Schema>, c: SeedCycle): Promise<numbe
       outcome,
       http_status: a.httpStatus === undefined ? (outcome === 'ok' ? 200 : outcome === 'http_error' ? 503 : null) : a.httpStatus,
       error: a.error === undefined ? (outcome === 'ok' || outcome === null ? null : `${outcome} failure`) : a.error,
-      sent_at: a.sentAt === undefined ? start : a.sentAt,
+      ...(c.beforeSentAt ? {} : { sent_at: a.sentAt === undefined ? start : a.sentAt }),
       response_excerpt: a.excerpt === undefined ? (outcome === 'ok' ? '{"success":true}' : null) : a.excerpt,
     };
   });

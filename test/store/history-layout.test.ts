@@ -84,7 +84,7 @@ test('migration 0004 on a database written before it: same rows, five indexes be
     assert.equal(error, undefined);
     assert.deepEqual(results?.map((r) => r.migrationName), ['0001_init', '0002_agents', '0003_leases']);
     for (let i = 0; i < 30; i++) {
-      await seedCycle(old, { scheduledAt: T + i * 60_000, status: i % 10 === 3 ? 'failed' : 'succeeded', summary: i % 10 === 3 ? null : '{ success: true, signal: BUY }' });
+      await seedCycle(old, { beforeSentAt: true, scheduledAt: T + i * 60_000, status: i % 10 === 3 ? 'failed' : 'succeeded', summary: i % 10 === 3 ? null : '{ success: true, signal: BUY }' });
     }
     const rowsBefore = await old.selectFrom('cycles').selectAll().orderBy('id').execute();
     await old.destroy();
