@@ -51,7 +51,7 @@ RUN ln -s /app/dist/src/cli.js /usr/local/bin/pmf-scheduler \
 # The documented defaults (README, Configuration), except the database, which lives in the volume, and the settings
 # that are unset by default: DIEGO_TOKEN, ALERT_WEBHOOK_URL, HEALTHCHECK_PING_URL and TELEGRAM_BOT_TOKEN are secrets, never baked into an
 # image (pass them at run time); METRICS_FILE, when set, must point into /app/data; NTP_SERVER and CLOCK_SKEW_MAX_MS
-# are off. SQLITE_TMPDIR sends SQLite's temporary files (large sorts)
+# are off, and so are the guard rails (docs/guards.md). SQLITE_TMPDIR sends SQLite's temporary files (large sorts)
 # to the volume too, so a read-only root filesystem needs no tmpfs.
 ENV NODE_ENV=production \
     DATABASE_URL=/app/data/pmf-scheduler.db \
@@ -77,6 +77,10 @@ ENV NODE_ENV=production \
     LOG_LEVEL=info \
     ALERT_AFTER_FAILURES=3 \
     TELEGRAM_API_URL=https://api.telegram.org \
+    EXCHANGE_STATUS_INTERVAL_MS=30000 \
+    EXCHANGE_STATUS_FIELD=/status \
+    EXCHANGE_STATUS_OK=0 \
+    EXCHANGE_STATUS_FAIL_CLOSED=false \
     CLOCK_CHECK_INTERVAL_MS=600000 \
     CLOCK_SKEW_WARN_MS=250
 

@@ -8,6 +8,7 @@ import * as views from './0006_views.ts';
 import * as alerts from './0007_alerts.ts';
 import * as control from './0008_control.ts';
 import * as controlNotify from './0009_control_notify.ts';
+import * as guards from './0011_a_guards.ts';
 import * as clockHold from './0012_a_clock_hold.ts';
 import * as agentNotFiring from './0013_a_agent_not_firing.ts';
 import * as attemptSentAt from './0014_attempt_sent_at.ts';
@@ -23,6 +24,7 @@ export const migrations: Record<string, Migration> = {
   '0007_alerts': alerts,
   '0008_control': control,
   '0009_control_notify': controlNotify,
+  '0011_a_guards': guards,
   '0012_a_clock_hold': clockHold,
   '0013_a_agent_not_firing': agentNotFiring,
   '0014_attempt_sent_at': attemptSentAt,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SETTINGS, describeConfig, flagName, formatProblem, parseConfig, type Config, type ConfigProblem } from '../src/config.ts';
+import { SETTINGS, describeConfig, flagName, secretsOf, formatProblem, parseConfig, type Config, type ConfigProblem } from '../src/config.ts';
 
 // cron-schedule works in local time; this file runs in its own process, so fixing TZ here affects nothing else.
 process.env.TZ = 'UTC';
@@ -30,8 +30,8 @@ function onlyProblem(env: Env, flags?: Record<string, string>): ConfigProblem {
  * credentials derived from the URLs (tested on their own below).
  */
 function plain(config: Config): Record<string, unknown> {
-  const { cron, diegoBasicAuth: _d, miguelBasicAuth: _m, telegram: _t, ...rest } = config;
-  return { ...rest, cron: cron.text };
+  const { cron, diegoBasicAuth: _d, miguelBasicAuth: _m, telegram: _t, executionBlackout, ...rest } = config;
+  return { ...rest, cron: cron.text, executionBlackout: executionBlackout.map((w) => w.text) };
 }
 
 const DEFAULTS = {
@@ -68,6 +68,15 @@ const DEFAULTS = {
   clockCheckIntervalMs: 600000,
   clockSkewWarnMs: 250,
   clockSkewMaxMs: undefined,
+  maxOrdersPerHour: undefined,
+  maxOrdersPerHourPerSymbol: undefined,
+  executionOffAfterFailures: undefined,
+  exchangeStatusUrl: undefined,
+  exchangeStatusIntervalMs: 30000,
+  exchangeStatusField: ['status'],
+  exchangeStatusOk: '0',
+  exchangeStatusFailClosed: false,
+  executionBlackout: [],
 };
 
 const ALL_ENV = Object.values(SETTINGS).map((s) => s.env);
@@ -93,7 +102,12 @@ test('unrelated environment variables are ignored', () => {
 
 const BOT_TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
 // Settings that are given in pairs: the other half, which the test below sets too.
-const COMPANION: Record<string, Env> = { TELEGRAM_BOT_TOKEN: { TELEGRAM_CHAT_ID: '-100123' }, TELEGRAM_CHAT_ID: { TELEGRAM_BOT_TOKEN: BOT_TOKEN } };
+const COMPANION: Record<string, Env> = {
+  TELEGRAM_BOT_TOKEN: { TELEGRAM_CHAT_ID: '-100123' },
+  TELEGRAM_CHAT_ID: { TELEGRAM_BOT_TOKEN: BOT_TOKEN },
+  // Fail-closed needs an endpoint to fail closed on.
+  EXCHANGE_STATUS_FAIL_CLOSED: { EXCHANGE_STATUS_URL: 'https://api.binance.com/sapi/v1/system/status' },
+};
 
 // One valid, non-default value for every setting, with what it parses to.
 const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] = [
@@ -130,9 +144,18 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['CLOCK_CHECK_INTERVAL_MS', '60000', 'clockCheckIntervalMs', 60000],
   ['CLOCK_SKEW_WARN_MS', '100', 'clockSkewWarnMs', 100],
   ['CLOCK_SKEW_MAX_MS', '1000', 'clockSkewMaxMs', 1000],
+  ['MAX_ORDERS_PER_HOUR', '20', 'maxOrdersPerHour', 20],
+  ['MAX_ORDERS_PER_HOUR_PER_SYMBOL', '5', 'maxOrdersPerHourPerSymbol', 5],
+  ['EXECUTION_OFF_AFTER_FAILURES', '4', 'executionOffAfterFailures', 4],
+  ['EXCHANGE_STATUS_URL', 'https://api.binance.com/sapi/v1/system/status', 'exchangeStatusUrl', 'https://api.binance.com/sapi/v1/system/status'],
+  ['EXCHANGE_STATUS_INTERVAL_MS', '10000', 'exchangeStatusIntervalMs', 10000],
+  ['EXCHANGE_STATUS_FIELD', '/data/0/a~1b', 'exchangeStatusField', ['data', '0', 'a/b']],
+  ['EXCHANGE_STATUS_OK', 'ok', 'exchangeStatusOk', 'ok'],
+  ['EXCHANGE_STATUS_FAIL_CLOSED', 'true', 'exchangeStatusFailClosed', true],
+  ['EXECUTION_BLACKOUT', '0 55 7 * * 1-5 10m; 0 0 0 * * 0 30m', 'executionBlackout', ['0 55 7 * * 1-5 10m', '0 0 0 * * 0 30m']],
 ];
 
-const parsedValue = (config: Config, key: keyof Config) => (key === 'cron' ? config.cron.text : config[key]);
+const parsedValue = (config: Config, key: keyof Config) => (key === 'cron' ? config.cron.text : key === 'executionBlackout' ? config.executionBlackout.map((w) => w.text) : config[key]);
 
 test('every setting is read from its environment variable', async (t) => {
   assert.deepEqual(CUSTOM.map((c) => c[0]).sort(), [...ALL_ENV].sort(), 'one case per setting');
@@ -184,6 +207,15 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'clock-check-interval-ms': '5000',
     'clock-skew-warn-ms': '50',
     'clock-skew-max-ms': '2000',
+    'max-orders-per-hour': '7',
+    'max-orders-per-hour-per-symbol': '3',
+    'execution-off-after-failures': '9',
+    'exchange-status-url': 'http://127.0.0.1:9/status?key=flagkey123',
+    'exchange-status-interval-ms': '1000',
+    'exchange-status-field': '/state',
+    'exchange-status-ok': 'normal',
+    'exchange-status-fail-closed': 'no',
+    'execution-blackout': '*/10 * * * * * 3s',
   };
   assert.deepEqual(Object.keys(flags).sort(), ALL_ENV.map(flagName).sort(), 'one flag per setting');
   const fromEnv = valid(env);
@@ -222,6 +254,15 @@ test('every setting is read from its flag, and the flag wins over the environmen
     clockCheckIntervalMs: 5000,
     clockSkewWarnMs: 50,
     clockSkewMaxMs: 2000,
+    maxOrdersPerHour: 7,
+    maxOrdersPerHourPerSymbol: 3,
+    executionOffAfterFailures: 9,
+    exchangeStatusUrl: 'http://127.0.0.1:9/status?key=flagkey123',
+    exchangeStatusIntervalMs: 1000,
+    exchangeStatusField: ['state'],
+    exchangeStatusOk: 'normal',
+    exchangeStatusFailClosed: false,
+    executionBlackout: ['*/10 * * * * * 3s'],
   };
   for (const key of Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]) {
     await t.test(`--${flagName(SETTINGS[key].env)}`, () => {
@@ -347,6 +388,10 @@ const NUMERIC: [env: string, min: number, max: number][] = [
   ['CLOCK_CHECK_INTERVAL_MS', 1000, 2147483647],
   ['CLOCK_SKEW_WARN_MS', 1, 3600000],
   ['CLOCK_SKEW_MAX_MS', 1, 3600000],
+  ['MAX_ORDERS_PER_HOUR', 1, 1000000],
+  ['MAX_ORDERS_PER_HOUR_PER_SYMBOL', 1, 1000000],
+  ['EXECUTION_OFF_AFTER_FAILURES', 1, 1000],
+  ['EXCHANGE_STATUS_INTERVAL_MS', 1000, 3600000],
 ];
 
 test('numbers accept exactly their bounds', async (t) => {
@@ -431,11 +476,41 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['NTP_SERVER', 'pool.ntp.org:99999', /^an NTP server as host or host:port/],
   ['NTP_SERVER', 'udp://pool.ntp.org', /^an NTP server as host or host:port/],
   ['NTP_SERVER', 'pool ntp org', /^an NTP server as host or host:port/],
+  ['MAX_ORDERS_PER_HOUR', '0', /^an integer from 1 to 1000000$/],
+  ['MAX_ORDERS_PER_HOUR', 'ten', /^an integer from 1 to 1000000$/],
+  ['MAX_ORDERS_PER_HOUR_PER_SYMBOL', '-1', /^an integer from 1 to 1000000$/],
+  ['EXECUTION_OFF_AFTER_FAILURES', '0', /^an integer from 1 to 1000$/],
+  ['EXECUTION_OFF_AFTER_FAILURES', '2.5', /^an integer from 1 to 1000$/],
+  ['EXCHANGE_STATUS_URL', 'api.binance.com/sapi/v1/system/status', /^an http\(s\) URL such as https:\/\/api\.binance\.com/],
+  ['EXCHANGE_STATUS_URL', 'ftp://exchange/status', /^an http\(s\) URL/],
+  ['EXCHANGE_STATUS_URL', 'http://exchange/status#top', /without credentials or fragment/],
+  ['EXCHANGE_STATUS_INTERVAL_MS', '999', /^an integer from 1000 to 3600000$/],
+  ['EXCHANGE_STATUS_FIELD', 'status', /^a JSON pointer such as \/status/],
+  ['EXCHANGE_STATUS_FIELD', '/a~2b', /^a JSON pointer/],
+  ['EXCHANGE_STATUS_OK', 'ok\u0007', /^the value meaning normal/],
+  ['EXCHANGE_STATUS_FAIL_CLOSED', 'sometimes', /^true\/false, 1\/0 or yes\/no$/],
+  ['EXECUTION_BLACKOUT', '0 55 7 * * 1-5', /^windows separated by ";".*does not end with a duration/],
+  ['EXECUTION_BLACKOUT', '0 99 7 * * * 10m', /is not a cron pattern/],
+  ['EXECUTION_BLACKOUT', '0 0 * * * 1h; nonsense 5m', /"nonsense" is not a cron pattern/],
 ];
 // Every numeric setting refuses the same kinds of text.
 for (const [env, min, max] of NUMERIC) {
   for (const raw of ['abc', '-1', '1.5', '1e3', '0x10', '+5', '10ms', '99999999999']) INVALID.push([env, raw, new RegExp(`^an integer from ${min} to ${max}$`)]);
 }
+
+test('guard settings: a credential in EXCHANGE_STATUS_URL is refused without showing it, its query values are hidden, fail-closed needs the URL', () => {
+  const [TOKEN, PASSWORD] = ['sk_live_Q8rT4wX2', 'hunter3-Pa55'];
+  const p = onlyProblem({ EXCHANGE_STATUS_URL: `https://ops:${PASSWORD}@exchange/status` });
+  assert.ok(!formatProblem(p).includes(PASSWORD), formatProblem(p));
+  const q = onlyProblem({ EXCHANGE_STATUS_URL: `https://exchange/status?apiKey=${TOKEN}#x` });
+  assert.ok(!formatProblem(q).includes(TOKEN) && q.value.includes('apiKey=***'), formatProblem(q));
+  const config = valid({ EXCHANGE_STATUS_URL: `https://exchange/status?apiKey=${TOKEN}` });
+  assert.equal(describeConfig(config).EXCHANGE_STATUS_URL, 'https://exchange/status?apiKey=***');
+  assert.ok(secretsOf(config).includes(TOKEN), 'the redactor hides the key wherever it appears');
+  const f = onlyProblem({ EXCHANGE_STATUS_FAIL_CLOSED: 'true' });
+  assert.equal(f.setting, 'EXCHANGE_STATUS_FAIL_CLOSED');
+  assert.match(f.expected, /false while EXCHANGE_STATUS_URL is unset/);
+});
 
 test('every setting has invalid values in the table below', () => {
   for (const env of ALL_ENV) assert.ok(INVALID.some((c) => c[0] === env), `no invalid case for ${env}`);
@@ -551,6 +626,15 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     CLOCK_CHECK_INTERVAL_MS: '600000',
     CLOCK_SKEW_WARN_MS: '250',
     CLOCK_SKEW_MAX_MS: '(disabled)',
+    MAX_ORDERS_PER_HOUR: '(disabled)',
+    MAX_ORDERS_PER_HOUR_PER_SYMBOL: '(disabled)',
+    EXECUTION_OFF_AFTER_FAILURES: '(disabled)',
+    EXCHANGE_STATUS_URL: '(disabled)',
+    EXCHANGE_STATUS_INTERVAL_MS: '30000',
+    EXCHANGE_STATUS_FIELD: '/status',
+    EXCHANGE_STATUS_OK: '0',
+    EXCHANGE_STATUS_FAIL_CLOSED: 'false',
+    EXECUTION_BLACKOUT: '(none)',
   });
   const text = JSON.stringify(described);
   assert.ok(!text.includes(TOKEN) && !text.includes(PASSWORD), text);

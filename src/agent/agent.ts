@@ -7,6 +7,7 @@ import { retryRoom } from './retry-policy.ts';
 import { ownerOf } from '../records.ts';
 import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
+import { blackoutReason } from '../time/blackout.ts';
 import { VERSION } from '../version.ts';
 import type { AgentDeps } from './deps.ts';
 import { settlesWithin } from '../time/clock.ts';
@@ -46,6 +47,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
     enableScheduler,
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
+    ...guardSettings(d.config),
   };
   const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, events: d.events, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
   try {
@@ -55,6 +57,16 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     await upkeep.close();
     await d.notifier.close(NOTIFY_AT_STOP_MS);
   }
+}
+
+/** The guard rails' slices of the configuration (docs/guards.md). */
+function guardSettings(c: AgentDeps['config']) {
+  const { maxOrdersPerHour, maxOrdersPerHourPerSymbol, executionOffAfterFailures } = c;
+  const url = c.exchangeStatusUrl;
+  return {
+    guards: { maxOrdersPerHour, maxOrdersPerHourPerSymbol, executionOffAfterFailures },
+    exchange: url === undefined ? undefined : { url, intervalMs: c.exchangeStatusIntervalMs, field: c.exchangeStatusField, ok: c.exchangeStatusOk, failClosed: c.exchangeStatusFailClosed },
+  };
 }
 
 async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit> {
@@ -91,7 +103,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   // and `trigger` see the agent firing from the moment it says so.
   await settlesWithin(clock, READY_MARK_WAIT_MS, upkeep.ready());
 
-  const slots = createSlots(d, upkeep, config);
+  const slots = createSlots(d, upkeep, config, blackoutReason(d.config.executionBlackout));
   const startedNow = clock.now();
   const firstSlot = config.cron.next(startedNow);
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });

@@ -24,10 +24,8 @@ export interface CycleJob {
   cut?: AbortSignal;
   /** Set while execution is paused (`pause --execution`): why; the request then says `triggerExecution: false`. */
   executionOff?: string;
-  /**
-   * The slot decision at each send (slots.ts): at the boundary from the copy, from the database for a late send and
-   * each retry. Absent: the claim's answer and `executionOff` decide alone.
-   */
+  /** The slot decision at each send (slots.ts): from the copy at the boundary, from the database for a late send and
+   * each retry. Absent: the claim's answer and `executionOff` decide alone. */
   check?: SendCheck;
 }
 
@@ -59,6 +57,8 @@ export interface EndedCycle {
   finishedAt: number;
   durationMs: number;
   attempts: { outcome: AttemptOutcome; durationMs: number }[];
+  /** Its symbol, and whether Diego's answer said an order was placed, or failed (the guards read these). */
+  symbol?: string; executed?: boolean; executionFailed?: boolean;
 }
 
 export interface CycleResult {
@@ -269,11 +269,11 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
   const { stop, last, count: attempts } = sent;
   const finishedAt = d.clock.now();
   // A cycle prepared for a slot it never reached ends before it started: it lasted nothing.
-  const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
+  const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, symbol: job.symbol, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
   if (stop === undefined && last?.outcome === 'ok') {
-    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed });
+    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed, executionFailed: last.executionFailed });
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot });
-    return { id, status: 'succeeded', attempts, ended: ended('succeeded') };
+    return { id, status: 'succeeded', attempts, ended: { ...ended('succeeded'), executed: last.executed, executionFailed: last.executionFailed === true } };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
   const noTime = stop === 'no_time_for_retry' && `no time left for a retry: the next slot ${new Date(job.deadline).toISOString()} comes before RETRY_DELAY_MS (${d.retry.delayMs} ms) has passed; last error: ${last?.error ?? last?.outcome}`;

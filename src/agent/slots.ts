@@ -66,7 +66,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
 
   // Starts a cycle per symbol at `slot`, unless the slot decision skips it (recorded either way). `read`: what the
   // database said with the take of a run-now request, and whether the agent is stopping.
-  const launch = (symbols: readonly string[], slot: number, trigger: Trigger, until: number, read?: { pauses: readonly Pause[] | undefined; stopping: boolean; request: string }) => {
+  const launch: Launch = (symbols, slot, trigger, until, read) => {
     for (const symbol of symbols) {
       const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot), read);
       if (decision.kind === 'fire') {
@@ -81,18 +81,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
     }
   };
 
-  // The control watcher's hands (src/control/watch.ts), attached while slots fire: a run-now request
-  // this agent took fires at once (deadline the next slot; the slot decision over the pauses read with the take);
-  // a `pause --abort` cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
-  upkeep.control.attach({
-    fire: (request: TriggerRequest, slot: number, pauses?: readonly Pause[]) => {
-      const symbols = request.symbol === ALL_SYMBOLS ? config.symbols : [request.symbol];
-      const stopping = d.stop.aborted;
-      if (!stopping) d.log.info(`Run-now request #${request.id} by ${request.by}${request.reason ? ` (${request.reason})` : ''}: firing a manual cycle`);
-      launch(symbols, slot, 'manual', config.cron.next(slot), { pauses, stopping, request: `run-now request #${request.id}` });
-    },
-    cut: (pause) => cycles.cutPaused(pause),
-  });
+  attachHands(d, upkeep, config, launch, cycles.cutPaused);
 
   return {
     prepare,
@@ -124,6 +113,31 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
     },
   };
 }
+
+/**
+ * The control watcher's hands (src/control/watch.ts), attached while slots fire: a run-now request this
+ * agent took fires at once (deadline the next slot; the slot decision over the pauses read with the take); a
+ * `pause --abort` cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
+ */
+function attachHands(d: AgentDeps, upkeep: Upkeep, config: Config, launch: Launch, cut: (pause: Pause) => void): void {
+  upkeep.control.attach({
+    fire: (request: TriggerRequest, slot: number, pauses?: readonly Pause[]) => {
+      const symbols = request.symbol === ALL_SYMBOLS ? config.symbols : [request.symbol];
+      const stopping = d.stop.aborted;
+      if (!stopping) d.log.info(`Run-now request #${request.id} by ${request.by}${request.reason ? ` (${request.reason})` : ''}: firing a manual cycle`);
+      launch(symbols, slot, 'manual', config.cron.next(slot), { pauses, stopping, request: `run-now request #${request.id}` });
+    },
+    cut,
+  });
+}
+
+/** What the take of a run-now request read, for its launch. */
+interface TakeRead {
+  pauses: readonly Pause[] | undefined;
+  stopping: boolean;
+  request: string;
+}
+type Launch = (symbols: readonly string[], slot: number, trigger: Trigger, until: number, read?: TakeRead) => void;
 
 /**
  * The facts of the slot decision as this agent has them: the control state in memory (the copy), the clock's

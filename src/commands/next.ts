@@ -3,6 +3,27 @@ import { colorsFor } from '../reports/render-text.ts';
 import { formatDuration } from '../time/durations.ts';
 import type { CommandContext } from './context.ts';
 import { cronOption } from './options.ts';
+import { readControlState } from '../control/control-store.ts';
+import type { ControlState } from '../control/state.ts';
+import { renderWindows, windowsAt, windowsJson } from '../control/windows.ts';
+import { openDatabase } from '../store/open.ts';
+
+/**
+ * The control state for the planned windows, when the database can be read; `next` works without one (then it shows
+ * EXECUTION_BLACKOUT's windows only), so a database that cannot be opened is no error here.
+ */
+async function plannedState(ctx: CommandContext): Promise<ControlState | undefined> {
+  try {
+    const database = await openDatabase(ctx.config.database, { readonly: true });
+    try {
+      return await readControlState(database.db);
+    } finally {
+      await database.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
 
 /** `2024-01-20 11:00:00 +01:00`: the local wall time with its offset (the pattern runs in local time). */
 export function localTime(ms: number): string {
@@ -13,19 +34,25 @@ export function localTime(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}`;
 }
 
-/** `pmf-scheduler next`: the next fire times of the pattern (default CRON_PATTERN), local and UTC. No database. */
+/**
+ * `pmf-scheduler next`: the next fire times of the pattern (default CRON_PATTERN), local and UTC; then the windows
+ * with execution off: EXECUTION_BLACKOUT's, and those planned ahead when the database can be read.
+ */
 export async function nextCommand(ctx: CommandContext): Promise<number> {
   const count = intOption('count', ctx.opts.count, 5, 1, 1000);
   const cron = cronOption(ctx.opts.cron) ?? ctx.config.cron;
   const times: number[] = [];
   for (let at = ctx.now; times.length < count; ) times.push((at = cron.next(at)));
+  const windows = windowsAt(await plannedState(ctx), ctx.config.executionBlackout, ctx.now);
+  const shownWindows = windows.planned.length > 0 || ctx.config.executionBlackout.length > 0;
   if (ctx.flags.json === true) {
-    ctx.out(JSON.stringify({ cron: cron.text, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, next: times.map((t) => new Date(t).toISOString()) }, null, 2));
+    ctx.out(JSON.stringify({ cron: cron.text, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, next: times.map((t) => new Date(t).toISOString()), ...(shownWindows ? windowsJson(windows) : {}) }, null, 2));
     return 0;
   }
   const c = colorsFor(ctx.colors);
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   ctx.out(`${c.bold(`Next ${count} fire time(s) of "${cron.text}"`)} ${c.dim(`(local time zone ${zone}, set by TZ)`)}`);
   for (const t of times) ctx.out(`  ${localTime(t)}   ${new Date(t).toISOString()}   ${c.dim(`in ${formatDuration(t - ctx.now)}`)}`);
+  for (const line of renderWindows(windows)) ctx.out(line);
   return 0;
 }

@@ -4,8 +4,9 @@ import { controlCommand } from './control-command.ts';
 import { actorOf, reasonOption, symbolArg } from './control-args.ts';
 
 /**
- * `pmf-scheduler resume [--symbol S] [--execution] [--reason TEXT]`: lifts the pause of the symbol, or without
- * `--symbol` every pause of that scope. Nothing paused: exit 0, says so, writes nothing.
+ * `pmf-scheduler resume [--symbol S] [--execution] [--planned] [--reason TEXT]`: lifts the pause of the symbol, or
+ * without `--symbol` every pause of that scope in force (a guard rail's too: only a person turns execution back on);
+ * `--planned` cancels the windows planned ahead as well. Nothing paused: exit 0, says so, writes nothing.
  */
 export const resumeCommand = controlCommand({
   name: 'resume',
@@ -13,12 +14,14 @@ export const resumeCommand = controlCommand({
   options: [
     ['--reason <text>', 'why, for the audit'],
     ['--symbol <symbol>', 'only this symbol'],
-    ['--execution', 'lift the execution pause instead'],
+    ['--execution', 'lift the execution pause instead (a guard rail\'s too)'],
+    ['--planned', 'also cancel the windows planned ahead (pause --from)'],
   ],
   parse(ctx) {
     const scope = ctx.flags.execution === true ? 'execution' : 'cycles';
     const args = { symbol: ctx.opts.symbol, execution: scope === 'execution' || undefined };
-    return { kind: 'resume', symbol: symbolArg(ctx), scope, reason: reasonOption(ctx, false), by: actorOf(ctx), args };
+    const planned = ctx.flags.planned === true;
+    return { kind: 'resume', symbol: symbolArg(ctx), scope, planned, reason: reasonOption(ctx, false), by: actorOf(ctx), args: { ...args, planned: planned || undefined } };
   },
   async report(ctx, applied, action, db) {
     if (applied.outcome !== 'applied') {

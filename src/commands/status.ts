@@ -1,6 +1,7 @@
 import { readControlState } from '../control/control-store.ts';
 import { liveAgents } from '../store/history/agent-reads.ts';
 import { patternSource } from '../control/state.ts';
+import { windowsAt } from '../control/windows.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
 import { lastEvents } from '../store/history/cycle-lookups.ts';
@@ -30,6 +31,7 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     const running = await runningCycles(db);
     const picture: StatusPicture = {
       now,
+      windows: windowsAt(control, ctx.config.executionBlackout, now),
       agents,
       pattern,
       next: parsed !== undefined && 'pattern' in parsed ? parsed.pattern.next(now) : undefined,

@@ -1,4 +1,4 @@
-import type { Pause, PauseScope, TriggerRequest } from './state.ts';
+import { ALL_SYMBOLS, type Pause, type PauseScope, type TriggerRequest } from './state.ts';
 
 /**
  * Live control, the action model: every change to the control state is one of these, and goes through one apply
@@ -35,6 +35,28 @@ export interface ResumeAction extends ActionBase {
   kind: 'resume';
   symbol: string;
   scope: PauseScope;
+  /** `resume --planned`: the windows planned ahead (`pause --from`) are cancelled too; absent: only what is in force. */
+  planned?: boolean | undefined;
+}
+
+/** A guard rail turns execution off for `symbol` (docs/guards.md), once: a guard holds at most one row per symbol. */
+export interface GuardAction extends ActionBase {
+  kind: 'guard';
+  guard: string;
+  symbol: string;
+  reason: string;
+}
+
+/** A guard lifts what it turned off itself (the exchange guard: the exchange is back). */
+export interface GuardLiftedAction extends ActionBase {
+  kind: 'guard_lifted';
+  guard: string;
+}
+
+/** An agent audits the start of a window planned ahead (`pause --from`), once. */
+export interface PauseBeganAction extends ActionBase {
+  kind: 'pause_began';
+  pause: Pause;
 }
 
 /** An agent removes a timed pause whose end has come (every replica may try; one does it). */
@@ -65,7 +87,16 @@ export interface RescheduleAction extends ActionBase {
 }
 
 /** Every control change. */
-export type ControlAction = PauseAction | ResumeAction | PauseEndedAction | TriggerAction | TriggerExpiredAction | RescheduleAction;
+export type ControlAction =
+  | PauseAction
+  | ResumeAction
+  | PauseEndedAction
+  | TriggerAction
+  | TriggerExpiredAction
+  | RescheduleAction
+  | GuardAction
+  | GuardLiftedAction
+  | PauseBeganAction;
 export type ActionKind = ControlAction['kind'];
 
 /** What an applied action gives back, by kind (besides its audit id, version and commit time). */
@@ -76,6 +107,9 @@ export interface ActionResults {
   trigger: { id: number; expiresAt: number };
   trigger_expired: Record<string, never>;
   reschedule: Record<string, never>;
+  guard: Record<string, never>;
+  guard_lifted: { lifted: Pause[] };
+  pause_began: Record<string, never>;
 }
 
 /**
@@ -97,7 +131,11 @@ export function auditScope(a: ControlAction): string {
     case 'resume':
       return a.scope;
     case 'pause_ended':
+    case 'pause_began':
       return a.pause.scope;
+    case 'guard':
+    case 'guard_lifted':
+      return 'execution';
     case 'trigger':
     case 'trigger_expired':
       return 'run';
@@ -112,9 +150,13 @@ export function auditSymbol(a: ControlAction): string {
     case 'pause':
     case 'resume':
     case 'trigger':
+    case 'guard':
       return a.symbol;
     case 'pause_ended':
+    case 'pause_began':
       return a.pause.symbol;
+    case 'guard_lifted':
+      return ALL_SYMBOLS;
     case 'trigger_expired':
       return a.request.symbol;
     case 'reschedule':

@@ -1,9 +1,9 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../store/schema.ts';
 import { backoffDelay, type Backoff } from '../time/backoff.ts';
-import { auditScope, auditSymbol, type ActionKind, type Applied, type ControlAction } from './actions.ts';
+import { auditScope, auditSymbol, type ActionKind, type Applied, type ControlAction, type GuardAction, type GuardLiftedAction, type PauseBeganAction } from './actions.ts';
 import { canTakeRunNow } from './agents.ts';
-import { pauseFrom } from './pauses-in-force.ts';
+import { inForce, pauseFrom } from './pauses-in-force.ts';
 import { ALL_SYMBOLS, type Pause } from './state.ts';
 
 /**
@@ -50,10 +50,10 @@ async function applyOnce(db: Kysely<Schema>, a: ControlAction, clock: () => numb
       const bumped = await tx.updateTable('control_version').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', 1).returning('version').executeTakeFirstOrThrow();
       const version = Number(bumped.version);
       const at = clock();
-      const audit = async (): Promise<number> => {
+      const audit = async (extra?: Record<string, unknown>): Promise<number> => {
         const row = await tx
           .insertInto('control_audit')
-          .values({ version, at, action: a.kind, symbol: auditSymbol(a), scope: auditScope(a), args: JSON.stringify(a.args ?? {}), reason: a.reason ?? null, by_who: a.by })
+          .values({ version, at, action: a.kind, symbol: auditSymbol(a), scope: auditScope(a), args: JSON.stringify({ ...a.args, ...extra }), reason: a.reason ?? null, by_who: a.by })
           .returning('id')
           .executeTakeFirstOrThrow();
         return Number(row.id);
@@ -71,17 +71,23 @@ async function applyOnce(db: Kysely<Schema>, a: ControlAction, clock: () => numb
 type Written = ({ auditId: number } & Record<string, unknown>) | { outcome: 'unchanged' | 'refused'; why: string };
 
 /** Each action's change, inside the transaction, the version row already locked. The audit row is written by `audit`. */
-async function write(tx: Transaction<Schema>, a: ControlAction, at: number, audit: () => Promise<number>): Promise<Written> {
+async function write(tx: Transaction<Schema>, a: ControlAction, at: number, audit: (extra?: Record<string, unknown>) => Promise<number>): Promise<Written> {
   switch (a.kind) {
     case 'pause': {
       const auditId = await audit();
-      const pause: Pause = { symbol: a.symbol, scope: a.scope, reason: a.reason, by: a.by, since: a.from ?? at, until: a.until, abort: a.abort, auditId };
-      await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).execute();
-      await tx.insertInto('control_pauses').values({ symbol: a.symbol, scope: a.scope, reason: a.reason, by_who: a.by, since: pause.since, until: a.until, abort: a.abort ? 1 : 0, audit_id: auditId }).execute();
+      const since = a.from ?? at;
+      const begun = since <= at;
+      const pause: Pause = { symbol: a.symbol, scope: a.scope, reason: a.reason, by: a.by, since, until: a.until, abort: a.abort, auditId, ...(begun ? {} : { begun: false }) };
+      // It replaces a person's pause of the same symbol and scope in force now; a guard's pause and the windows
+      // planned ahead stay (issue 22 §3). A window planned ahead replaces nothing.
+      if (begun) await tx.deleteFrom('control_pauses').where('symbol', '=', a.symbol).where('scope', '=', a.scope).where('guard', 'is', null).where(inForce(at)).execute();
+      await tx.insertInto('control_pauses').values({ symbol: a.symbol, scope: a.scope, reason: a.reason, by_who: a.by, since, until: a.until, abort: a.abort ? 1 : 0, audit_id: auditId, begun: begun ? 1 : 0 }).execute();
       return { auditId, pause };
     }
     case 'resume': {
+      // Windows planned ahead stay unless `resume --planned` says otherwise.
       let q = tx.deleteFrom('control_pauses').where('scope', '=', a.scope);
+      if (a.planned !== true) q = q.where(inForce(at));
       if (a.symbol !== ALL_SYMBOLS) q = q.where('symbol', '=', a.symbol);
       const rows = await q.returningAll().execute();
       if (rows.length === 0) return { outcome: 'unchanged', why: 'nothing paused' };
@@ -116,6 +122,36 @@ async function write(tx: Transaction<Schema>, a: ControlAction, at: number, audi
       const auditId = await audit();
       if (a.pattern !== null) await tx.insertInto('control_schedule').values({ id: 1, pattern: a.pattern, reason: a.reason ?? '', by_who: a.by, since: at, audit_id: auditId }).execute();
       return { auditId };
+    }
+    default:
+      return writeGuard(tx, a, at, audit);
+  }
+}
+
+/** The guard rails' changes (guard-store.ts) and the start of a planned window: the same lock order as every change. */
+async function writeGuard(tx: Transaction<Schema>, a: GuardAction | GuardLiftedAction | PauseBeganAction, at: number, audit: (extra?: Record<string, unknown>) => Promise<number>): Promise<Written> {
+  switch (a.kind) {
+    case 'guard': {
+      const auditId = await audit();
+      const row = await tx
+        .insertInto('control_pauses')
+        .values({ symbol: a.symbol, scope: 'execution', reason: a.reason, by_who: a.by, since: at, until: null, abort: 0, audit_id: auditId, guard: a.guard, begun: 1 })
+        .onConflict((oc) => oc.columns(['guard', 'symbol', 'scope']).where('guard', 'is not', null).doNothing())
+        .returning('audit_id')
+        .executeTakeFirst();
+      // A guard holds at most one row per symbol (migration 0011's unique index): the second writer rolls back.
+      if (row === undefined) return { outcome: 'unchanged', why: 'already off by this guard' };
+      return { auditId };
+    }
+    case 'guard_lifted': {
+      const rows = await tx.deleteFrom('control_pauses').where('guard', '=', a.guard).returningAll().execute();
+      if (rows.length === 0) return { outcome: 'unchanged', why: 'nothing turned off by this guard' };
+      return { auditId: await audit({ lifted: rows.map((r) => Number(r.audit_id)).join(',') }), lifted: rows.map(pauseFrom) };
+    }
+    case 'pause_began': {
+      const rows = await tx.updateTable('control_pauses').set({ begun: 1 }).where('audit_id', '=', a.pause.auditId).where('begun', '=', 0).returning('audit_id').execute();
+      if (rows.length === 0) return { outcome: 'unchanged', why: 'already begun' };
+      return { auditId: await audit() };
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import type { ControlPausesTable, Schema } from '../store/schema.ts';
 import { ALL_SYMBOLS, PAUSE_SCOPES, type Pause, type PauseScope } from './state.ts';
 
@@ -12,7 +12,12 @@ export const pauseFrom = (r: Selectable<ControlPausesTable>): Pause => ({
   until: r.until === null ? null : Number(r.until),
   abort: Number(r.abort) === 1,
   auditId: Number(r.audit_id),
+  ...(r.guard === null ? {} : { guard: r.guard }),
+  ...(Number(r.begun) === 1 ? {} : { begun: false }),
 });
+
+/** A pause in force at `at` (not a window planned for later): begun, or its start has come. */
+export const inForce = (at: number) => (eb: ExpressionBuilder<Schema, 'control_pauses'>) => eb.or([eb('begun', '=', 1), eb('since', '<=', at)]);
 
 /**
  * The pauses in force at `t`, read from the database (of `symbol` and of all symbols, or every one): what a late

@@ -54,6 +54,10 @@ export interface Pause {
   /** `pause --abort`: cycles in flight when it is applied are cut. */
   abort: boolean;
   auditId: number;
+  /** The guard that turned execution off (`orders_cap`, `failures`, `exchange`); absent: a person. */
+  guard?: string;
+  /** False: a window planned ahead (`pause --from`) whose start no agent has audited yet. */
+  begun?: boolean;
 }
 
 /** Whether a pause stops `symbol` (its own, or every symbol's). */
@@ -130,6 +134,12 @@ export const pausesAt = (state: ControlState, t: number): Pause[] => state.pause
 /** Timed pauses whose end has come by `t`: the agent removes them and audits their end. */
 export const endedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => endedBy(p, t));
 
+/** Windows planned ahead whose start has come by `t` but is not audited yet: an agent audits it, once. */
+export const begunPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => p.begun === false && p.since <= t && !endedBy(p, t));
+
+/** Windows planned ahead of `t` (`pause --from`), soonest first. */
+export const plannedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => p.since > t).sort((a, b) => a.since - b.since);
+
 /** `all symbols` or the symbol, for messages. */
 export const symbolLabel = (symbol: string): string => (symbol === ALL_SYMBOLS ? 'all symbols' : symbol);
 
@@ -141,7 +151,8 @@ export function describePause(p: Pause): string {
   const what = pauseWhat(p.scope);
   const until = p.until === null ? 'until resumed' : `until ${new Date(p.until).toISOString()}`;
   const cut = p.scope === 'execution' ? ', further attempts of cycles in flight with execution on cut' : ', cycles in flight cut';
-  return `${what} (${symbolLabel(p.symbol)})${p.abort ? cut : ''} by ${p.by} since ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
+  const from = p.begun === false ? 'from' : 'since';
+  return `${what} (${symbolLabel(p.symbol)})${p.abort ? cut : ''} by ${p.by} ${from} ${new Date(p.since).toISOString()}, ${until}: ${p.reason}`;
 }
 
 /** The `cycles.reason`-side text of a slot skipped by a pause, and of a cycle sent with execution off. */

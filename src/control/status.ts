@@ -2,6 +2,8 @@ import { formatDuration } from '../time/durations.ts';
 import { activityLine, activityOf, type AgentActivity } from './agents.ts';
 import type { LiveAgent } from '../store/history/agent-reads.ts';
 import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
+import { describeBlackout } from '../time/blackout.ts';
+import { renderWindows, windowsJson, type WindowsPicture } from './windows.ts';
 
 /** One symbol's line of `status`. */
 export interface SymbolStatus {
@@ -22,6 +24,8 @@ export interface StatusPicture {
   next: number | undefined;
   inFlight: { id: number; symbol: string; owner: string; scheduledAt: number }[];
   symbols: SymbolStatus[];
+  /** Planned windows and EXECUTION_BLACKOUT's (docs/guards.md); absent: none shown. */
+  windows?: WindowsPicture;
 }
 
 /**
@@ -104,6 +108,7 @@ export function statusJson(p: StatusPicture) {
       lastFailureAt: iso(s.lastFailureAt),
       failureStreak: s.failureStreak,
     })),
+    ...(p.windows ? windowsJson(p.windows) : {}),
   };
 }
 
@@ -121,10 +126,12 @@ export function renderStatus(p: StatusPicture): string {
   const next = state === 'clockBack' ? hold?.until : state === 'firing' || state === 'paused' ? p.next : undefined;
   lines.push(`Pattern: ${p.pattern.text ?? 'unknown'} (${p.pattern.source})${next === undefined ? '' : `; next slot ${iso(next)}`}`);
   for (const s of p.symbols) {
-    const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff)].filter(Boolean).join('; ') || 'firing';
+    const blackout = s.executionOff === undefined && p.windows?.blackoutNow ? describeBlackout(p.windows.blackoutNow) : undefined;
+    const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff), blackout].filter(Boolean).join('; ') || 'firing';
     const last = `last success ${s.lastSuccessAt === null ? 'never' : iso(s.lastSuccessAt)}, last failure ${s.lastFailureAt === null ? 'never' : iso(s.lastFailureAt)}, failure streak ${s.failureStreak}`;
     lines.push(`${s.symbol}: ${state}`, `  ${last}`);
   }
+  if (p.windows) lines.push(...renderWindows(p.windows));
   lines.push(p.inFlight.length === 0 ? 'In flight: none' : `In flight: ${p.inFlight.map((c) => `#${c.id} ${c.symbol} slot ${iso(c.scheduledAt)} (${c.owner})`).join(', ')}`);
   return lines.join('\n');
 }

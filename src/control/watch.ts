@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import { applyControl } from './apply.ts';
 import { readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from './control-store.ts';
-import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from './state.ts';
+import { beginPause } from './guard-store.ts';
+import { begunPauses, CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from './state.ts';
 import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Schema } from '../store/schema.ts';
@@ -113,6 +114,8 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
         const ended = { kind: 'pause_ended', pause: p, by: `agent ${owner}`, reason: p.reason, args: { until: new Date(p.until ?? clock.now()).toISOString(), pause: p.auditId } } as const;
         await applyControl(db, ended, () => clock.now());
       }
+      // A window planned ahead (`pause --from`) holds from its `since` by itself; its start is audited here, once.
+      for (const p of begunPauses(state, clock.now())) if (await beginPause(db, p, owner, clock.now())) log.warn(`Control: planned window began: ${describePause(p)}`);
       for (const r of state.triggers) {
         const now = clock.now();
         if (settled.has(r.id) || (hands === undefined && takeableAt(r, now))) continue;
@@ -195,9 +198,11 @@ function unseen(before: ControlState, after: ControlState, actions: readonly App
 
 /** A control change worth telling a person (the notifications of issue #13); `key` is the same on every replica. */
 export interface ControlNotice {
-  event: 'paused' | 'resumed' | 'rescheduled';
+  event: 'paused' | 'resumed' | 'rescheduled' | 'guard';
   headline: string;
   key: string;
+  /** A guard's: critical when it turns execution off, info when its pause is lifted. */
+  severity?: 'critical' | 'info';
 }
 
 /**
@@ -211,12 +216,13 @@ function announce(before: ControlState, after: ControlState, log: Logger, hands:
     if (is.has(p.auditId)) continue;
     const line = `${p.scope === 'execution' ? 'execution back on' : 'resumed'} (${symbolLabel(p.symbol)}); was ${describePause(p)}`;
     log.info(`Control: ${line}`);
-    tell?.({ event: 'resumed', headline: line, key: `resumed:${p.auditId}` });
+    tell?.({ event: p.guard ? 'guard' : 'resumed', headline: line, key: `resumed:${p.auditId}`, ...(p.guard ? { severity: 'info' as const } : {}) });
   }
   for (const p of after.pauses) {
     if (was.has(p.auditId)) continue;
     log.warn(`Control: ${describePause(p)}`);
-    tell?.({ event: 'paused', headline: describePause(p), key: `paused:${p.auditId}` });
+    // A guard's pause is its own event (critical): execution went off by itself, a person must look.
+    tell?.({ event: p.guard ? 'guard' : 'paused', headline: describePause(p), key: `paused:${p.auditId}`, ...(p.guard ? { severity: 'critical' as const } : {}) });
     if (p.abort && p.scope === 'cycles') hands?.cut(p);
   }
 }

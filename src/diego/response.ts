@@ -10,6 +10,8 @@ export interface ResponseMeaning {
   brief?: string;
   /** Diego's answer says an order was placed. */
   executed: boolean;
+  /** Diego's answer says the order it tried failed (see {@link executionFailed}); counts toward the failure streak. */
+  executionFailed?: boolean;
 }
 
 /**
@@ -42,7 +44,7 @@ export function interpretResponse(status: number, body: string | undefined, limi
   if (json.success === false) {
     return { outcome: 'invalid_response', error: `success: false${errorField(json) ? `: ${errorField(json)}` : ''}`, ...read, executed: false };
   }
-  return { outcome: 'ok', ...read, executed: executionPlaced(json) };
+  return { outcome: 'ok', ...read, executed: executionPlaced(json), ...(executionFailed(json) ? { executionFailed: true } : {}) };
 }
 
 function safeJson(text: string): unknown {
@@ -71,6 +73,19 @@ export function executionPlaced(body: unknown): boolean {
   if (!exec) return false;
   if (typeof exec.placed === 'boolean') return exec.placed;
   return exec.orderId !== undefined && exec.orderId !== null;
+}
+
+/**
+ * Whether the body's execution part says the order Diego tried failed: `success: false`, an `error`, or a `status` of
+ * `failed`, `error` or `rejected` (an order refused by the exchange). A HOLD (`placed: false` with a reason) is no
+ * failure.
+ */
+export function executionFailed(body: unknown): boolean {
+  const exec = obj(obj(body)?.execution);
+  if (!exec) return false;
+  if (exec.success === false) return true;
+  if (exec.error !== undefined && exec.error !== null && exec.error !== false) return true;
+  return typeof exec.status === 'string' && ['failed', 'error', 'rejected'].includes(exec.status.toLowerCase());
 }
 
 /** What reports say of an answer, each part as text, absent when the body has no such field. */

@@ -81,3 +81,11 @@ export function createRedactor(secrets: readonly (string | undefined)[], urls: r
     return out;
   };
 }
+
+/**
+ * A URL whose query may carry a key or a signature (an exchange's status endpoint): every query value hidden
+ * (`?apiKey=***&signature=***`), and the password too.
+ */
+export function redactUrlQuery(value: string): string {
+  return redactUrlValue(value).replace(/([?&][^=&#]*=)[^&#]*/g, '$1***');
+}

@@ -5,7 +5,7 @@ import { VERSION } from '../version.ts';
 /** The notification's schema name; a breaking change gets a new version, fields are only ever added. */
 export const NOTIFICATION_SCHEMA = 'pmf-scheduler.notification/v1';
 
-export type NotificationEvent = 'failing' | 'recovered' | 'missed' | 'clock_skew' | 'clock_step' | 'storage_fault' | 'started' | 'stopping' | 'paused' | 'resumed' | 'rescheduled' | 'test' | 'cycle_started' | 'cycle_ended';
+export type NotificationEvent = 'failing' | 'recovered' | 'missed' | 'clock_skew' | 'clock_step' | 'storage_fault' | 'started' | 'stopping' | 'paused' | 'resumed' | 'rescheduled' | 'guard' | 'test' | 'cycle_started' | 'cycle_ended';
 export type Severity = 'info' | 'warning' | 'critical';
 
 /**
@@ -46,6 +46,7 @@ const SEVERITY: Record<NotificationEvent, Severity> = {
   paused: 'warning',
   resumed: 'info',
   rescheduled: 'info',
+  guard: 'critical',
   test: 'info',
   cycle_started: 'info',
   cycle_ended: 'info',

@@ -178,6 +178,8 @@ export interface CycleEnd {
   httpStatus?: number;
   summary?: string;
   executed: boolean;
+  /** Diego's answer said the order it tried failed. */
+  executionFailed?: boolean;
 }
 
 export interface NewAttempt {

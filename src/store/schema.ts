@@ -33,6 +33,8 @@ export interface CyclesTable {
   lease_until: ColumnType<number | null, number | null | undefined, number | null>;
   /** Why the cycle was sent with `triggerExecution: false` by a live pause (`pause --execution`); null otherwise (migration 0008). */
   execution_off: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1 when Diego's answer said the order it tried failed (migration 0011): counts toward EXECUTION_OFF_AFTER_FAILURES. */
+  execution_failed: ColumnType<number, number | undefined, number>;
 }
 
 /** One row per HTTP attempt; `outcome` is null while the attempt is in flight. */
@@ -127,6 +129,10 @@ export interface ControlPausesTable {
   /** 1: `pause --abort`, the cycles in flight are cut when an agent applies it. */
   abort: ColumnType<number, number | undefined, number>;
   audit_id: number;
+  /** The guard that wrote it (`orders_cap`, `failures`, `exchange`); null: a person (migration 0011). */
+  guard: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 0: a window planned ahead whose start no agent has audited yet; 1 otherwise. */
+  begun: ColumnType<number, number | undefined, number>;
 }
 
 /** Every control action, in the order it was made (`version`). */

@@ -95,6 +95,22 @@ const CASES: BadCase[] = [
   { name: 'stats --window twice', args: ['stats', '--window', '1h', '--window=2h'], says: says(/^pmf-scheduler: Option --window is given more than once/) },
   { name: 'history --since 2024-02-30 (not March 1st)', args: ['history', '--since', '2024-02-30'], says: says(/^pmf-scheduler: Invalid --since "2024-02-30": expected a time/) },
   { name: 'stats --until 2023-02-29T10:00:00Z', args: ['stats', '--until', '2023-02-29T10:00:00Z'], says: says(/^pmf-scheduler: Invalid --until "2023-02-29T10:00:00Z"/) },
+  // Guard rails (docs/guards.md)
+  { name: 'MAX_ORDERS_PER_HOUR 0', args: [], env: e({ MAX_ORDERS_PER_HOUR: '0' }), says: says(/^pmf-scheduler: Invalid MAX_ORDERS_PER_HOUR="0": expected an integer from 1 to 1000000$/) },
+  { name: 'MAX_ORDERS_PER_HOUR_PER_SYMBOL not a number', args: [], env: e({ MAX_ORDERS_PER_HOUR_PER_SYMBOL: 'ten' }), says: says(/^pmf-scheduler: Invalid MAX_ORDERS_PER_HOUR_PER_SYMBOL="ten": expected an integer/) },
+  { name: 'EXECUTION_OFF_AFTER_FAILURES 0', args: [], env: e({ EXECUTION_OFF_AFTER_FAILURES: '0' }), says: says(/^pmf-scheduler: Invalid EXECUTION_OFF_AFTER_FAILURES="0": expected an integer from 1 to 1000$/) },
+  { name: 'EXCHANGE_STATUS_URL with a password', args: [], env: e({ EXCHANGE_STATUS_URL: `https://ops:${PASSWORD}@127.0.0.1:9/status` }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_URL="https:\/\/ops:\*\*\*@127\.0\.0\.1:9\/status": expected an http\(s\) URL .*without credentials/) },
+  { name: 'EXCHANGE_STATUS_URL with a key in its query and a fragment', args: [], env: e({ EXCHANGE_STATUS_URL: `https://127.0.0.1:9/status?apiKey=${TOKEN}#x` }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_URL="https:\/\/127\.0\.0\.1:9\/status\?apiKey=\*\*\*#x"/) },
+  { name: 'EXCHANGE_STATUS_INTERVAL_MS below 1000', args: [], env: e({ EXCHANGE_STATUS_INTERVAL_MS: '10' }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_INTERVAL_MS="10": expected an integer from 1000 to 3600000$/) },
+  { name: 'EXCHANGE_STATUS_FIELD not a JSON pointer', args: [], env: e({ EXCHANGE_STATUS_FIELD: 'status' }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_FIELD="status": expected a JSON pointer/) },
+  { name: 'EXCHANGE_STATUS_OK with a control character', args: [], env: e({ EXCHANGE_STATUS_OK: 'ok\u001b[2J' }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_OK=.*expected the value meaning normal/) },
+  { name: 'EXCHANGE_STATUS_FAIL_CLOSED not a boolean', args: [], env: e({ EXCHANGE_STATUS_FAIL_CLOSED: 'maybe' }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_FAIL_CLOSED="maybe"/) },
+  { name: 'EXCHANGE_STATUS_FAIL_CLOSED without EXCHANGE_STATUS_URL', args: [], env: e({ EXCHANGE_STATUS_FAIL_CLOSED: 'true' }), says: says(/^pmf-scheduler: Invalid EXCHANGE_STATUS_FAIL_CLOSED="true": expected false while EXCHANGE_STATUS_URL is unset/) },
+  { name: 'EXECUTION_BLACKOUT without a duration', args: [], env: e({ EXECUTION_BLACKOUT: '0 55 7 * * 1-5' }), says: says(/^pmf-scheduler: Invalid EXECUTION_BLACKOUT="0 55 7 \* \* 1-5": expected windows separated by ";".*does not end with a duration/) },
+  { name: 'EXECUTION_BLACKOUT with a bad pattern', args: [], env: e({ EXECUTION_BLACKOUT: '0 0 * * * 1h; 0 99 * * * * 5m' }), says: says(/^pmf-scheduler: Invalid EXECUTION_BLACKOUT=.*"0 99 \* \* \* \*" is not a cron pattern/) },
+  { name: 'pause --from in the past', args: ['pause', '--execution', '--reason', 'x', '--from', '2020-01-01T00:00:00Z'], says: says(/^pmf-scheduler: Invalid --from "2020-01-01T00:00:00Z": expected an ISO time in the future/) },
+  { name: 'pause --from a duration', args: ['pause', '--reason', 'x', '--from', '2h'], says: says(/^pmf-scheduler: Invalid --from "2h": expected an ISO time in the future/) },
+  { name: 'pause --until before --from', args: ['pause', '--reason', 'x', '--from', '2099-01-02T00:00:00Z', '--until', '2099-01-01T00:00:00Z'], says: says(/^pmf-scheduler: Invalid --until "2099-01-01T00:00:00Z": expected a time after --from/) },
   { name: 'DATABASE_URL an existing directory', args: [], env: (dir) => ({ DATABASE_URL: join(dir, 'sub') }), files: { 'sub/': '' }, says: (dir) => new RegExp(`Cannot open database ${join(dir, 'sub')}`) },
 ];
 

@@ -95,8 +95,9 @@ test('migration 0004 on a database written before it: same rows, five indexes be
       assert.deepEqual(indexes.rows.map((r) => r.name), ['cycles_slot_time', 'cycles_unsettled']);
       assert.match(indexes.rows[0]!.sql, /UNIQUE INDEX "cycles_slot_time" on "cycles" \("scheduled_at", "symbol", "timeframe", "trigger"\)/i);
       assert.match(indexes.rows[1]!.sql, /where "status" <> 'succeeded'/i);
-      // Migration 0005 (live control) adds `execution_off`, null on every row written before it.
-      assert.deepEqual(await upgraded.db.selectFrom('cycles').selectAll().orderBy('id').execute(), rowsBefore.map((r) => ({ ...r, execution_off: null })), 'every row as it was');
+      // Migration 0008 (live control) adds `execution_off`, null on every row written before it; 0011 (guards)
+      // `execution_failed`, 0 on every one.
+      assert.deepEqual(await upgraded.db.selectFrom('cycles').selectAll().orderBy('id').execute(), rowsBefore.map((r) => ({ ...r, execution_off: null, execution_failed: 0 })), 'every row as it was');
 
       const store = createHistoryStore(upgraded.db, (s) => s);
       assert.equal(await store.claimCycle(cycle(T)), undefined, 'a slot recorded before the upgrade is still taken');

@@ -33,6 +33,8 @@ export interface MetricsState {
   manual: number;
   /** Per symbol and scope (`cycles`, `execution`): whether a live pause holds it; empty until the control state is read. */
   paused: { symbol: string; scope: string; on: boolean }[];
+  /** Per symbol and guard (`orders_cap`, `failures`, `exchange`): whether it holds execution off; empty until read. */
+  guards: { symbol: string; guard: string; on: boolean }[];
 }
 
 /** Zeroed metrics; `lastSuccessAt` comes from the history so the gauge survives restarts. */
@@ -49,6 +51,7 @@ export function emptyMetrics(startedAt: number, lastSuccessAt: number | null): M
     latency: { buckets: LATENCY_BUCKETS_S.map(() => 0), sumS: 0, count: 0 },
     manual: 0,
     paused: [],
+    guards: [],
   };
 }
 
@@ -124,6 +127,9 @@ export function renderMetrics(s: MetricsState): string {
   metric('pmf_scheduler_manual_cycles_total', 'counter', 'Cycles run now (pmf-scheduler trigger) ended since the agent started, of every status.', [['', s.manual]]);
   if (s.paused.length > 0) {
     metric('pmf_scheduler_paused', 'gauge', '1 while a live pause holds the symbol: scope cycles (nothing fires) or execution (analysis only).', s.paused.map((p) => [`{symbol="${p.symbol}",scope="${p.scope}"}`, p.on ? 1 : 0]));
+  }
+  if (s.guards.length > 0) {
+    metric('pmf_scheduler_execution_guard', 'gauge', '1 while a guard rail holds execution off for the symbol (docs/guards.md); only resume --execution lifts it.', s.guards.map((g) => [`{symbol="${g.symbol}",guard="${g.guard}"}`, g.on ? 1 : 0]));
   }
   return `${lines.join('\n')}\n`;
 }

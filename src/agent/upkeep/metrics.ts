@@ -30,7 +30,7 @@ export async function startMetrics(db: Kysely<Schema>, path: string, startedAt: 
     slotSkipped: (reason: SkipReason) => change((s) => addSkipped(s, reason)),
     beat: (at: number) => change((s) => addHeartbeat(s, at)),
     clockChecked: (offsetMs: number, rttMs: number) => change((s) => addClockCheck(s, offsetMs, rttMs)),
-    paused: (paused: MetricsState['paused']) => change((s) => ({ ...s, paused })),
+    paused: (paused: MetricsState['paused'], guards: MetricsState['guards'] = []) => change((s) => ({ ...s, paused, guards })),
     idle: () => chain,
   };
 }

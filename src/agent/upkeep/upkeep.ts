@@ -10,9 +10,12 @@ import { VERSION } from '../../version.ts';
 import type { CycleResult } from '../cycle.ts';
 import { subscriptions, type AgentEvents } from '../events.ts';
 import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
-import { PAUSE_SCOPES, pauseOf } from '../../control/state.ts';
+import { PAUSE_SCOPES, pauseCovers, pauseOf, pausesAt } from '../../control/state.ts';
+import { GUARDS } from '../../control/guard-store.ts';
 import { watchControl, type ControlWatch } from '../../control/watch.ts';
 import { startHeartbeat } from './heartbeat.ts';
+import { watchExchange, type ExchangeWatchSettings } from './exchange-watch.ts';
+import { startCycleGuards, type CycleGuardSettings } from './guards.ts';
 import { keepLeases } from './leases.ts';
 import { startMetrics } from './metrics.ts';
 import { summariseMissed } from './missed-summary.ts';
@@ -33,6 +36,10 @@ export interface UpkeepSettings {
   enableScheduler?: boolean;
   /** Undefined: no NTP_SERVER, no clock check. */
   clockCheck: ClockCheckSettings | undefined;
+  /** The guard rails that look at ended cycles (docs/guards.md); absent: none. */
+  guards?: CycleGuardSettings;
+  /** EXCHANGE_STATUS_URL and its settings; undefined: the exchange is not watched. */
+  exchange?: ExchangeWatchSettings;
 }
 
 /** What the chores need from the agent. */
@@ -119,8 +126,12 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     tell: (n) => d.events.emit('control:notice', n),
     changes: database.controlChanges?.bind(database),
   });
+  const guards = settings.guards && startCycleGuards({ db, settings: settings.guards, cron: control.watch.cron, clock, log: d.log.child('GUARD'), stop });
+  const exchange = settings.exchange && watchExchange({ db, settings: settings.exchange, cron: control.watch.cron, clock, log: d.log.child('GUARD'), stop });
+  if (guards) events.on('cycle:ended', ({ ended }) => guards.cycleEnded(ended));
   const loops = [
     control.loop,
+    exchange,
     keepLeases(db, owner, clock, log, stop),
     missed.done,
     clockCheck?.done,
@@ -141,6 +152,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
       const stopping = d.systemd?.('STOPPING=1');
       ended.abort();
       await Promise.all(loops);
+      await guards?.idle();
       await metrics?.idle();
       events.end();
       await heartbeat.close();
@@ -157,7 +169,10 @@ function subscribeMetrics(events: Pick<AgentEvents, 'on'>, metrics: Awaited<Retu
   events.on('slot:skipped', ({ reason }) => metrics.slotSkipped(reason));
   events.on('clock:measured', (m) => metrics.clockChecked(m.offsetMs, m.rttMs));
   events.on('control:changed', ({ state }) =>
-    metrics.paused(symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined })))),
+    metrics.paused(
+      symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined }))),
+      symbols.flatMap((symbol) => GUARDS.map((guard) => ({ symbol, guard, on: pausesAt(state, clock.now()).some((p) => p.guard === guard && pauseCovers(p, symbol)) }))),
+    ),
   );
 }
 
@@ -172,7 +187,7 @@ function subscribeNotifications(events: Pick<AgentEvents, 'on'>, notifier: Notif
     if (k.skewed) notifier.notify('clock_skew', `clock offset ${Math.round(k.offsetMs)} ms${k.blocking ? ': no slot fires until it is back' : ''}`, { severity: k.blocking ? 'critical' : 'warning', details: { offsetMs: Math.round(k.offsetMs), blocking: k.blocking } });
     else notifier.notify('clock_skew', `clock back in sync (offset ${Math.round(k.offsetMs)} ms)`, { severity: 'info', details: { offsetMs: Math.round(k.offsetMs), blocking: false } });
   });
-  events.on('control:notice', (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key }));
+  events.on('control:notice', (n) => notifier.notify(n.event, n.headline, { dedupeKey: n.key, ...(n.severity ? { severity: n.severity } : {}) }));
 }
 
 /** The clock check, measuring against the database server's clock too where it has its own (PostgreSQL). */

@@ -1,5 +1,8 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
-import type { CycleStatus } from '../../records.ts';
+import type { CycleStatus, SkipReason } from '../../records.ts';
+
+/** The skip reason of a slot claimed under a pause of cycles. */
+const PAUSED: SkipReason = 'paused';
 import { CYCLE_LEASE_MS } from './leases.ts';
 import type { BackendTraits, ClaimAnswer, NewCycle } from '../port.ts';
 import type { Schema } from '../schema.ts';
@@ -52,7 +55,7 @@ function claimRow(q: Kysely<Schema>, c: NewCycle) {
   return {
     ...cycleRow(c, 'running'),
     status: sql<CycleStatus>`case when ${paused} is null then 'running' else 'skipped' end`,
-    reason: sql<string | null>`case when ${paused} is null then null else 'paused' end`,
+    reason: sql<SkipReason | null>`case when ${paused} is null then null else ${sql.lit(PAUSED)} end`,
     error: paused,
     finished_at: sql<number | null>`case when ${paused} is null then null else ${num(t)} end`,
     lease_until: sql<number | null>`case when ${paused} is null then ${num(t + CYCLE_LEASE_MS)} else null end`,
@@ -78,6 +81,31 @@ export function claimSlot(db: Kysely<Schema>, c: NewCycle, traits?: Pick<Backend
     .returning(RETURNED)
     .executeTakeFirst()
     .then(answerOf);
+}
+
+/** Claim answers kept for their claimer at most (a replay's claims have no claimer to read them). */
+const MAX_UNREAD_ANSWERS = 64;
+
+/**
+ * Claims that keep each claim's answer (what its statement read of the pauses) until the claimer reads it, at once:
+ * the port's `claimCycle` answers an id, `claimAnswer(id)` the rest.
+ */
+export function claimsAnswered(db: Kysely<Schema>, traits?: Pick<BackendTraits, 'startupOncePerInterval' | 'lockForStartupClaim'>) {
+  const answers = new Map<number, Omit<ClaimAnswer, 'id'>>();
+  return {
+    async claim(c: NewCycle): Promise<number | undefined> {
+      const answer = await claimSlot(db, c, traits);
+      if (answer === undefined) return undefined;
+      if (answers.size >= MAX_UNREAD_ANSWERS) answers.clear();
+      answers.set(answer.id, { paused: answer.paused, executionOff: answer.executionOff });
+      return answer.id;
+    },
+    answer(id: number): Omit<ClaimAnswer, 'id'> | undefined {
+      const answer = answers.get(id);
+      answers.delete(id);
+      return answer;
+    },
+  };
 }
 
 type CycleQuery = SelectQueryBuilder<Schema, 'cycles', {}>;

@@ -1,13 +1,10 @@
 import type { Kysely } from 'kysely';
-import { claimSlot, cycleRow, SLOT_KEY } from './claims.ts';
+import { claimsAnswered, cycleRow, SLOT_KEY } from './claims.ts';
 import { isOrphaned, markInterrupted } from './leases.ts';
 import { enqueue, type NewNotification } from '../outbox/outbox.ts';
-import type { BackendTraits, ClaimAnswer, CycleEnd, HistoryStore, NewCycle, VoidedClaim } from '../port.ts';
+import type { BackendTraits, CycleEnd, HistoryStore, NewCycle, VoidedClaim } from '../port.ts';
 import type { Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
-
-/** Claim answers kept for their claimer at most (a replay's claims have no claimer to read them). */
-const MAX_UNREAD_ANSWERS = 64;
 
 /** The reason of a slot not fired because its claim's outcome was unknown (voidClaim). */
 export const UNCLAIMED = 'unclaimed';
@@ -58,21 +55,10 @@ export function createHistoryStore(
   const clean = (text: string | undefined) => (text === undefined ? null : redact(text));
   const endRow = (e: CycleEnd) => cycleEndRow(e, clean);
   const watched = notices !== undefined && notices.channels.length > 0;
-  // Each claim's answer, until the claimer reads it (at once); bounded so answers nobody reads cannot pile up.
-  const answers = new Map<number, Omit<ClaimAnswer, 'id'>>();
+  const claims = claimsAnswered(db, traits);
   return {
-    async claimCycle(c) {
-      const answer = await claimSlot(db, c, traits);
-      if (answer === undefined) return undefined;
-      if (answers.size >= MAX_UNREAD_ANSWERS) answers.clear();
-      answers.set(answer.id, { paused: answer.paused, executionOff: answer.executionOff });
-      return answer.id;
-    },
-    claimAnswer(id) {
-      const answer = answers.get(id);
-      answers.delete(id);
-      return answer;
-    },
+    claimCycle: (c) => claims.claim(c),
+    claimAnswer: (id) => claims.answer(id),
 
     async recordSkipped(c, reason, error) {
       const row = await db
@@ -152,6 +138,7 @@ function cycleEndRow(e: CycleEnd, clean: (text: string | undefined) => string | 
     http_status: e.httpStatus ?? null,
     summary: clean(e.summary),
     executed: e.executed ? 1 : 0,
+    execution_failed: e.executionFailed === true ? 1 : 0,
     lease_until: null, // a lease is a running cycle's only
   };
 }

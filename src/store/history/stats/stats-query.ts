@@ -1,5 +1,8 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
-import type { AttemptOutcome } from '../../../records.ts';
+import type { AttemptOutcome, SkipReason } from '../../../records.ts';
+
+/** The skip reason `stats` counts apart from missed slots (a deliberate skip). */
+const PAUSED: SkipReason = 'paused';
 import type { Schema } from '../../schema.ts';
 import { GROUP_COLUMN, lastEvents } from '../cycle-lookups.ts';
 import { slotCounter, uncovered, withinSpans } from './missed-slots.ts';
@@ -58,7 +61,7 @@ async function countCycles(q: StatsQuery, symbols: readonly string[] | undefined
       eb.fn.sum<number>(eb.case().when('attempts', '>', 1).then(eb.lit(1)).else(eb.lit(0)).end()).as('retried'),
       eb.fn.sum<number>('executed').as('executions'),
       // Slots skipped while paused: a run-now request skipped by a pause is no slot (it is counted as a manual cycle).
-      eb.fn.sum<number>(eb.case().when(eb.and([eb('reason', '=', 'paused'), eb('trigger', '!=', 'manual')])).then(eb.lit(1)).else(eb.lit(0)).end()).as('paused'),
+      eb.fn.sum<number>(eb.case().when(eb.and([eb('reason', '=', PAUSED), eb('trigger', '!=', 'manual')])).then(eb.lit(1)).else(eb.lit(0)).end()).as('paused'),
       eb.fn.sum<number>(eb.case().when('trigger', '=', 'manual').then(eb.lit(1)).else(eb.lit(0)).end()).as('manual'),
     ])
     .groupBy([q.column, 'status'])
