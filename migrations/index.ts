@@ -10,6 +10,7 @@ import * as control from './0008_control.ts';
 import * as controlNotify from './0009_control_notify.ts';
 import * as guards from './0011_a_guards.ts';
 import * as clockHold from './0012_a_clock_hold.ts';
+import * as agentNotFiring from './0013_a_agent_not_firing.ts';
 import * as attemptSentAt from './0014_attempt_sent_at.ts';
 
 /** Every migration, imported statically so bundles and single binaries need no directory scan. Append, never edit. */
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   '0009_control_notify': controlNotify,
   '0011_a_guards': guards,
   '0012_a_clock_hold': clockHold,
+  '0013_a_agent_not_firing': agentNotFiring,
   '0014_attempt_sent_at': attemptSentAt,
 };

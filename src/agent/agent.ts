@@ -12,6 +12,10 @@ import { createSlots } from './slots.ts';
 import { blackoutReason } from '../time/blackout.ts';
 import { VERSION } from '../version.ts';
 import type { AgentDeps } from './deps.ts';
+import { settlesWithin } from '../time/clock.ts';
+
+/** How long the start waits for its readiness mark to be written before arming the first slot. */
+const READY_MARK_WAIT_MS = 2000;
 
 export type { AgentDeps };
 
@@ -43,6 +47,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     historyRetentionDays,
     metricsFile,
     statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
+    enableScheduler,
     clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
     ...guardSettings(d.config),
   };
@@ -85,7 +90,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   if (recovered > 0) log.warn(`Marked ${recovered} cycle(s) left running by a stopped agent as interrupted`);
 
   if (!config.enableScheduler) {
-    upkeep.ready(); // nothing to wait for: it is not "waiting for Diego"
+    void upkeep.ready(); // nothing to wait for: it is not "waiting for Diego"
     log.warn('Scheduler disabled (ENABLE_SCHEDULER=false): no calls will be made; idle until stopped');
     await new Promise<void>((resolve) => (d.stop.aborted ? resolve() : d.stop.addEventListener('abort', () => resolve(), { once: true })));
     return 0;
@@ -98,7 +103,9 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     if (ready === 'timeout') return 1;
     if (ready === 'stopped') return 0;
   }
-  upkeep.ready();
+  // Recorded before the first slot is armed (bounded: a slow database must not hold the schedule up), so `status`
+  // and `trigger` see the agent firing from the moment it says so.
+  await settlesWithin(clock, READY_MARK_WAIT_MS, upkeep.ready());
 
   const slots = createSlots(d, upkeep, config, blackoutReason(d.config.executionBlackout));
   const startedNow = clock.now();
@@ -126,6 +133,12 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     onMissed: (count, first, fired, capped) =>
       log.warn(`Missed ${capped ? `more than ${count - 1}` : count} slot(s) from ${new Date(first).toISOString()} (late wake-up or clock jump); firing only ${new Date(fired).toISOString()}`),
     onClockBack: clockBack.began,
+    patternChanges: (listener) => upkeep.control.patternChanges(listener),
+    onRescheduled: (next, dropped) => {
+      const was = dropped === undefined ? '' : `; the slot ${new Date(dropped.slot).toISOString()} of the old pattern is dropped${dropped.prepared ? ' (released unsent)' : ''}`;
+      log.info(`Rescheduled: next fire time ${new Date(next).toISOString()}${was}`, { next: new Date(next).toISOString() });
+      if (dropped?.prepared) slots.release(dropped.slot, 'missed');
+    },
     onReleased: (slot, now) => {
       log.warn(`Wall clock went back to ${new Date(now).toISOString()} after slot ${new Date(slot).toISOString()} was prepared: released unsent, the slot is passed over`);
       slots.release(slot, 'clock_back');

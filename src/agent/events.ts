@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ControlState } from '../control/state.ts';
 import type { ClockSample } from '../time/sntp.ts';
 import type { EndedCycle } from './cycle.ts';
-import type { ControlNotice } from './upkeep/control-watch.ts';
+import type { ControlNotice } from '../control/watch.ts';
 
 /**
  * Everything the agent's loops tell the rest of the world, one typed map (graphile-worker's WorkerEventMap): the

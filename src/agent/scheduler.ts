@@ -73,6 +73,17 @@ export interface ScheduleOptions {
    * ahead stays prepared and is waited for again (in stoppable steps).
    */
   onReleased?(slot: number, now: number): void;
+  /**
+   * Subscribes to changes of the pattern in force (`reschedule`): the wait for the next slot is cut short and the slot
+   * computed again. Returns the unsubscribe. Absent: the pattern never changes.
+   */
+  patternChanges?(listener: () => void): () => void;
+  /**
+   * The pattern in force changed (`reschedule`): `dropped`, the slot awaited under the old pattern when the new one
+   * lacks it (released unsent when it was prepared); `next`, the new pattern's first slot after the last one fired
+   * and after now.
+   */
+  onRescheduled?(next: number, dropped: { slot: number; prepared: boolean } | undefined): void;
 }
 
 /**
@@ -83,61 +94,82 @@ export interface ScheduleOptions {
 export async function runSchedule(o: ScheduleOptions): Promise<void> {
   const lead = o.onPrepare ? PREPARE_LEAD_MS : 0;
   let last = o.after;
-  while (!o.signal.aborted) {
-    const slot = o.cron.next(last);
-    let now = o.clock.now();
-    let warnedBack = false;
-    let following: number | undefined; // the slot after this one, known once it is prepared
-    let looked = false;
-    let released = false;
-    // The guard: whatever woke us, nothing fires while now < slot.
-    while (now < slot) {
-      if (slot - now > lead) {
-        if (following !== undefined && slot - now > MAX_SLEEP_MS) {
-          // Prepared, then the wall clock went back a long way: no claimed cycle is held open that long.
-          o.onReleased?.(slot, now);
-          released = true;
-          break;
+  let pattern = o.cron.text;
+  // A reschedule ends the wait for the next slot at once (a step lasts up to MAX_SLEEP_MS). The sleep itself keeps the
+  // stop signal alone (a test clock tells the schedule's sleeps by it); one a reschedule cut short ends at its time.
+  let rescheduled = (): void => {};
+  const unsubscribe = o.patternChanges?.(() => rescheduled());
+  const nap = (ms: number) => {
+    const sleep = o.clock.sleep(ms, o.signal);
+    return unsubscribe === undefined ? sleep : Promise.race([sleep, new Promise<void>((resolve) => (rescheduled = resolve))]);
+  };
+  try {
+    while (!o.signal.aborted) {
+      let slot = o.cron.next(last);
+      let now = o.clock.now();
+      let warnedBack = false;
+      let following: number | undefined; // the slot after this one, known once it is prepared
+      let looked = false;
+      let released = false;
+      // The guard: whatever woke us, nothing fires while now < slot.
+      while (now < slot) {
+        if (o.cron.text !== pattern) {
+          // Rescheduled: applies from now. The next slot is the new pattern's first after the last one fired and
+          // after now (never one that passed, never one fired); the awaited slot is kept only if the new pattern has it.
+          pattern = o.cron.text;
+          const next = o.cron.next(Math.max(last, now));
+          o.onRescheduled?.(next, next === slot ? undefined : { slot, prepared: following !== undefined });
+          if (next !== slot) [slot, following, looked] = [next, undefined, false];
         }
-        if (now < last && !warnedBack) {
-          o.onClockBack?.(now, last, slot);
-          warnedBack = true;
+        if (slot - now > lead) {
+          if (following !== undefined && slot - now > MAX_SLEEP_MS) {
+            // Prepared, then the wall clock went back a long way: no claimed cycle is held open that long.
+            o.onReleased?.(slot, now);
+            released = true;
+            break;
+          }
+          if (now < last && !warnedBack) {
+            o.onClockBack?.(now, last, slot);
+            warnedBack = true;
+          }
+          await nap(Math.min(slot - now - lead, MAX_SLEEP_MS));
+          if (o.signal.aborted) return;
+        } else {
+          if (following === undefined) {
+            following = o.cron.next(slot);
+            o.onPrepare?.(slot);
+          }
+          if (o.onLastLook && !looked && slot - now > LAST_LOOK_MS) {
+            // Up to the last look: a plain wait, not cut short by a stop (the slot is claimed), as the last stretch.
+            await o.clock.sleep(slot - now - LAST_LOOK_MS);
+            now = o.clock.now();
+            continue;
+          }
+          if (o.onLastLook && !looked) {
+            looked = true;
+            o.onLastLook(slot);
+          }
+          // The last stretch (at most PREPARE_LEAD_MS) is not cut short by a stop: the slot is claimed by now, so it
+          // fires as claimed, at most PREPARE_LEAD_MS after the stop. The wait ends early when the wall clock goes
+          // back, and the branch above decides again: there a stop ends the wait at once and the prepared cycle
+          // closes unsent, so a slot moved away by a step is never fired after a stop.
+          await (o.clock.waitUntil ? o.clock.waitUntil(slot) : o.clock.sleep(slot - now));
         }
-        await o.clock.sleep(Math.min(slot - now - lead, MAX_SLEEP_MS), o.signal);
-        if (o.signal.aborted) return;
-      } else {
-        if (following === undefined) {
-          following = o.cron.next(slot);
-          o.onPrepare?.(slot);
-        }
-        if (o.onLastLook && !looked && slot - now > LAST_LOOK_MS) {
-          // Up to the last look: a plain wait, not cut short by a stop (the slot is claimed), as the last stretch.
-          await o.clock.sleep(slot - now - LAST_LOOK_MS);
-          now = o.clock.now();
-          continue;
-        }
-        if (o.onLastLook && !looked) {
-          looked = true;
-          o.onLastLook(slot);
-        }
-        // The last stretch (at most PREPARE_LEAD_MS) is not cut short by a stop: the slot is claimed by now, so it
-        // fires as claimed, at most PREPARE_LEAD_MS after the stop. The wait ends early when the wall clock goes
-        // back, and the branch above decides again: there a stop ends the wait at once and the prepared cycle closes
-        // unsent, so a slot moved away by a step is never fired after a stop.
-        await (o.clock.waitUntil ? o.clock.waitUntil(slot) : o.clock.sleep(slot - now));
+        now = o.clock.now();
       }
-      now = o.clock.now();
+      if (released) {
+        last = slot; // its moment passed once already, on the wall clock before the step: it never fires
+        continue;
+      }
+      // Woken before the following slot (the usual case), nothing was missed: no date math between slot and fire.
+      const plan = following !== undefined && now < following ? { fire: slot, missed: 0 } : planWake(o.cron, slot, now);
+      if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire, plan.capped === true);
+      last = plan.fire;
+      o.onSlot(plan.fire);
+      // Let the requests just released leave (their promise chains run first) before the next slot's date math.
+      if (following !== undefined) await new Promise((resolve) => setImmediate(resolve));
     }
-    if (released) {
-      last = slot; // its moment passed once already, on the wall clock before the step: it never fires
-      continue;
-    }
-    // Woken before the following slot (the usual case), nothing was missed: no date math between slot and fire.
-    const plan = following !== undefined && now < following ? { fire: slot, missed: 0 } : planWake(o.cron, slot, now);
-    if (plan.missed > 0) o.onMissed(plan.missed, slot, plan.fire, plan.capped === true);
-    last = plan.fire;
-    o.onSlot(plan.fire);
-    // Let the requests just released leave (their promise chains run first) before the next slot's date math.
-    if (following !== undefined) await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    unsubscribe?.();
   }
 }

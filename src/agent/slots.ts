@@ -115,7 +115,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
 }
 
 /**
- * The control watcher's hands (src/agent/upkeep/control-watch.ts), attached while slots fire: a run-now request this
+ * The control watcher's hands (src/control/watch.ts), attached while slots fire: a run-now request this
  * agent took fires at once (deadline the next slot; the slot decision over the pauses read with the take); a
  * `pause --abort` cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
  */

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
+import type { ControlAction } from '../control/actions.ts';
 import { newestAgentSymbols } from '../store/history/agent-reads.ts';
 import { ALL_SYMBOLS } from '../control/state.ts';
+import { escapeControl, OUTSIDE_TEXT_UNSAFE } from '../log/escape.ts';
 import type { Schema } from '../store/schema.ts';
 import { UsageError } from './args.ts';
 import type { CommandContext } from './context.ts';
@@ -9,15 +11,25 @@ import { textOption } from './options.ts';
 /** Longest `--reason` / `--by`: a sentence, not a document. */
 const MAX_TEXT = 500;
 
+/** The options every control command takes, parsed below (actorOf) and by the runner (--db). */
+export const CONTROL_OPTIONS = [
+  ['--by <name>', 'who acts, for the audit (recorded with the OS user@host)'],
+  ['--db <path>', 'SQLite file (default: DATABASE_URL)'],
+] as const;
+
 /**
- * A text the audit keeps and `status`, `audit` and the agents' logs show: printable, one line, so nothing read back
- * can drive a terminal.
+ * A text the audit keeps and `status`, `audit` and the agents' logs show: printable, one line, no format character
+ * (a bidi override such as U+202E turns `approved processing` into `approved gnissecorp` on a terminal; a zero-width
+ * space hides a difference), so nothing read back can drive or disguise what a terminal shows.
  */
 function printableOption(name: string, raw: string | undefined): string | undefined {
   const text = textOption(name, raw);
-  // eslint-disable-next-line no-control-regex
-  if (text !== undefined && (/[\u0000-\u001f\u007f-\u009f]/.test(text) || text.length > MAX_TEXT)) {
-    throw new UsageError(`Invalid --${name} ${JSON.stringify(text.slice(0, 80))}: expected one line of printable text, at most ${MAX_TEXT} characters`);
+  if (text === undefined) return undefined;
+  const bad = text.match(OUTSIDE_TEXT_UNSAFE);
+  if (bad !== null || text.length > MAX_TEXT) {
+    const which = bad === null ? `${text.length} characters` : `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at character ${bad.index! + 1}`;
+    // The value is quoted escaped: the line that refuses a bidi override must not show it raw either.
+    throw new UsageError(`Invalid --${name} ${escapeControl(JSON.stringify(text.slice(0, 80)))}: expected one line of printable text, without control or format characters, at most ${MAX_TEXT} characters (${which})`);
   }
   return text;
 }
@@ -29,17 +41,26 @@ export function reasonOption(ctx: CommandContext, required: boolean): string | u
   return reason;
 }
 
-/** Who acts: `--by NAME`, else the OS user and host (`alice@trading-1`). */
-export const actorOf = (ctx: CommandContext): string => printableOption('by', ctx.opts.by) ?? `${ctx.user}@${ctx.host}`;
+/**
+ * Who acts: the OS user and host (`alice@trading-1`), and with `--by NAME` the name given before them
+ * (`risk desk (alice@trading-1)`): the name says for whom, the user and host who ran it, where.
+ */
+export function actorOf(ctx: CommandContext): string {
+  const os = `${ctx.user}@${ctx.host}`;
+  const name = printableOption('by', ctx.opts.by);
+  return name === undefined ? os : `${name} (${os})`;
+}
+
+/** `--symbol S` as typed; ALL_SYMBOLS when absent. Checked against the agents' symbols by checkSymbol. */
+export const symbolArg = (ctx: CommandContext): string => textOption('symbol', ctx.opts.symbol) ?? ALL_SYMBOLS;
 
 /**
- * `--symbol S` checked against the symbols the agents run (the newest agent's SYMBOLS, else this environment's):
- * a typo must not pause nothing and look like it worked. ALL_SYMBOLS when absent.
+ * An action's symbol checked against the symbols the agents run (the newest agent's SYMBOLS, else this
+ * environment's): a typo must not pause nothing and look like it worked.
  */
-export async function symbolOption(ctx: CommandContext, db: Kysely<Schema>): Promise<string> {
-  const symbol = textOption('symbol', ctx.opts.symbol);
-  if (symbol === undefined) return ALL_SYMBOLS;
+export async function checkSymbol(ctx: CommandContext, db: Kysely<Schema>, action: ControlAction): Promise<void> {
+  const symbol = 'symbol' in action ? action.symbol : ALL_SYMBOLS;
+  if (symbol === ALL_SYMBOLS) return;
   const known = (await newestAgentSymbols(db)) ?? ctx.config.symbols;
   if (!known.includes(symbol)) throw new UsageError(`Invalid --symbol ${JSON.stringify(symbol)}: expected one of ${known.join(', ')} (the agents' SYMBOLS)`);
-  return symbol;
 }

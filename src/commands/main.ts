@@ -6,10 +6,18 @@ import { VERSION } from '../version.ts';
 import { UsageError, checkRepeats, joinDashValues, valueOptions } from './args.ts';
 import { SHELLS, completionTable, completionsCommand, type Shell } from './completions.ts';
 import { configWithDb } from './config-from.ts';
+import { declareControl, type ControlCommand } from './control-command.ts';
+import { pauseCommand } from './pause.ts';
+import { rescheduleCommand } from './reschedule.ts';
+import { resumeCommand } from './resume.ts';
+import { triggerCommand } from './trigger.ts';
 import type { CommandContext, Io } from './context.ts';
 import { runCommand } from './run.ts';
 
 export type { Io };
+
+/** The live-control commands, in the order `--help` lists them. */
+const CONTROL_COMMANDS: readonly ControlCommand[] = [pauseCommand, resumeCommand, triggerCommand, rescheduleCommand] as readonly ControlCommand<any>[];
 
 /** A report or upkeep command's module, loaded only when it runs (so `history` pays for no agent code). */
 type Load = () => Promise<(ctx: CommandContext) => Promise<number>>;
@@ -166,41 +174,16 @@ function declareReportCommands(cli: CAC, { command, commandReading }: Actions): 
 
 /** Live control (docs/operating.md): the database is the control plane, every change audited; then what it shows. */
 function declareControlCommands(cli: CAC, { command }: Actions): void {
-  const controlOptions = (cmd: Command) => cmd.option('--by <name>', 'who acts, for the audit (default: OS user@host)').option(...dbOption);
-  controlOptions(
-    cli
-      .command('pause', 'Stop firing (each slot recorded skipped, reason paused), or with --execution fire with triggerExecution false')
-      .option('--reason <text>', 'why (required; the audit keeps it)')
-      .option('--symbol <symbol>', 'only this symbol (default: all)')
-      .option('--for <span>', 'ends by itself after this long: 30m, 2h')
-      .option('--from <time>', 'a window planned ahead: begins at this ISO time (applied by whichever agent is alive)')
-      .option('--until <time>', 'ends by itself at this ISO time')
-      .option('--execution', 'the kill switch for orders: cycles go on, analysis only')
-      .option('--abort', 'also cut the cycles in flight (recorded interrupted); default: they finish'),
-  ).action(command(async () => (await import('./pause.ts')).pauseCommand));
-  controlOptions(
-    cli
-      .command('resume', 'Lift a pause (of --symbol, else of every symbol); --execution lifts the kill switch')
-      .option('--reason <text>', 'why, for the audit')
-      .option('--symbol <symbol>', 'only this symbol')
-      .option('--execution', 'lift the execution pause instead (a guard rail\'s too)')
-      .option('--planned', 'also cancel the windows planned ahead (pause --from)'),
-  ).action(command(async () => (await import('./resume.ts')).resumeCommand));
-  controlOptions(
-    cli
-      .command('trigger', 'Run now: one running agent fires a manual cycle within 1 s (exit 1 when no agent is alive)')
-      .option('--reason <text>', 'why, for the audit')
-      .option('--symbol <symbol>', 'only this symbol (default: all)')
-      .option('--wait', 'wait for the cycle to end and print it; exit 0 on success, 1 on failure'),
-  ).action(command(async () => (await import('./trigger.ts')).triggerCommand));
-  controlOptions(
-    cli
-      .command('reschedule [pattern]', 'Switch every running agent to PATTERN from its next slot (checked as CRON_PATTERN); --reset: back to CRON_PATTERN')
-      .option('--reason <text>', 'why (required with a PATTERN)')
-      .option('--reset', 'return to the environment\'s CRON_PATTERN'),
-  ).action(command(async () => (await import('./reschedule.ts')).rescheduleCommand));
+  // Each command declares its options where it parses them (pause.ts …); the runner and the database load only when
+  // one runs.
+  for (const c of CONTROL_COMMANDS) {
+    declareControl(cli, c, command(async () => {
+      const { runControl } = await import('./control-run.ts');
+      return (ctx) => runControl(c, ctx);
+    }));
+  }
   cli
-    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing, 3 paused, 1 no agent)')
+    .command('status', 'The live picture: agents alive, pauses, pattern, next slot, in flight (exit 0 firing; 1 no agent, 3 paused, 4 clock went back, 5 disabled, 6 waiting for Diego, 7 clock offset)')
     .option('--json', 'as JSON (fields in docs/operating.md)')
     .option(...dbOption)
     .action(command(async () => (await import('./status.ts')).statusCommand));

@@ -8,12 +8,13 @@ import { lastEvents } from '../store/history/cycle-lookups.ts';
 import { runningCycles } from '../store/history/cycle-reads.ts';
 import { parseCronPattern } from '../time/cron-pattern.ts';
 import type { CommandContext } from './context.ts';
+import { escapeJson, escapeLines } from '../log/escape.ts';
 import { withReader } from './reader.ts';
 
 /**
  * `pmf-scheduler status [--json]`: the live picture, read-only: the agents alive, the pauses, the pattern in force
- * and the next slot, the cycles in flight, each symbol's last success, last failure and failure streak. Exit 0 when
- * an agent is alive and firing, 3 when every symbol is paused, 1 when no agent is alive (control/status.ts).
+ * and the next slot, the cycles in flight, each symbol's last success, last failure and failure streak. Exit 0 only
+ * when an agent alive fires; one code per state that does not (STATUS_EXIT in control/status.ts).
  */
 export async function statusCommand(ctx: CommandContext): Promise<number> {
   return withReader(ctx, async (db) => {
@@ -24,8 +25,8 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
       ? { text: control.schedule.pattern, source: patternSource(control.schedule) }
       : newest
         ? { text: newest.cronPattern, source: `CRON_PATTERN of agent ${newest.owner}` }
-        : { text: ctx.config.cron.text, source: 'CRON_PATTERN of this environment (no agent alive)' };
-    const parsed = parseCronPattern(pattern.text);
+        : { text: null, source: 'no agent alive to say; a new agent would start on its own CRON_PATTERN' };
+    const parsed = pattern.text === null ? undefined : parseCronPattern(pattern.text);
     const symbols = newest?.symbols ?? ctx.config.symbols;
     const running = await runningCycles(db);
     const picture: StatusPicture = {
@@ -33,7 +34,7 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
       windows: windowsAt(control, ctx.config.executionBlackout, now),
       agents,
       pattern,
-      next: 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
+      next: parsed !== undefined && 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
       inFlight: running,
       symbols: await Promise.all(
         symbols.map(async (symbol) => {
@@ -48,7 +49,8 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
         }),
       ),
     };
-    ctx.out(ctx.flags.json === true ? JSON.stringify(statusJson(picture), null, 2) : renderStatus(picture));
+    // Reasons and names come from the database (an operator's SQL may have written anything): escaped for the terminal.
+    ctx.out(ctx.flags.json === true ? escapeJson(JSON.stringify(statusJson(picture), null, 2)) : escapeLines(renderStatus(picture)));
     return statusExit(picture);
   });
 }

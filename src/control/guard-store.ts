@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../store/schema.ts';
-import { audit } from './control-store.ts';
+import { applyControl } from './apply.ts';
 import { ALL_SYMBOLS, type Pause } from './state.ts';
 
 /**
  * Guard rails, the store side (issue 22 §2): a guard turns execution off exactly as `pause --execution` does (a
- * `control_pauses` row of scope `execution` and its audit row, one transaction that bumps the version first), so
+ * `control_pauses` row of scope `execution` and its audit row, written by applyControl like every change), so
  * whatever honours a person's kill switch honours a guard's with no extra code. Only a person lifts it
  * (`resume --execution`), except what the exchange guard turned off, which it lifts itself (liftGuard).
  */
@@ -26,56 +26,30 @@ export interface GuardTrip {
   at: number;
 }
 
-/** Thrown inside the transaction to roll it back when the guard's row is already there. */
-class AlreadyOff extends Error {}
-
 /**
- * Turns execution off for `t.symbol` on behalf of a guard, once: the version bump serialises concurrent writers, and
- * a guard holds at most one row per symbol (a unique index, migration 0011), so of two replicas tripping the same guard
- * at once the second finds the row and rolls back: one pause, one audit row. The audit id, or undefined when the
- * guard's execution pause was already in force.
+ * Turns execution off for `t.symbol` on behalf of a guard, once, through applyControl (the version bumped first, so
+ * concurrent writers queue in one order): a guard holds at most one row per symbol (a unique index, migration 0011),
+ * so of two replicas tripping the same guard at once the second finds the row and rolls back: one pause, one audit
+ * row. The audit id, or undefined when the guard's execution pause was already in force.
  */
 export async function guardOff(db: Kysely<Schema>, t: GuardTrip): Promise<number | undefined> {
-  try {
-    return await db.transaction().execute(async (tx) => {
-      const by = guardActor(t.guard);
-      const { auditId } = await audit(tx, { action: 'guard', symbol: t.symbol, scope: 'execution', args: { guard: t.guard, ...t.figures }, reason: t.reason, by, at: t.at });
-      const row = await tx
-        .insertInto('control_pauses')
-        .values({ symbol: t.symbol, scope: 'execution', reason: t.reason, by_who: by, since: t.at, until: null, abort: 0, audit_id: auditId, guard: t.guard, begun: 1 })
-        .onConflict((oc) => oc.columns(['guard', 'symbol', 'scope']).where('guard', 'is not', null).doNothing())
-        .returning('audit_id')
-        .executeTakeFirst();
-      if (row === undefined) throw new AlreadyOff();
-      return auditId;
-    });
-  } catch (err) {
-    if (err instanceof AlreadyOff) return undefined;
-    throw err;
-  }
+  const applied = await applyControl(db, { kind: 'guard', guard: t.guard, symbol: t.symbol, reason: t.reason, by: guardActor(t.guard), args: { guard: t.guard, ...t.figures } }, () => t.at);
+  return applied.outcome === 'applied' ? applied.auditId : undefined;
 }
 
 /**
  * Lifts what `guard` turned off (the exchange guard only: the exchange says it is back), audited `by guard`, once:
  * the replica whose delete finds the rows writes the audit. The pauses lifted.
  */
-export function liftGuard(db: Kysely<Schema>, guard: GuardName, reason: string, figures: Record<string, string | number | boolean>, at: number): Promise<Pause[]> {
-  return db.transaction().execute(async (tx) => {
-    const rows = await tx.deleteFrom('control_pauses').where('guard', '=', guard).returning(['symbol', 'audit_id', 'since', 'reason']).execute();
-    if (rows.length === 0) return [];
-    await audit(tx, { action: 'guard_lifted', symbol: ALL_SYMBOLS, scope: 'execution', args: { guard, ...figures, lifted: rows.map((r) => Number(r.audit_id)).join(',') }, reason, by: guardActor(guard), at });
-    return rows.map((r) => ({ symbol: r.symbol, scope: 'execution' as const, reason: r.reason, by: guardActor(guard), since: Number(r.since), until: null, abort: false, auditId: Number(r.audit_id), guard }));
-  });
+export async function liftGuard(db: Kysely<Schema>, guard: GuardName, reason: string, figures: Record<string, string | number | boolean>, at: number): Promise<Pause[]> {
+  const applied = await applyControl(db, { kind: 'guard_lifted', guard, reason, by: guardActor(guard), args: { guard, ...figures } }, () => at);
+  return applied.outcome === 'applied' ? applied.lifted : [];
 }
 
 /** Audits the start of a window planned ahead (`pause --from`), once: whichever agent's update finds it unbegun. */
-export function beginPause(db: Kysely<Schema>, p: Pause, owner: string, now: number): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
-    const rows = await tx.updateTable('control_pauses').set({ begun: 1 }).where('audit_id', '=', p.auditId).where('begun', '=', 0).returning('audit_id').execute();
-    if (rows.length === 0) return false;
-    await audit(tx, { action: 'pause_began', symbol: p.symbol, scope: p.scope, args: { from: new Date(p.since).toISOString(), pause: p.auditId }, reason: p.reason, by: `agent ${owner}`, at: now });
-    return true;
-  });
+export async function beginPause(db: Kysely<Schema>, p: Pause, owner: string, now: number): Promise<boolean> {
+  const applied = await applyControl(db, { kind: 'pause_began', pause: p, reason: p.reason, by: `agent ${owner}`, args: { from: new Date(p.since).toISOString(), pause: p.auditId } }, () => now);
+  return applied.outcome === 'applied';
 }
 
 /**

@@ -1,4 +1,5 @@
 import { formatDuration } from '../time/durations.ts';
+import { activityLine, activityOf, type AgentActivity } from './agents.ts';
 import type { LiveAgent } from '../store/history/agent-reads.ts';
 import { describePause, pauseOf, type ControlState, type Pause } from './state.ts';
 import { describeBlackout } from '../time/blackout.ts';
@@ -18,8 +19,8 @@ export interface SymbolStatus {
 export interface StatusPicture {
   now: number;
   agents: LiveAgent[];
-  /** The pattern in force and where it comes from. */
-  pattern: { text: string; source: string };
+  /** The pattern in force and where it comes from; null text: unknown (no agent alive and no reschedule in force). */
+  pattern: { text: string | null; source: string };
   next: number | undefined;
   inFlight: { id: number; symbol: string; owner: string; scheduledAt: number }[];
   symbols: SymbolStatus[];
@@ -28,10 +29,13 @@ export interface StatusPicture {
 }
 
 /**
- * `status` exit codes: 0 an agent alive and firing; 1 no agent alive; 3 alive but every symbol paused; 4 alive but
- * every agent holds its fire because the wall clock went back (no slot fires twice).
+ * `status` exit codes, one per state (README, Commands): 0 an agent alive and firing; 1 no agent alive; 3 alive but
+ * every symbol paused; 4 every agent holds its fire because the wall clock went back (no slot fires twice); 5 every
+ * agent alive disabled (ENABLE_SCHEDULER=false); 6 waiting for Diego at start; 7 not firing because of the clock's
+ * offset (above CLOCK_SKEW_MAX_MS). Only 0 means slots fire.
  */
-export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3, clockBack: 4 } as const;
+export const STATUS_EXIT = { firing: 0, noAgent: 1, paused: 3, clockBack: 4, disabled: 5, waiting: 6, clock: 7 } as const;
+export type StatusState = keyof typeof STATUS_EXIT;
 
 /** "Not firing until T (the clock went back N s)" when every live agent holds its fire, else undefined (pure). */
 export function clockHold(p: StatusPicture): string | undefined {
@@ -46,13 +50,31 @@ export function symbolPauses(state: ControlState, symbol: string, now: number): 
   return { paused: pauseOf(state, symbol, 'cycles', now), executionOff: pauseOf(state, symbol, 'execution', now) };
 }
 
-/** The exit code of a picture (pure). */
-export function statusExit(p: StatusPicture): (typeof STATUS_EXIT)[keyof typeof STATUS_EXIT] {
-  if (p.agents.length === 0) return STATUS_EXIT.noAgent;
-  if (p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return STATUS_EXIT.paused;
-  if (clockHold(p) !== undefined) return STATUS_EXIT.clockBack;
-  return STATUS_EXIT.firing;
+/**
+ * The state of a picture (pure): no agent; else the best any agent alive does (one firing is enough), firing turned
+ * into `paused` when every symbol is paused.
+ */
+export function statusState(p: StatusPicture): StatusState {
+  if (p.agents.length === 0) return 'noAgent';
+  const doing = new Set<AgentActivity>(p.agents.map(activityOf));
+  const best = (['firing', 'waiting', 'clockBack', 'clock', 'disabled'] as const).find((a) => doing.has(a))!;
+  if (best === 'firing' && p.symbols.length > 0 && p.symbols.every((s) => s.paused !== undefined)) return 'paused';
+  return best;
 }
+
+/** The exit code of a picture (pure). */
+export const statusExit = (p: StatusPicture): (typeof STATUS_EXIT)[StatusState] => STATUS_EXIT[statusState(p)];
+
+/** The first line of `status`, per state. */
+const HEADLINE: Record<StatusState, string> = {
+  firing: 'Firing',
+  noAgent: 'No agent alive (no fresh heartbeat)',
+  paused: 'Paused: agents alive, no cycle fires',
+  disabled: 'Not firing: every agent alive is disabled (ENABLE_SCHEDULER=false)',
+  waiting: 'Not firing yet: waiting for Diego at start',
+  clockBack: 'Not firing: the clock went back',
+  clock: 'Not firing because of the clock: offset above CLOCK_SKEW_MAX_MS',
+};
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -61,7 +83,7 @@ export function statusJson(p: StatusPicture) {
   const pauseJson = (x: Pause | undefined) => x && { symbol: x.symbol, scope: x.scope, reason: x.reason, by: x.by, since: iso(x.since), until: iso(x.until) };
   return {
     now: iso(p.now),
-    state: (['firing', 'noAgent', 'paused', 'clockBack'] as const).find((k) => STATUS_EXIT[k] === statusExit(p)),
+    state: statusState(p),
     agents: p.agents.map((a) => ({
       owner: a.owner,
       host: a.host,
@@ -69,6 +91,8 @@ export function statusJson(p: StatusPicture) {
       version: a.version,
       startedAt: iso(a.startedAt),
       heartbeatAt: iso(a.heartbeatAt),
+      activity: activityOf(a),
+      notFiring: a.notFiring,
       clock: a.clock && { offsetMs: Math.round(a.clock.offsetMs * 10) / 10, rttMs: Math.round(a.clock.rttMs * 10) / 10, checkedAt: iso(a.clock.at) },
       notFiringUntil: iso(a.hold?.until),
       clockBackMs: a.hold?.backMs ?? null,
@@ -92,16 +116,15 @@ export function statusJson(p: StatusPicture) {
 export function renderStatus(p: StatusPicture): string {
   const ago = (ms: number) => `${formatDuration(p.now - ms)} ago`;
   const lines: string[] = [];
-  const exit = statusExit(p);
-  const headline = { [STATUS_EXIT.noAgent]: 'No agent alive (no fresh heartbeat)', [STATUS_EXIT.paused]: 'Paused: agents alive, no cycle fires', [STATUS_EXIT.clockBack]: clockHold(p), [STATUS_EXIT.firing]: 'Firing' };
-  lines.push(headline[exit] ?? 'Firing');
+  const state = statusState(p);
+  lines.push(state === 'clockBack' ? clockHold(p) ?? HEADLINE.clockBack : HEADLINE[state]);
   for (const a of p.agents) {
     const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
-    const hold = a.hold ? `, not firing until ${iso(a.hold.until)} (the clock went back ${Math.round(a.hold.backMs / 1000)} s)` : '';
-    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}${hold}`);
+    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}, ${activityLine(a)}`);
   }
-  const next = exit === STATUS_EXIT.clockBack ? p.agents[0]!.hold!.until : p.next;
-  lines.push(`Pattern: ${p.pattern.text} (${p.pattern.source})${next === undefined ? '' : `; next slot ${iso(next)}`}`);
+  const hold = p.agents.find((a) => a.hold !== null)?.hold;
+  const next = state === 'clockBack' ? hold?.until : state === 'firing' || state === 'paused' ? p.next : undefined;
+  lines.push(`Pattern: ${p.pattern.text ?? 'unknown'} (${p.pattern.source})${next === undefined ? '' : `; next slot ${iso(next)}`}`);
   for (const s of p.symbols) {
     const blackout = s.executionOff === undefined && p.windows?.blackoutNow ? describeBlackout(p.windows.blackoutNow) : undefined;
     const state = [s.paused && describePause(s.paused), s.executionOff && describePause(s.executionOff), blackout].filter(Boolean).join('; ') || 'firing';

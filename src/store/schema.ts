@@ -78,6 +78,8 @@ export interface AgentsTable {
   clock_offset_ms: ColumnType<number | null, number | null | undefined, number | null>;
   clock_rtt_ms: ColumnType<number | null, number | null | undefined, number | null>;
   clock_checked_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Why it does not fire though alive: `disabled`, `clock: …`; null: it fires once ready (migration 0013_a). */
+  not_firing: ColumnType<string | null, string | null | undefined, string | null>;
   /** The wall clock went back: nothing fires before this slot (migration 0012_a_clock_hold); null: firing as usual. */
   held_until: ColumnType<number | null, number | null | undefined, number | null>;
   /** How far behind the last slot fired the clock went, in ms, with `held_until`. */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { pause, queryAudit } from '../../src/control/control-store.ts';
+import { queryAudit } from '../../src/control/control-store.ts';
+import { pause } from '../helpers/control-actions.ts';
 import { ALL_SYMBOLS } from '../../src/control/state.ts';
 import { openDatabase } from '../../src/store/open.ts';
 import { T0, startAgents, type AgentGroup } from '../helpers/agent-harness.ts';

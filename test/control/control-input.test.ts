@@ -19,7 +19,7 @@ const BAD: [string[], RegExp][] = [
   [['pause', '--reason', 'x', '--until', '2020-01-01T00:00:00Z'], /^pmf-scheduler: Invalid --until "2020-01-01T00:00:00Z": expected a time in the future \(it is .*; 2020-01-01T00:00:00.000Z has passed\)$/],
   [['pause', '--reason', 'x', '--until', 'tomorrow'], /^pmf-scheduler: Invalid --until "tomorrow": expected a time such as/],
   [['pause', '--reason', 'x', '--for', '1h', '--until', '2999-01-01T00:00:00Z'], /^pmf-scheduler: --for and --until both set when the pause ends: give one$/],
-  [['pause', '--reason', 'bad\u001b[2Jtext'], /^pmf-scheduler: Invalid --reason "bad\\u001b\[2Jtext": expected one line of printable text, at most 500 characters$/],
+  [['pause', '--reason', 'bad\u001b[2Jtext'], /^pmf-scheduler: Invalid --reason "bad\\u001b\[2Jtext": expected one line of printable text, without control or format characters, at most 500 characters \(U\+001B at character 4\)$/],
   [['pause', '--reason', 'x', '--by', 'a\nb'], /^pmf-scheduler: Invalid --by "a\\nb": expected one line of printable text/],
   [['reschedule', 'not a pattern', '--reason', 'x'], /^pmf-scheduler: Invalid PATTERN "not a pattern": expected a cron pattern with 5 or 6 fields/],
   [['reschedule', '* * * * * *', '--reset'], /^pmf-scheduler: reschedule takes a PATTERN or --reset, not both/],

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { pause, resume } from '../../src/control/control-store.ts';
+import { pause, resume } from '../helpers/control-actions.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { analysisOk, type DiegoStub } from '../helpers/diego-stub.ts';
 import { outputOf, stopReplicas } from '../helpers/replicas.ts';

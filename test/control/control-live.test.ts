@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,9 @@ import { until, within } from '../helpers/wait.ts';
 // through the database, a real Diego stub. SQLite: one agent on a file; PostgreSQL: three replicas on one schema.
 
 /** `pmf-scheduler …args --db DB`, run to its end. */
+
+/** Who runs the commands: `--by NAME` is recorded with it (issue 24 item 23). */
+const OS = `${userInfo().username}@${hostname()}`;
 const cli = (args: string[], db: string) => runCli([...args, '--db', db]);
 
 /** The body of each POST the stub received, with its arrival time. */
@@ -75,7 +79,7 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   // Pause: applied by every agent within 1 s of the command's end; from then on no POST, every slot a skipped row.
   const paused = await cli(['pause', '--reason', 'exchange down', '--by', 'ops-alice'], t.path);
   assert.equal(paused.code, 0, paused.err);
-  assert.match(paused.out, /^Paused \(all symbols\) by ops-alice since .*: exchange down$/m);
+  assert.match(paused.out, /^Paused \(all symbols\) by ops-alice \(.+@.+\) since .*: exchange down$/m);
   await appliedBy(agents, /\[SCHEDULER\] Control: paused \(all symbols\) by ops-alice/, 'the pause');
   const pausedApplied = Date.now();
   assert.ok(pausedApplied - paused.exitedAt < 1000 + 100, `applied ${pausedApplied - paused.exitedAt} ms after the command ended`);
@@ -89,11 +93,11 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   for (const id of ids) assert.match(status.out, new RegExp(`agent ${id} \\(`));
   const healthy = await cli(['healthcheck'], t.path);
   assert.equal(healthy.code, 0, `paused is a decision, not a failure: ${healthy.out}`);
-  assert.match(healthy.out, /^healthy: agent .*: heartbeat \d+ s ago; paused \(all symbols\) by ops-alice since .*, until resumed: exchange down$/);
+  assert.match(healthy.out, /^healthy: agent .*: heartbeat \d+ s ago; paused \(all symbols\) by ops-alice \(.+@.+\) since .*, until resumed: exchange down$/);
   const json = JSON.parse((await cli(['status', '--json'], t.path)).out) as { state: string; agents: { owner: string }[]; symbols: { symbol: string; paused: { by: string; reason: string } | null }[] };
   assert.equal(json.state, 'paused');
   assert.deepEqual(json.agents.map((a) => a.owner).sort(), ids);
-  assert.deepEqual(json.symbols.map((s) => [s.symbol, s.paused?.by, s.paused?.reason]), [['BTC/USDT', 'ops-alice', 'exchange down']]);
+  assert.deepEqual(json.symbols.map((s) => [s.symbol, s.paused?.by, s.paused?.reason]), [['BTC/USDT', `ops-alice (${OS})`, 'exchange down']]);
 
   const resumed = await cli(['resume', '--reason', 'exchange back', '--by', 'ops-bob'], t.path);
   assert.equal(resumed.code, 0, resumed.err);
@@ -115,7 +119,7 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   assert.ok(posts(stub).filter((p) => p.at > offApplied).every((p) => p.body.triggerExecution === false), 'every POST after it says triggerExecution false');
   const history = await cli(['history', '--limit', '1', '--json'], t.path);
   const [newest] = JSON.parse(history.out) as { status: string; executionOff: string | null }[];
-  assert.equal(newest!.executionOff, 'execution paused by risk: orders off');
+  assert.equal(newest!.executionOff, `execution paused by risk (${OS}): orders off`);
   const on = await cli(['resume', '--execution'], t.path);
   assert.equal(on.code, 0, on.err);
   await appliedBy(agents, /\[SCHEDULER\] Control: execution back on \(all symbols\)/, 'execution back on');
@@ -127,7 +131,7 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   const timed = await cli(['pause', '--symbol', 'BTC/USDT', '--for', '1s', '--reason', 'short'], t.path);
   assert.equal(timed.code, 0, timed.err);
   // An agent that reads the state only after the pause ended (slower than 1 s under load) never had it in force,
-  // and says that instead (test/agent/control-watch.test.ts): either way its log accounts for the pause.
+  // and says that instead (test/control/control-watch.test.ts): either way its log accounts for the pause.
   await appliedBy(agents, /\[SCHEDULER\] Control: (resumed \(BTC\/USDT\); was paused \(BTC\/USDT\)|paused \(BTC\/USDT\) by .*; it ended before this agent read it)/, 'the end of the timed pause');
 
   assert.deepEqual(await stopReplicas(agents), ids.map(() => 0), agents.map(outputOf).join('\n'));
@@ -148,9 +152,9 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   assert.deepEqual(
     audit.map((e) => [e.action, e.scope, e.symbol, e.by, e.reason]),
     [
-      ['pause', 'cycles', '*', 'ops-alice', 'exchange down'],
-      ['resume', 'cycles', '*', 'ops-bob', 'exchange back'],
-      ['pause', 'execution', '*', 'risk', 'orders off'],
+      ['pause', 'cycles', '*', `ops-alice (${OS})`, 'exchange down'],
+      ['resume', 'cycles', '*', `ops-bob (${OS})`, 'exchange back'],
+      ['pause', 'execution', '*', `risk (${OS})`, 'orders off'],
       ['resume', 'execution', '*', audit[3]!.by, null],
       ['pause', 'cycles', 'BTC/USDT', audit[4]!.by, 'short'],
       ['pause_ended', 'cycles', 'BTC/USDT', audit[5]!.by, 'short'],

@@ -21,7 +21,46 @@ describe('reschedule: every running agent switches cadence from its next slot, n
       await scenario(ctx, backend);
     });
   }
+
+  for (const backend of BACKENDS) {
+    test(`[${backend}] ${backend === 'sqlite' ? 'one agent' : 'two replicas'}: a reschedule applies from now: once a year → every second fires within seconds (not in 2027), back to once a year drops the pending slot; no slot twice`, backendTest(backend), async (ctx) => {
+      await fromNow(ctx, backend);
+    });
+  }
 });
+
+/** Issue 24 item 1: an agent waiting for next year's slot switches at once; the slot it waited for is dropped. */
+async function fromNow(ctx: TestContext, backend: BackendName): Promise<void> {
+  const ONCE_A_YEAR = '0 0 0 1 1 *';
+  const s = scene(ctx);
+  const t = await s.database(backend);
+  const stub = await s.stub([{ status: 200, body: analysisOk('HOLD') }]);
+  const ids = backend === 'sqlite' ? ['agent-1'] : ['replica-1', 'replica-2'];
+  const agents = ids.map((id) => s.replica(id, { DATABASE_URL: t.path, DIEGO_URL: stub.url, CRON_PATTERN: ONCE_A_YEAR }));
+  await Promise.all(agents.map((a) => a.line(/Next fire time: \d{4}-01-01T00:00:00\.000Z/, 20_000)));
+
+  const fast = await cli(['reschedule', '* * * * * *', '--reason', 'now'], t.path);
+  assert.equal(fast.code, 0, fast.err);
+  const switched = Date.now();
+  await Promise.all(agents.map((a) => a.line(/Rescheduled: next fire time \S+; the slot \d{4}-01-01T00:00:00\.000Z of the old pattern is dropped/, 5000).catch(() => assert.fail(outputOf(a)))));
+  await until(() => stub.received.length >= 3, 'three POSTs on the new pattern', 8000);
+  // Within a poll and a second, with room for a loaded machine; before the fix it was next year.
+  assert.ok(stub.received[0]!.at - switched < 5000, `first POST ${stub.received[0]!.at - switched} ms after the reschedule`);
+
+  const slow = await cli(['reschedule', ONCE_A_YEAR, '--reason', 'back to yearly'], t.path);
+  assert.equal(slow.code, 0, slow.err);
+  await Promise.all(agents.map((a) => a.line(/Rescheduled: next fire time \d{4}-01-01T00:00:00\.000Z; the slot \S+ of the old pattern is dropped/, 5000).catch(() => assert.fail(outputOf(a)))));
+  const backAt = Date.now();
+  // Every agent has applied it: at most the slot each had armed (within a second) fires after this; then nothing.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  const late = (await slotRows(t.db)).map((r) => Number(r.scheduled_at)).filter((at) => at > backAt + 1000);
+  assert.deepEqual(late.map((at) => new Date(at).toISOString()), [], 'no every-second slot after every agent switched back to once a year');
+
+  assert.deepEqual(await stopReplicas(agents), agents.map(() => 0), agents.map(outputOf).join('\n'));
+  const slots = (await slotRows(t.db)).map((r) => Number(r.scheduled_at));
+  assert.equal(new Set(slots).size, slots.length, 'no slot twice');
+  assert.equal(slots.length, stub.received.length, 'one POST per slot');
+}
 
 async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   const s = scene(ctx);
@@ -46,11 +85,11 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
 
   const slower = await cli(['reschedule', '*/2 * * * * *', '--reason', 'slower', '--by', 'ops'], t.path);
   assert.equal(slower.code, 0, slower.err);
-  await Promise.all(agents.map((a) => a.line(/\[SCHEDULER\] Pattern in force: \*\/2 \* \* \* \* \* \(reschedule by ops at .*: slower; CRON_PATTERN \* \* \* \* \* \* set aside\)/, 5000)));
+  await Promise.all(agents.map((a) => a.line(/\[SCHEDULER\] Pattern in force: \*\/2 \* \* \* \* \* \(reschedule by ops \(.+@.+\) at .*: slower; CRON_PATTERN \* \* \* \* \* \* set aside\)/, 5000)));
   const switched = Date.now();
   const status = await cli(['status'], t.path);
   assert.equal(status.code, 0, status.err);
-  assert.match(status.out, /^Pattern: \*\/2 \* \* \* \* \* \(reschedule by ops at .*: slower\); next slot /m);
+  assert.match(status.out, /^Pattern: \*\/2 \* \* \* \* \* \(reschedule by ops \(.+@.+\) at .*: slower\); next slot /m);
 
   // A new agent starts on the pattern the database holds.
   const late = s.replica(backend === 'sqlite' ? 'agent-2' : 'replica-4', { DATABASE_URL: t.path, DIEGO_URL: stub.url });

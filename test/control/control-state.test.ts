@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { endPause, readControlState, recordApplied, resume, queryAudit } from '../../src/control/control-store.ts';
+import { hostname, userInfo } from 'node:os';
+import { applyControl } from '../../src/control/apply.ts';
+import { readControlState, recordApplied, queryAudit } from '../../src/control/control-store.ts';
 import { ALL_SYMBOLS, endedPauses, pauseOf, pollDelay, type ControlState, type Pause } from '../../src/control/state.ts';
 import { testOnEveryBackend, tempDatabaseOn } from '../helpers/backends.ts';
 import { pattern } from '../helpers/cron.ts';
@@ -49,27 +51,30 @@ testOnEveryBackend('control store: two operators at once (two processes) are bot
     }
     const state = await readControlState(t.db);
     assert.equal(state.version, 2);
-    assert.deepEqual(state.pauses.map((x) => [x.symbol, x.by]).sort(), [['BTC/USDT', 'alice'], ['ETH/USDT', 'bob']]);
+    // `--by NAME` is kept with the OS user and host that ran the command (issue 24 item 23).
+    const os = `${userInfo().username}@${hostname()}`;
+    assert.deepEqual(state.pauses.map((x) => [x.symbol, x.by]).sort(), [['BTC/USDT', `alice (${os})`], ['ETH/USDT', `bob (${os})`]]);
     const audit = await queryAudit(t.db, undefined, 10);
-    assert.deepEqual(audit.map((e) => e.by).sort(), ['alice', 'bob']);
+    assert.deepEqual(audit.map((e) => e.by).sort(), [`alice (${os})`, `bob (${os})`]);
     const versions = await t.db.selectFrom('control_audit').select(['id', 'version']).orderBy('id').execute();
     assert.deepEqual(versions.map((v) => Number(v.version)), [1, 2], 'audit ids follow the order the changes committed in');
 
-    assert.deepEqual(await resume(t.db, { action: 'resume', symbol: 'ETH/USDT', scope: 'execution', args: {}, reason: undefined, by: 'x', at: T }), { lifted: [] });
+    assert.equal((await applyControl(t.db, { kind: 'resume', symbol: 'ETH/USDT', scope: 'execution', by: 'x' }, () => T)).outcome, 'unchanged');
     assert.equal((await readControlState(t.db)).version, 2, 'nothing to resume: no version, no audit');
 
     // Every agent sees the timed pause end: the first to remove it audits it, the others find nothing to do.
     const ended = state.pauses.find((x) => x.symbol === 'ETH/USDT')!;
-    assert.equal(await endPause(t.db, ended, 'r1', ended.until!), true);
-    assert.equal(await endPause(t.db, ended, 'r2', ended.until!), false);
+    const end = (owner: string) => applyControl(t.db, { kind: 'pause_ended', pause: ended, by: `agent ${owner}` }, () => ended.until!);
+    assert.equal((await end('r1')).outcome, 'applied');
+    assert.equal((await end('r2')).outcome, 'unchanged');
     const after = await queryAudit(t.db, undefined, 10);
     assert.deepEqual(after.map((e) => e.action), ['pause', 'pause', 'pause_ended']);
     assert.equal(after[2]!.by, 'agent r1');
     assert.deepEqual((await recordApplied(t.db, 'r1', 0, 3, T + 2000)).map((a) => [a.id, a.action]), after.map((e) => [e.id, e.action]));
     assert.deepEqual((await queryAudit(t.db, undefined, 10)).map((e) => e.applied), after.map(() => [{ owner: 'r1', at: T + 2000 }]));
 
-    const lifted = await resume(t.db, { action: 'resume', symbol: ALL_SYMBOLS, scope: 'cycles', args: {}, reason: 'back', by: 'alice', at: T });
-    assert.deepEqual(lifted.lifted.map((x) => x.symbol), ['BTC/USDT'], 'resume without a symbol lifts every pause of its scope');
+    const lifted = await applyControl(t.db, { kind: 'resume', symbol: ALL_SYMBOLS, scope: 'cycles', reason: 'back', by: 'alice' }, () => T);
+    assert.deepEqual((lifted.outcome === 'applied' ? lifted.lifted : []).map((x) => x.symbol), ['BTC/USDT'], 'resume without a symbol lifts every pause of its scope');
     assert.deepEqual((await readControlState(t.db)).pauses, []);
   } finally {
     await t.cleanup();

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pause, queryAudit, readControlState, resume } from '../../src/control/control-store.ts';
+import { queryAudit, readControlState } from '../../src/control/control-store.ts';
+import { pause, resume } from '../helpers/control-actions.ts';
 import { beginPause, guardOff, lastExecutionResume, lastOutcomes, liftGuard, ordersSince } from '../../src/control/guard-store.ts';
 import { capReached, countFrom, EXCHANGE_UNKNOWN, exchangeStep, ORDERS_WINDOW_MS, readExchangeStatus, streakReached, type ExchangeObservation, type ExchangeState } from '../../src/control/guard-rules.ts';
 import { ALL_SYMBOLS, begunPauses, pauseOf, plannedPauses } from '../../src/control/state.ts';

@@ -17,6 +17,8 @@ const agent = (hold: { until: number; backMs: number } | null, owner = 'sched-a'
   heartbeatAt: NOW - 1000,
   clock: null,
   hold,
+  readyAt: NOW - 60_000,
+  notFiring: null,
 });
 const picture = (agents: ReturnType<typeof agent>[]): StatusPicture => ({
   now: NOW,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pause } from '../../src/control/control-store.ts';
+import { pause } from '../helpers/control-actions.ts';
 import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import type { NewCycle } from '../../src/store/port.ts';
 import { BACKENDS, backendTest, tempDatabaseOn } from '../helpers/backends.ts';

@@ -110,7 +110,7 @@ export async function startHeartbeat(db: Kysely<Schema>, record: AgentRecord, cl
     ready() {
       readyAt ??= clock.now();
       const at = readyAt;
-      beating = beating.then(async () => {
+      return (beating = beating.then(async () => {
         if (readyWritten || registration === undefined) return;
         try {
           await registration.markReady(at);
@@ -118,7 +118,7 @@ export async function startHeartbeat(db: Kysely<Schema>, record: AgentRecord, cl
         } catch (err) {
           health.failed(err); // written with the next beat instead
         }
-      });
+      }));
     },
     /** The clock went back: nothing fires before `h.until` (undefined: firing again); recorded at once. */
     hold(h: FiringHold | undefined) {

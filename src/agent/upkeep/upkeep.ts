@@ -12,7 +12,7 @@ import { subscriptions, type AgentEvents } from '../events.ts';
 import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
 import { PAUSE_SCOPES, pauseCovers, pauseOf, pausesAt } from '../../control/state.ts';
 import { GUARDS } from '../../control/guard-store.ts';
-import { watchControl, type ControlWatch } from './control-watch.ts';
+import { watchControl, type ControlWatch } from '../../control/watch.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { watchExchange, type ExchangeWatchSettings } from './exchange-watch.ts';
 import { startCycleGuards, type CycleGuardSettings } from './guards.ts';
@@ -32,6 +32,8 @@ export interface UpkeepSettings {
   metricsFile: string | undefined;
   /** 0: no stats summary. */
   statsIntervalMs: number;
+  /** ENABLE_SCHEDULER: false records the agent as `disabled` (status, trigger); absent: true. */
+  enableScheduler?: boolean;
   /** Undefined: no NTP_SERVER, no clock check. */
   clockCheck: ClockCheckSettings | undefined;
   /** The guard rails that look at ended cycles (docs/guards.md); absent: none. */
@@ -72,7 +74,8 @@ export interface Upkeep {
   /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
   readonly clock: ClockHealth | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
-  ready(): void;
+  /** Resolves once the mark was tried (written, or left to the next beat). */
+  ready(): Promise<void>;
   /** The clock went back: nothing fires before `hold.until`; undefined: firing again. For `healthcheck`, `status`. */
   holdFiring(hold: FiringHold | undefined): void;
   /** Ends the loops, waits for the last metrics write and marks the agent stopped (a clean stop). */
@@ -92,12 +95,17 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
   const stop = ended.signal;
   const startedAt = clock.now();
   const owner = ownerOf(d.identity);
-  const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt };
+  const record = { owner, host: d.identity.host, pid: d.identity.pid, version: VERSION, cronPattern: settings.cron.text, symbols: settings.symbols, startedAt, notFiring: settings.enableScheduler === false ? 'disabled' : undefined };
   const metrics = settings.metricsFile === undefined ? undefined : await startMetrics(db, settings.metricsFile, startedAt, log);
   // Subscribed before the chore that emits starts, so no event goes unheard.
   subscribeMetrics(events, metrics, settings.symbols, clock);
   const heartbeat = await startHeartbeat(db, record, clock, log, stop, { onBeat: (at) => d.events.emit('agent:beat', { at }), systemd: d.systemd, checkFile: d.database.traits.checkFile, onPeers: d.onPeers, isAlive: d.isAlive });
   const missed = summariseMissed(notifier, clock, stop);
+  events.on('clock:skew', (k) => {
+    // `status` and `trigger` read it: an agent whose clock holds its slots takes no run-now request either.
+    const why = k.blocking ? `clock offset ${Math.round(k.offsetMs)} ms above CLOCK_SKEW_MAX_MS` : null;
+    heartbeat.registration?.notFiring(why).catch((err) => log.debug(`Could not record why the agent does not fire: ${errorLine(err)}`));
+  });
   events.on('clock:measured', (m) => {
     heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
   });

@@ -29,6 +29,10 @@ export interface LiveAgent {
   clock: { offsetMs: number; rttMs: number; at: number } | null;
   /** The wall clock went back: it fires nothing before `until` (migration 0012_a_clock_hold); null: none. */
   hold: { until: number; backMs: number } | null;
+  /** When its readiness wait ended; null while it waits for Diego. */
+  readyAt: number | null;
+  /** Why it does not fire (`disabled`, its clock's offset); null: it fires once ready (migration 0013_a). */
+  notFiring: string | null;
 }
 
 /** The agents alive at `now` (heartbeat within `maxAgeMs`, no clean stop), newest first. */
@@ -45,6 +49,8 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
     heartbeatAt: Number(r.heartbeat_at),
     clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
     hold: r.held_until === null || Number(r.held_until) < now ? null : { until: Number(r.held_until), backMs: Number(r.held_back_ms ?? 0) },
+    readyAt: r.ready_at === null ? null : Number(r.ready_at),
+    notFiring: r.not_firing ?? null,
   }));
 }
 

@@ -13,6 +13,8 @@ export interface AgentRecord {
   startedAt: number;
   /** Set once the readiness wait is over (at once without one); unset while the agent waits for Diego. */
   readyAt?: number;
+  /** Why it will not fire though alive (`disabled`: ENABLE_SCHEDULER=false); absent: it fires once ready. */
+  notFiring?: string | undefined;
 }
 
 /** The agent's own row in `agents`: created at start, its heartbeat refreshed while it runs, closed by a clean stop. */
@@ -27,6 +29,8 @@ export interface AgentRegistration {
   markReady(at: number): Promise<void>;
   /** The last clock check, for `stats` and `status`. */
   clockChecked(at: number, offsetMs: number, rttMs: number): Promise<void>;
+  /** Why it does not fire now (its clock), or null once it fires again: what `status` shows and `trigger` checks. */
+  notFiring(why: string | null): Promise<void>;
   /** The clock went back: nothing fires before `until` (undefined: firing again), for `healthcheck` and `status`. */
   holdFiring(hold: FiringHold | undefined): Promise<void>;
 }
@@ -51,6 +55,7 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
       started_at: a.startedAt,
       heartbeat_at: a.startedAt,
       ready_at: a.readyAt ?? null,
+      not_firing: a.notFiring ?? null,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -68,6 +73,9 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
     },
     async markReady(at) {
       await db.updateTable('agents').set({ ready_at: at }).where('id', '=', id).execute();
+    },
+    async notFiring(why) {
+      await db.updateTable('agents').set({ not_firing: a.notFiring ?? why }).where('id', '=', id).execute();
     },
     async clockChecked(at, offsetMs, rttMs) {
       await db.updateTable('agents').set({ clock_offset_ms: offsetMs, clock_rtt_ms: rttMs, clock_checked_at: at }).where('id', '=', id).execute();

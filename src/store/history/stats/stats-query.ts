@@ -60,7 +60,8 @@ async function countCycles(q: StatsQuery, symbols: readonly string[] | undefined
       eb.fn.sum<number>('attempts').as('attempts'),
       eb.fn.sum<number>(eb.case().when('attempts', '>', 1).then(eb.lit(1)).else(eb.lit(0)).end()).as('retried'),
       eb.fn.sum<number>('executed').as('executions'),
-      eb.fn.sum<number>(eb.case().when('reason', '=', PAUSED).then(eb.lit(1)).else(eb.lit(0)).end()).as('paused'),
+      // Slots skipped while paused: a run-now request skipped by a pause is no slot (it is counted as a manual cycle).
+      eb.fn.sum<number>(eb.case().when(eb.and([eb('reason', '=', PAUSED), eb('trigger', '!=', 'manual')])).then(eb.lit(1)).else(eb.lit(0)).end()).as('paused'),
       eb.fn.sum<number>(eb.case().when('trigger', '=', 'manual').then(eb.lit(1)).else(eb.lit(0)).end()).as('manual'),
     ])
     .groupBy([q.column, 'status'])

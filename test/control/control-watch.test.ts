@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { watchControl } from '../../src/agent/upkeep/control-watch.ts';
-import { pause, queryAudit, resume } from '../../src/control/control-store.ts';
+import { watchControl } from '../../src/control/watch.ts';
+import { applyControl } from '../../src/control/apply.ts';
+import { queryAudit } from '../../src/control/control-store.ts';
 import { CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, type ControlState } from '../../src/control/state.ts';
 import { CONNECT_TIMEOUT_MS } from '../../src/store/postgres/open.ts';
 import { listenForControl } from '../../src/store/postgres/listen.ts';
@@ -22,9 +23,9 @@ const hourly = (() => {
   return p.pattern;
 })();
 
-const change = { symbol: '*', args: {}, by: 'tester@host', at: Date.now() };
-const pauseAll = (t: TestDatabase, reason: string) => pause(t.db, { ...change, action: 'pause', scope: 'cycles', reason, until: null, abort: false });
-const resumeAll = (t: TestDatabase) => resume(t.db, { ...change, action: 'resume', scope: 'cycles', reason: undefined });
+const change = { symbol: '*', args: {}, by: 'tester@host' };
+const pauseAll = (t: TestDatabase, reason: string) => applyControl(t.db, { ...change, kind: 'pause', scope: 'cycles', reason, until: null, abort: false }, Date.now);
+const resumeAll = (t: TestDatabase) => applyControl(t.db, { ...change, kind: 'resume', scope: 'cycles' }, Date.now);
 
 /** A watcher on `t` whose polls never come by themselves; the states it heard, its log, how it waits; `stop` ends it. */
 async function watcher(t: TestDatabase) {
@@ -148,7 +149,7 @@ test('[sqlite] a pause that begins and ends between two reads: never applied, an
   const { loop } = await watchControl({ db: t.db, owner: 'watcher-1', environment: hourly, clock, log, stop: ending.signal, changed: (s) => states.push(s) });
   try {
     const at = Date.now();
-    await pause(t.db, { ...change, at, action: 'pause', scope: 'cycles', reason: 'short', until: at + 1000, abort: false });
+    await applyControl(t.db, { ...change, kind: 'pause', scope: 'cycles', reason: 'short', until: at + 1000, abort: false }, () => at);
     await resumeAll(t);
     const line = `[SCHEDULER] Control: paused (all symbols) by tester@host at ${new Date(at).toISOString()}: short; it ended before this agent read it, so it was never in force here`;
     await until(() => {

@@ -1,14 +1,15 @@
 import type { Kysely } from 'kysely';
-import { beginPause } from '../../control/guard-store.ts';
-import { endPause, expireTrigger, readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from '../../control/control-store.ts';
-import { begunPauses, CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from '../../control/state.ts';
-import { parseCronPattern, type CronPattern } from '../../time/cron-pattern.ts';
-import type { Logger } from '../../log/logger.ts';
-import type { Schema } from '../../store/schema.ts';
-import type { Clock } from '../../time/clock.ts';
-import { spell } from '../../log/spell.ts';
-import { wakeable } from '../../time/every.ts';
-import type { Database } from '../../store/port.ts';
+import { applyControl } from './apply.ts';
+import { readControlState, recordApplied, takeTrigger, versionReader, type AppliedAction } from './control-store.ts';
+import { beginPause } from './guard-store.ts';
+import { begunPauses, CONTROL_POLL_MS, CONTROL_PUSHED_POLL_MS, describePause, pollDelay, endedPauses, NO_CONTROL, patternSource, pauseWhat, symbolLabel, takeableAt, type ControlState, type Pause, type TriggerRequest } from './state.ts';
+import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Schema } from '../store/schema.ts';
+import type { Clock } from '../time/clock.ts';
+import { spell } from '../log/spell.ts';
+import { wakeable } from '../time/every.ts';
+import type { Database } from '../store/port.ts';
 
 /** The live control state as this agent knows it. */
 export interface ControlWatch {
@@ -25,6 +26,8 @@ export interface ControlWatch {
    * cut the cycles in flight.
    */
   attach(hands: AgentHands | undefined): void;
+  /** Hears each change of the pattern in force (the scheduler's wait is cut short); returns the unsubscribe. */
+  patternChanges(listener: () => void): () => void;
   /**
    * A slot's last look (issue 22): reads the version now, outside the polls' rhythm, and the state if it changed, so
    * a change committed up to LAST_LOOK_MS before a slot reaches it. Never rejects: a failed read keeps the last state.
@@ -69,6 +72,7 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
   let cron = environment;
   let loaded = false;
   let hands: AgentHands | undefined;
+  const patternListeners = new Set<() => void>();
   // Requests this agent is done with (taken by it or another, or expired): never tried again.
   const settled = new Set<number>();
   const readVersion = versionReader(db);
@@ -86,9 +90,11 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
       if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
     }
     if (loaded) unseen(state, next, await recordApplied(db, owner, state.version, next.version, clock.now()), log);
+    const switched = loaded && next.schedule?.pattern !== state.schedule?.pattern;
     state = next;
     loaded = true;
     changed(state);
+    if (switched) for (const l of patternListeners) l();
   };
   let chain: Promise<unknown> = Promise.resolve();
   const reload = (): Promise<void> => {
@@ -104,14 +110,18 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
     if (stop.aborted) return;
     try {
       await reload();
-      for (const p of endedPauses(state, clock.now())) await endPause(db, p, owner, clock.now());
+      for (const p of endedPauses(state, clock.now())) {
+        const ended = { kind: 'pause_ended', pause: p, by: `agent ${owner}`, reason: p.reason, args: { until: new Date(p.until ?? clock.now()).toISOString(), pause: p.auditId } } as const;
+        await applyControl(db, ended, () => clock.now());
+      }
       // A window planned ahead (`pause --from`) holds from its `since` by itself; its start is audited here, once.
       for (const p of begunPauses(state, clock.now())) if (await beginPause(db, p, owner, clock.now())) log.warn(`Control: planned window began: ${describePause(p)}`);
       for (const r of state.triggers) {
         const now = clock.now();
         if (settled.has(r.id) || (hands === undefined && takeableAt(r, now))) continue;
         if (!takeableAt(r, now)) {
-          if (await expireTrigger(db, r, `agent ${owner}`, now)) log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
+          const expired = { kind: 'trigger_expired', request: r, by: `agent ${owner}`, reason: r.reason ?? undefined, args: { request: r.id, expiresAt: new Date(r.expiresAt).toISOString() } } as const;
+          if ((await applyControl(db, expired, () => clock.now())).outcome === 'applied') log.warn(`Run-now request #${r.id} by ${r.by} expired: no agent took it by ${new Date(r.expiresAt).toISOString()}; not fired`);
         } else {
           const take = hands!;
           const pauses = await takeTrigger(db, r.id, owner, now);
@@ -142,6 +152,10 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
       },
       attach(h) {
         hands = h;
+      },
+      patternChanges(listener) {
+        patternListeners.add(listener);
+        return () => patternListeners.delete(listener);
       },
       refresh: () =>
         reload().then(
