@@ -150,7 +150,7 @@ test('a clock above CLOCK_SKEW_WARN_MS only warns (one notification); an unreach
 
 test('with CLOCK_SKEW_MAX_MS the clock fails closed: a silent NTP server fires nothing, each slot recorded skipped (clock_unchecked)', async () => {
   const silent = await startNtpServer(0, { silent: true });
-  const held = await agentWithClock({ NTP_SERVER: `${silent.host}:${silent.port}`, CLOCK_CHECK_INTERVAL_MS: '1000', CLOCK_SKEW_MAX_MS: '10' });
+  const held = await agentWithClock({ NTP_SERVER: `${silent.host}:${silent.port}`, CLOCK_CHECK_INTERVAL_MS: '1000', CLOCK_SKEW_WARN_MS: '5', CLOCK_SKEW_MAX_MS: '10' });
   try {
     await held.agent.line(/no clock check has answered yet \(CLOCK_SKEW_MAX_MS=10 is set\): slots are held until one does/, 15_000);
     const db = await openDatabase({ kind: 'sqlite', path: held.files.db }, { readonly: true });

@@ -123,8 +123,11 @@ async function scenario(ctx: TestContext, backend: BackendName): Promise<void> {
   const on = await cli(['resume', '--execution'], t.path);
   assert.equal(on.code, 0, on.err);
   await appliedBy(agents, /\[SCHEDULER\] Control: execution back on \(all symbols\)/, 'execution back on');
-  const onApplied = Date.now();
-  await until(() => posts(stub).some((p) => p.at > onApplied), 'a POST after execution is back on', 3000);
+  // A slot claimed before the resume committed may still leave analysis-only: the stricter of the claim's read and
+  // the copy decides, never the other way round. Every slot claimed after it (PREPARE_LEAD_MS = 100 ms before its
+  // moment, so any slot more than a second later) has execution on.
+  const onApplied = Date.now() + 1000;
+  await until(() => posts(stub).some((p) => p.at > onApplied), 'a POST a slot after execution is back on', 4000);
   assert.ok(posts(stub).filter((p) => p.at > onApplied).every((p) => p.body.triggerExecution === true));
 
   // A timed pause ends by itself, and one agent audits its end.

@@ -78,7 +78,7 @@ test('end to end: `run` with * * * * * * against the simulator, SIGTERM → exit
   try {
     await withSandbox(async (s, spawned) => {
       // No startup cycle: started a few ms before a whole second, it would rightly fail at its deadline, the next slot.
-      const env = { DIEGO_URL: sim.url, MIGUEL_URL: sim.url, CRON_PATTERN: '* * * * * *', RUN_ON_START: 'false', DIEGO_TOKEN: token, LOG_LEVEL: 'debug' };
+      const env = { DIEGO_URL: sim.url, MIGUEL_URL: sim.url, CRON_PATTERN: '* * * * * *', RUN_ON_START: 'false', RETRY_DELAY_MS: '200', DIEGO_TOKEN: token, LOG_LEVEL: 'debug' };
       const agent = spawned(spawnCli(['run'], s.env(env)));
       const completed = () => agent.stdout.filter((l) => l.endsWith('] [SCHEDULER] Scalping cycle completed successfully')).length;
       await until(() => completed() >= 3, 'three slots to complete', 15_000);

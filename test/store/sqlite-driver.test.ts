@@ -68,8 +68,8 @@ for (const driver of drivers) {
       // Ids are left out: the ignored duplicate claim may use one up.
       const rows = (await db.db.selectFrom('cycles').selectAll().orderBy('id').execute()).map(({ id: _, ...row }) => row);
       assert.deepEqual(rows, [
-        { symbol: 'BTC/USDT', timeframe: '1h', trigger: 'schedule', scheduled_at: T, deadline_at: T + 60_000, started_at: T + 3, finished_at: T + 81, status: 'succeeded', attempts: 1, reason: null, error: null, http_status: 200, summary: 'BUY', executed: 1, idempotency_key: `key-${T}`, owner: 'host:42', lease_until: null, execution_off: null },
-        { symbol: 'BTC/USDT', timeframe: '1h', trigger: 'schedule', scheduled_at: T + 1000, deadline_at: T + 61_000, started_at: T + 1003, finished_at: T + 1003, status: 'skipped', attempts: 0, reason: 'overlap', error: 'previous cycle still running', http_status: null, summary: null, executed: 0, idempotency_key: `key-${T + 1000}`, owner: 'host:42', lease_until: null, execution_off: null },
+        { symbol: 'BTC/USDT', timeframe: '1h', trigger: 'schedule', scheduled_at: T, deadline_at: T + 60_000, started_at: T + 3, finished_at: T + 81, status: 'succeeded', attempts: 1, reason: null, error: null, http_status: 200, summary: 'BUY', executed: 1, idempotency_key: `key-${T}`, owner: 'host:42', lease_until: null, execution_off: null, execution_failed: 0 },
+        { symbol: 'BTC/USDT', timeframe: '1h', trigger: 'schedule', scheduled_at: T + 1000, deadline_at: T + 61_000, started_at: T + 1003, finished_at: T + 1003, status: 'skipped', attempts: 0, reason: 'overlap', error: 'previous cycle still running', http_status: null, summary: null, executed: 0, idempotency_key: `key-${T + 1000}`, owner: 'host:42', lease_until: null, execution_off: null, execution_failed: 0 },
       ]);
       const attempts = await db.db.selectFrom('attempts').selectAll().execute();
       assert.deepEqual(attempts, [{ id: 1, cycle_id: 1, number: 1, request_id: 'r-1', started_at: T + 5, finished_at: T + 80, duration_ms: 75, outcome: 'ok', http_status: 200, error: null, response_excerpt: null, sent_at: T + 6 }]);

@@ -74,7 +74,12 @@ export async function openSqlite(file: string, opts: OpenOptions = {}, cacheHome
 
 /** What a path names when it is neither a regular file, a directory (SQLite's own words) nor nothing. */
 function specialFile(path: string): string | undefined {
-  const s = statSync(path, { throwIfNoEntry: false });
+  let s;
+  try {
+    s = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // ENOTDIR, EACCES…: the open that follows says what is wrong, in the words of the other cases
+  }
   if (!s || s.isFile() || s.isDirectory()) return undefined;
   if (s.isFIFO()) return 'a named pipe (FIFO)';
   if (s.isSocket()) return 'a socket';
