@@ -97,7 +97,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
   const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey }; // the key: what Diego logs
   let announced = false;
   const announce = () => {
-    if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label}`, fields);
+    if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label} with Idempotency-Key ${idempotencyKey}`, fields);
     announced = true;
   };
   const run: Running = { id, job, startedAt, fields, announce, attempts: [] };

@@ -7,6 +7,7 @@ import { UsageError, checkRepeats, joinDashValues, valueOptions } from './args.t
 import { SHELLS, completionTable, completionsCommand, type Shell } from './completions.ts';
 import { configWithDb } from './config-from.ts';
 import { declareControl, type ControlCommand } from './control-command.ts';
+import { declareHelp } from './help-text.ts';
 import { pauseCommand } from './pause.ts';
 import { rescheduleCommand } from './reschedule.ts';
 import { resumeCommand } from './resume.ts';
@@ -67,7 +68,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       // Static: the module is a few pure renderers, and SHELLS is needed to declare the command anyway.
       result = Promise.resolve(completionsCommand(io, shell as Shell, completionTable(cli.commands, cli.globalCommand, { completions: SHELLS })));
     });
-  cli.help();
+  declareHelp(cli, io.columns);
   cli.version(VERSION);
 
   try {

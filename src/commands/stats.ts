@@ -4,6 +4,7 @@ import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
 import { hasCycles } from '../store/history/history-query.ts';
 import { renderStats, statsJson } from '../reports/render-stats.ts';
 import { colorsFor } from '../reports/render-text.ts';
+import { fitToWidth } from '../reports/fit-width.ts';
 import { queryStats } from '../store/history/stats/stats-query.ts';
 import type { StatsGrouping } from '../store/history/stats/stats-model.ts';
 import type { Schema } from '../store/schema.ts';
@@ -58,7 +59,8 @@ export async function statsCommand(ctx: CommandContext): Promise<number> {
       return 0;
     }
     const label = sinceOption !== undefined ? `since ${o.since}` : windowText === 'all' ? 'over all history' : `for the last ${windowText}`;
-    ctx.out(renderStats(report, until === undefined ? label : `${label} until ${o.until}`, ctx.now, colorsFor(ctx.colors)));
+    // On a terminal, lines broken between words to fit it (an 80-column one wrapped the legend and the latency line).
+    ctx.out(fitToWidth(renderStats(report, until === undefined ? label : `${label} until ${o.until}`, ctx.now, colorsFor(ctx.colors)), ctx.width));
     return 0;
   });
 }

@@ -139,7 +139,7 @@ test('slot claim: two agents on one database fire each slot once; the loser logs
       assert.equal(losers.length, 1, `slot ${iso(row.scheduled_at)}: exactly one agent lost the claim`);
       const winner = 1 - losers[0]!;
       assert.equal(row.owner, `test-host-${winner}:${1000 + winner}`);
-      assert.ok(messages(g.agents[winner]!.log.out).includes(`Starting scalping cycle #${row.id}`));
+      assert.ok(messages(g.agents[winner]!.log.out).includes(`Starting scalping cycle #${row.id} with Idempotency-Key ${row.idempotency_key}`));
     }
     assert.equal(await g.agents[1]!.database.db.selectFrom('cycles').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow().then((r) => r.n), 3, 'both connections see the same rows');
   });
@@ -162,7 +162,7 @@ test('SYMBOLS: one request and one cycle row per symbol per slot', async () => {
     assert.equal(new Set(rows.map((r) => r.idempotency_key)).size, 4);
     assert.deepEqual(new Set(rows.map((r) => r.idempotency_key)), new Set(stub.received.map((r) => r.headers['idempotency-key'])));
     const out = messages(g.agents[0]!.log.out);
-    for (const r of rows) assert.ok(out.includes(`Starting scalping cycle #${r.id} (${r.symbol})`), `start line of #${r.id}`);
+    for (const r of rows) assert.ok(out.includes(`Starting scalping cycle #${r.id} (${r.symbol}) with Idempotency-Key ${r.idempotency_key}`), `start line of #${r.id}`);
   });
 });
 
@@ -205,7 +205,7 @@ test('readiness: waits for Diego /health (down at first, then up) and Miguel, lo
       assert.deepEqual(agent.sleeps.slice(0, 2), [500, 1000]);
       assert.ok(out.indexOf(`Diego is ready at ${diegoUrl}`) > out.indexOf(waitsLogged[1]!));
       assert.ok(out.indexOf(`Miguel is ready at ${miguel.url}`) > out.indexOf(`Diego is ready at ${diegoUrl}`));
-      assert.ok(out.indexOf(`Starting scalping cycle #1`) > out.indexOf(`Miguel is ready at ${miguel.url}`));
+      assert.ok(out.findIndex((l) => l.startsWith(`Starting scalping cycle #1 `)) > out.indexOf(`Miguel is ready at ${miguel.url}`));
       assert.equal(diego!.healthChecks, 1);
       assert.equal(diego!.received.length, 1);
       assert.equal(miguel.received.length, 0, 'Miguel is only probed');

@@ -120,7 +120,7 @@ test('the request: POST /analyze, JSON body, Idempotency-Key, X-Request-Id, User
     assert.equal(attempt!.response_excerpt, null, "an ok answer's body is not kept: the cycle's summary holds it");
 
     assert.deepEqual(messages(log.out), [
-      `Starting scalping cycle #${cycle!.id}`,
+      `Starting scalping cycle #${cycle!.id} with Idempotency-Key ${cycle!.idempotency_key}`,
       'Calling Diego analysis endpoint...',
       'Diego response: 200 { success: true, signal: BUY, confidence: 0.8, price: 97000, execution: placed o-1 buy 0.001 }',
       'Scalping cycle completed successfully',
@@ -187,7 +187,7 @@ test('done when: Diego fails twice (503, 500) then answers → 3 POSTs with one 
       'Attempt 2/3 failed: http_error (HTTP 500: boom); retrying in 1500 ms',
     ]);
     assert.deepEqual(messages(log.out), [
-      'Starting scalping cycle #1',
+      `Starting scalping cycle #1 with Idempotency-Key ${(await cycleRows(db.db))[0]!.idempotency_key}`,
       'Calling Diego analysis endpoint...',
       'Calling Diego analysis endpoint... (attempt 2/3)',
       'Calling Diego analysis endpoint... (attempt 3/3)',

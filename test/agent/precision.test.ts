@@ -123,7 +123,7 @@ test('a prepared cycle writes its claim and first attempt row before the slot, a
     assert.equal(attempt!.duration_ms, attempt!.finished_at! - attempt!.started_at);
     assert.equal((await cycleRows(db.db))[0]!.status, 'succeeded');
     const out = log.out.map((l) => l.replace(/^\[[^\]]+\] \[SCHEDULER\] /, ''));
-    assert.deepEqual(out.slice(0, 2), [`Starting scalping cycle #${cycle!.id}`, 'Calling Diego analysis endpoint...']);
+    assert.deepEqual(out.slice(0, 2), [`Starting scalping cycle #${cycle!.id} with Idempotency-Key ${cycle!.idempotency_key}`, 'Calling Diego analysis endpoint...']);
   });
 });
 

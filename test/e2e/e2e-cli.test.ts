@@ -120,7 +120,7 @@ test('end to end: `run` with * * * * * * against the simulator, SIGTERM → exit
         cycles.flatMap((c) => [`Starting scalping cycle #${c.id}`, 'Calling Diego analysis endpoint...', responseLine(c.summary!), 'Scalping cycle completed successfully']),
       );
       for (const line of agent.stdout.filter((l) => l.includes('Starting scalping cycle #'))) {
-        assert.match(line, new RegExp(String.raw`^\[${ISO}\] \[SCHEDULER\] Starting scalping cycle #\d+$`));
+        assert.match(line, new RegExp(String.raw`^\[${ISO}\] \[SCHEDULER\] Starting scalping cycle #\d+ with Idempotency-Key [0-9a-f-]{36}$`));
       }
 
       // The token was really sent, and is nowhere else: not in the output, not in any byte of the database files.

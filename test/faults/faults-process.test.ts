@@ -158,7 +158,7 @@ test('two agents on one database: each slot fired once, both keep running until 
   agents.push(second);
   await second.line(/Next fire time/);
   const SLOTS = 6;
-  const decided = (a: CliProcess) => a.stdout.filter((l) => /Starting scalping cycle #\d+$|already claimed by another agent/.test(l)).length;
+  const decided = (a: CliProcess) => a.stdout.filter((l) => /Starting scalping cycle #\d+ with Idempotency-Key [0-9a-f-]{36}$|already claimed by another agent/.test(l)).length;
   await until(() => agents.every((a) => decided(a) >= SLOTS), `each agent to decide ${SLOTS} slots`, 15_000);
   for (const a of agents) a.kill('SIGTERM');
   const exits = await Promise.all(agents.map((a) => a.exited));
@@ -173,7 +173,7 @@ test('two agents on one database: each slot fired once, both keep running until 
   assert.equal(new Set(cycles.map((c) => c.scheduled_at)).size, cycles.length, 'each slot once');
   assert.ok(cycles.length >= SLOTS);
   const claimedElsewhere = agents.map((a) => a.stdout.filter((l) => /already claimed by another agent/.test(l)).length);
-  const started = agents.map((a) => a.stdout.filter((l) => /Starting scalping cycle #\d+$/.test(l)).length);
+  const started = agents.map((a) => a.stdout.filter((l) => /Starting scalping cycle #\d+ with Idempotency-Key [0-9a-f-]{36}$/.test(l)).length);
   assert.equal(started[0]! + started[1]!, cycles.length, 'every cycle was run by exactly one of them');
   assert.ok(claimedElsewhere[0]! + claimedElsewhere[1]! >= SLOTS, 'the other one stood down for each slot');
 });

@@ -96,7 +96,7 @@ test('lock held by another connection mid-run: slots keep firing, one warning th
   assert.ok(all.some((l) => /Database still unavailable after .* write\(s\) queued, 0 dropped/.test(l)), 'and again while it lasts');
   assert.ok(all.some((l) => /Database writable again after .*: wrote \d+ queued write\(s\)$/.test(l)));
   // Slot 3 is the first fired in the outage: its cycle is named by a provisional number, then tied to row #3.
-  const queued = /Starting scalping cycle (#q\d+)$/.exec(agent.log.out.find((l) => /Starting scalping cycle #q/.test(l)) ?? '');
+  const queued = /Starting scalping cycle (#q\d+) with Idempotency-Key [0-9a-f-]{36}$/.exec(agent.log.out.find((l) => /Starting scalping cycle #q/.test(l)) ?? '');
   assert.ok(queued, 'a queued cycle is named by its provisional number');
   assert.ok(all.some((l) => l.endsWith(`Queued cycle ${queued[1]} recorded as #3`)), 'then the provisional number is tied to the row id');
   assert.deepEqual(dumped, [], 'nothing dumped: nothing lost');
@@ -137,7 +137,8 @@ test('injected write failure: the claim itself cannot be written, the slot still
   assert.equal(logs.filter((l) => /Database unavailable \(SQLITE_IOERR_WRITE: disk I\/O error\)/.test(l)).length, 1);
   const starts = logs.filter((l) => /Starting scalping cycle #/.test(l));
   assert.equal(starts.length, 6);
-  assert.ok(/#1$/.test(starts[0]!) && /#2$/.test(starts[1]!) && /#q\d+$/.test(starts[2]!) && /#q\d+$/.test(starts[3]!), 'slots 3 and 4 fired on claims that could not be written');
+  const numbers = starts.map((l) => /#(q?\d+) with Idempotency-Key /.exec(l)?.[1]);
+  assert.ok(numbers[0] === '1' && numbers[1] === '2' && /^q\d+$/.test(numbers[2]!) && /^q\d+$/.test(numbers[3]!), `slots 3 and 4 fired on claims that could not be written: ${numbers.join(' ')}`);
   assert.deepEqual(run.dumped, []);
 });
 

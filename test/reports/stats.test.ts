@@ -441,3 +441,21 @@ testOnEveryBackend('after a clean stop, the hours no agent ran are downtime, sai
     await t.cleanup();
   }
 });
+
+testOnEveryBackend('stats on an 80-column terminal: no line past 80 columns, none cut mid-word; piped, the same words on whole lines', async (backend) => {
+  const t = await tempDatabaseOn(backend);
+  try {
+    const error = 'HTTP 503 from Diego: upstream exchange gateway answered with a maintenance page and a very long explanation of why';
+    for (let m = 0; m < 30; m++) await seedCycle(t.db, { scheduledAt: T0 + m * MIN, ...(m % 7 === 3 ? { status: 'failed' as const, attempts: [{ outcome: 'http_error', error }] } : {}) });
+    const args = ['stats', '--since', iso(T0), '--until', iso(T0 + 30 * MIN), '--cron', '0 * * * * *', '--db', t.path];
+    const terminal = await runMain(args, {}, { tty: true, columns: 80 });
+    const piped = await runMain(args);
+    const visible = terminal.text.replace(/\x1b\[[0-9;]*m/g, '');
+    for (const l of visible.split('\n')) assert.ok(l.length <= 80 && l === l.trimEnd(), `${JSON.stringify(l)} is ${l.length} columns`);
+    assert.ok(piped.text.split('\n').some((l) => l.length > 80), 'piped, a long line stays whole (the test would prove nothing otherwise)');
+    const words = (s: string) => s.split(/\s+/).filter(Boolean);
+    assert.deepEqual(words(visible), words(piped.text));
+  } finally {
+    await t.cleanup();
+  }
+});
