@@ -137,6 +137,9 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
     onRescheduled: (next, dropped) => {
       const was = dropped === undefined ? '' : `; the slot ${new Date(dropped.slot).toISOString()} of the old pattern is dropped${dropped.prepared ? ' (released unsent)' : ''}`;
       log.info(`Rescheduled: next fire time ${new Date(next).toISOString()}${was}`, { next: new Date(next).toISOString() });
+      // The new pattern may leave a retry no room, as a start-up pattern can (issue 24 item 10): said again for it.
+      const noRoom = retryRoom(config.cron, clock.now(), { attempts: config.retryAttempts, delayMs: config.retryDelayMs });
+      if (noRoom) log.warn(`After the reschedule to "${config.cron.text}": ${noRoom}`);
       if (dropped?.prepared) slots.release(dropped.slot, 'missed');
     },
     onReleased: (slot, now) => {

@@ -44,6 +44,12 @@ async function fromNow(ctx: TestContext, backend: BackendName): Promise<void> {
   const switched = Date.now();
   await Promise.all(agents.map((a) => a.line(/Rescheduled: next fire time \S+; the slot \d{4}-01-01T00:00:00\.000Z of the old pattern is dropped/, 5000).catch(() => assert.fail(outputOf(a)))));
   await until(() => stub.received.length >= 3, 'three POSTs on the new pattern', 8000);
+  // RETRY_DELAY_MS (5000 by default) fits a yearly pattern, not one every second: said at the switch, not at start.
+  for (const a of agents) {
+    const noRoom = (l: string) => /RETRY_DELAY_MS=5000 leaves no time for a retry: slots can be 1000 ms apart/.test(l);
+    assert.equal(a.stdout.concat(a.stderr).filter(noRoom).length, 1, outputOf(a));
+    assert.match(a.stdout.concat(a.stderr).find(noRoom)!, /After the reschedule to "\* \* \* \* \* \*": /);
+  }
   // Within a poll and a second, with room for a loaded machine; before the fix it was next year.
   assert.ok(stub.received[0]!.at - switched < 5000, `first POST ${stub.received[0]!.at - switched} ms after the reschedule`);
 
