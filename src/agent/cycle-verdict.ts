@@ -36,3 +36,17 @@ export function cycleVerdict(stop: StopReason, last: AttemptResult | undefined, 
   return { status: 'failed', reason: last?.outcome ?? 'unknown' };
 }
 
+
+/**
+ * The error line a cycle that did not succeed is recorded and logged with (pure). `why`: what held a send back (the
+ * slot decision) or cut a retry (`pause --execution --abort`).
+ */
+export function closingError(verdict: ReturnType<typeof cycleVerdict>, stop: StopReason | undefined, last: AttemptResult | undefined, o: { deadline: number; delayMs: number; why?: string }): string {
+  const next = new Date(o.deadline).toISOString();
+  if (stop === 'no_time_for_retry') return `no time left for a retry: the next slot ${next} comes before RETRY_DELAY_MS (${o.delayMs} ms) has passed; last error: ${last?.error ?? last?.outcome}`;
+  if (verdict.reason === 'deadline') return `deadline: the next slot ${next} came before an answer${last?.error ? `; last error: ${last.error}` : ''}`;
+  if (verdict.reason === 'shutdown') return 'interrupted by shutdown';
+  if (verdict.status === 'interrupted') return `interrupted by pause --abort${o.why ? ` (${o.why})` : ''}`;
+  if (passedOver(stop)) return o.why ? `not fired: ${o.why}` : UNSENT[stop].cycle;
+  return last?.error ?? last?.outcome ?? 'no attempt';
+}

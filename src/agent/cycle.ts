@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import { nextStep, type RetryPolicy } from './retry-policy.ts';
 import { recordLabel, type AttemptOutcome, type CycleStatus, type Trigger } from '../records.ts';
 import type { HistoryStore } from '../store/port.ts';
-import { CUT_BY_PAUSE, cycleVerdict, passedOver, UNSENT, type Release, type StopReason } from './cycle-verdict.ts';
+import { closingError, CUT_BY_PAUSE, cycleVerdict, passedOver, UNSENT, type Release, type StopReason } from './cycle-verdict.ts';
 import { checkLateSend, checkRetry, claimDecision, type SendCheck } from './send-check.ts';
 import { executionOffOf, stricter, type SlotDecision } from './slot-decision.ts';
 
@@ -150,6 +150,7 @@ interface Sent {
   why?: string;
   /** Given when a retry was cut by `pause --execution --abort`: the abort reason the verdict reads. */
   abortReason?: unknown;
+  executionOff?: string; // why the last attempt sent left analysis-only: the cycle's row says it at its end
 }
 
 /** The attempts loop: POSTs until an answer is ok, the retry policy stops, the deadline comes or the agent stops. */
@@ -192,6 +193,7 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     out.count = number;
     const executionOff: string | undefined = executionOffOf(decision);
     if (number === 1) executionOn = d.triggerExecution && executionOff === undefined;
+    if (executionOff !== undefined) out.executionOff = executionOff;
     const step = await sendOne(run, d, { idempotencyKey, abort, number, sent, executionOff });
     out.last = step.last;
     if (step.stop !== undefined) out.stop = step.stop;
@@ -272,23 +274,14 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
   // A cycle prepared for a slot it never reached ends before it started: it lasted nothing.
   const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, symbol: job.symbol, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
   if (stop === undefined && last?.outcome === 'ok') {
-    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed, executionFailed: last.executionFailed });
+    await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed, executionFailed: last.executionFailed, executionOff: sent.executionOff });
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot, status: 'succeeded' });
     return { id, status: 'succeeded', attempts, ended: { ...ended('succeeded'), executed: last.executed, executionFailed: last.executionFailed === true } };
   }
   const verdict = cycleVerdict(stop ?? 'exhausted', last, abortReason);
-  const noTime = stop === 'no_time_for_retry' && `no time left for a retry: the next slot ${new Date(job.deadline).toISOString()} comes before RETRY_DELAY_MS (${d.retry.delayMs} ms) has passed; last error: ${last?.error ?? last?.outcome}`;
-  const error = noTime ||
-    (verdict.reason === 'deadline'
-      ? `deadline: the next slot ${new Date(job.deadline).toISOString()} came before an answer${last?.error ? `; last error: ${last.error}` : ''}`
-      : verdict.reason === 'shutdown'
-        ? 'interrupted by shutdown'
-        : verdict.status === 'interrupted'
-          ? `interrupted by pause --abort${sent.why ? ` (${sent.why})` : ''}`
-          : passedOver(stop)
-            ? (sent.why ? `not fired: ${sent.why}` : UNSENT[stop].cycle)
-            : (last?.error ?? last?.outcome ?? 'no attempt'));
-  await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false });
+  const noTime = stop === 'no_time_for_retry';
+  const error = closingError(verdict, stop, last, { deadline: job.deadline, delayMs: d.retry.delayMs, why: sent.why });
+  await d.store.finishCycle(id, { finishedAt, status: verdict.status, attempts, reason: verdict.reason, error, httpStatus: last?.status, summary: last?.brief, executed: false, executionOff: sent.executionOff });
   const message =
     verdict.status === 'interrupted'
       ? `Scalping cycle ${recordLabel(id)} ${error} after ${attempts} attempt(s)${d.label}`

@@ -182,6 +182,8 @@ export interface CycleEnd {
   executed: boolean;
   /** Diego's answer said the order it tried failed. */
   executionFailed?: boolean;
+  /** Why an attempt left analysis-only when the claim had execution on (a kill switch between attempts); kept. */
+  executionOff?: string;
 }
 
 export interface NewAttempt {

@@ -35,6 +35,9 @@ test('[sqlite] a kill switch during retries: attempts 2 and 3 carry triggerExecu
   await agent.line(/Scalping cycle #1 failed after 3 attempt\(s\)/, 10_000);
   assert.deepEqual(bodies(stub).map((p) => p.body.triggerExecution), [true, false, false], outputOf(agent));
   assert.deepEqual(new Set(bodies(stub).map((p) => p.key)).size, 1, 'one cycle, one Idempotency-Key');
+  // Claimed with execution on, the cycle's row says at its end that its later attempts went analysis-only, and why.
+  const row = await t.db.selectFrom('cycles').select(['execution_off']).executeTakeFirstOrThrow();
+  assert.match(row.execution_off ?? '(null)', /execution paused by .*: runaway orders/);
   assert.deepEqual(await stopReplicas([agent]), [0]);
 });
 

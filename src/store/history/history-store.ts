@@ -139,6 +139,7 @@ function cycleEndRow(e: CycleEnd, clean: (text: string | undefined) => string | 
     summary: clean(e.summary),
     executed: e.executed ? 1 : 0,
     execution_failed: e.executionFailed === true ? 1 : 0,
+    ...(e.executionOff === undefined ? {} : { execution_off: e.executionOff }),
     lease_until: null, // a lease is a running cycle's only
   };
 }
