@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { everySecondAgent, runCli } from '../helpers/cli-process.ts';
-import { heldReply } from '../helpers/diego-stub.ts';
+import { runCli } from '../helpers/cli-process.ts';
+import { agentHeldAtFirstPost } from '../helpers/held-agent.ts';
 import { scene } from '../helpers/scene.ts';
 import { within } from '../helpers/wait.ts';
 
@@ -42,11 +42,7 @@ test('CLOCK_SKEW_MAX_MS below CLOCK_SKEW_WARN_MS is refused with one line, exit 
 
 test('a cycle in flight shows its attempt (att 1, not 0); `--symbol btc/usdt` finds BTC/USDT; `healthcheck` ignores a bad setting it does not read', async (t) => {
   const s = scene(t);
-  const held = heldReply();
-  const stub = await s.stub([held.reply]);
-  const db = join(s.dir(), 'history.db');
-  const cli = s.cli(['run'], everySecondAgent(stub.url, db, { STATS_INTERVAL_MS: '0', SHUTDOWN_GRACE_MS: '20000' }));
-  await within(held.held, 15_000, 'the first POST');
+  const { held, db, cli } = await agentHeldAtFirstPost(s);
   const h = await runCli(['history', '--json', '--symbol', 'btc/usdt', '--db', db]);
   assert.equal(h.code, 0, h.err);
   const rows = JSON.parse(h.out) as { status: string; attempts: number; symbol: string }[];

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import test from 'node:test';
 import { openDatabase } from '../../src/store/open.ts';
 import { everySecondAgent, spawnCli } from '../helpers/cli-process.ts';
-import { analysisOk } from '../helpers/diego-stub.ts';
-import { fakeWallClock, libfaketimeFor } from '../helpers/faketime.ts';
+import { wallClockScene } from '../helpers/faketime.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
-import { scene } from '../helpers/scene.ts';
 import { until, within } from '../helpers/wait.ts';
 
 // Issue 24, item 9: the wall clock stepped back an hour under the real CLI (libfaketime). The agent keeps "no slot
@@ -25,14 +22,10 @@ async function runAt(preload: Record<string, string>, args: string[], env: Recor
 }
 
 test('a step back of 3,600 s: logged as an error, notified, healthcheck unhealthy and status "Not firing until T" (exit 4); firing and health come back with the clock', async (t) => {
-  const lib = libfaketimeFor(t);
-  if (!lib) return;
-  const s = scene(t);
-  const stub = await s.stub([{ status: 200, body: analysisOk() }]);
+  const w = await wallClockScene(t);
+  if (!w) return;
+  const { s, stub, db, clock } = w;
   const hook = await s.receiver();
-  const dir = s.dir();
-  const db = join(dir, 'history.db');
-  const clock = fakeWallClock(lib, join(dir, 'faketime.rc'));
   const env = { ...everySecondAgent(stub.url, db, { STATS_INTERVAL_MS: '0', LOG_FORMAT: 'json', ALERT_WEBHOOK_URL: `${hook.url}/hook` }) };
   const cli = s.cli(['run'], env, { preload: clock.preload });
   await cli.line(/Scalping cycle completed successfully/);

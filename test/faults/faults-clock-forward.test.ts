@@ -5,9 +5,8 @@ import type { HistoryStore } from '../../src/store/port.ts';
 import { startAgents, T0, type AgentGroup } from '../helpers/agent-harness.ts';
 import { everySecondAgent } from '../helpers/cli-process.ts';
 import { analysisOk, startDiegoStub } from '../helpers/diego-stub.ts';
-import { fakeWallClock, libfaketimeFor } from '../helpers/faketime.ts';
+import { wallClockScene } from '../helpers/faketime.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
-import { scene } from '../helpers/scene.ts';
 import { tempDir } from '../helpers/temp-db.ts';
 import { within } from '../helpers/wait.ts';
 
@@ -53,13 +52,10 @@ test('a forward step landing just before a slot: the slot fired after it sends n
 });
 
 test("a day's forward jump under the real CLI: the log says more than 10000 slots were missed, not a capped count as if exact", async (t) => {
-  const lib = libfaketimeFor(t);
-  if (!lib) return;
-  const s = scene(t);
-  const stub = await s.stub([{ status: 200, body: analysisOk() }]);
-  const dir = s.dir();
-  const clock = fakeWallClock(lib, join(dir, 'faketime.rc'));
-  const cli = s.cli(['run'], everySecondAgent(stub.url, join(dir, 'history.db'), { STATS_INTERVAL_MS: '0' }), { preload: clock.preload });
+  const w = await wallClockScene(t);
+  if (!w) return;
+  const { s, stub, db, clock } = w;
+  const cli = s.cli(['run'], everySecondAgent(stub.url, db, { STATS_INTERVAL_MS: '0' }), { preload: clock.preload });
   await cli.line(/Scalping cycle completed successfully/);
   clock.offset(86_400);
   const line = await cli.line(/Missed .* slot\(s\) from/, 10_000);

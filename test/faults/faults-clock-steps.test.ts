@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openDatabase } from '../../src/store/open.ts';
 import { everySecondAgent } from '../helpers/cli-process.ts';
 import { analysisOk } from '../helpers/diego-stub.ts';
-import { fakeWallClock, libfaketimeFor } from '../helpers/faketime.ts';
+import { fakeWallClock, libfaketimeFor, wallClockScene } from '../helpers/faketime.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
 import { scene } from '../helpers/scene.ts';
 import { until, within } from '../helpers/wait.ts';
@@ -14,13 +14,10 @@ import { until, within } from '../helpers/wait.ts';
 const agentEnv = (diego: string, db: string) => everySecondAgent(diego, db, { STATS_INTERVAL_MS: '0' });
 
 test('X-Sent-At follows the wall clock at send time: after a step of +3,600 s the stamps move with it', async (t) => {
-  const lib = libfaketimeFor(t);
-  if (!lib) return;
-  const s = scene(t);
-  const stub = await s.stub([{ status: 200, body: analysisOk() }]);
-  const dir = s.dir();
-  const clock = fakeWallClock(lib, join(dir, 'faketime.rc'));
-  const cli = s.cli(['run'], agentEnv(stub.url, join(dir, 'history.db')), { preload: clock.preload });
+  const w = await wallClockScene(t);
+  if (!w) return;
+  const { s, stub, db, clock } = w;
+  const cli = s.cli(['run'], agentEnv(stub.url, db), { preload: clock.preload });
   await until(() => stub.received.length >= 1, 'a first POST', 10_000);
   const sentAt = (i: number) => Number(stub.received[i]!.headers['x-sent-at']);
   assert.ok(Math.abs(sentAt(0) - Date.now()) < 2000, `before the step: ${sentAt(0)} vs ${Date.now()}`);

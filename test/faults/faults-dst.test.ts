@@ -1,12 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { registerAgent } from '../../src/store/history/agent-registry.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import { analysisOk } from '../helpers/diego-stub.ts';
-import { fakeWallClock, libfaketimeFor } from '../helpers/faketime.ts';
+import { wallClockScene } from '../helpers/faketime.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
-import { scene } from '../helpers/scene.ts';
 import { until, within } from '../helpers/wait.ts';
 
 // The autumn DST change against the real CLI (issue 15, item 2): TZ=Europe/Paris, the wall clock set by libfaketime
@@ -15,13 +12,9 @@ import { until, within } from '../helpers/wait.ts';
 const CHANGE = Date.parse('2026-10-25T01:00:00Z');
 
 test('TZ=Europe/Paris, every second, through the autumn change: the agent fires each second of the repeated hour, `next` lists them, `stats` expects them', async (t) => {
-  const lib = libfaketimeFor(t);
-  if (!lib) return;
-  const s = scene(t);
-  const stub = await s.stub([{ status: 200, body: analysisOk() }]);
-  const dir = s.dir();
-  const db = join(dir, 'history.db');
-  const clock = fakeWallClock(lib, join(dir, 'faketime.rc'));
+  const w = await wallClockScene(t);
+  if (!w) return;
+  const { s, stub, db, clock } = w;
   // Whole seconds of offset: the child's wall clock reads CHANGE − 4 s, give or take the rounding.
   clock.offset(Math.round((CHANGE - 4000 - Date.now()) / 1000));
   const env = { TZ: 'Europe/Paris', CRON_PATTERN: '* * * * * *' };

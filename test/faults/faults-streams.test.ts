@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { everySecondAgent } from '../helpers/cli-process.ts';
-import { analysisOk, heldReply } from '../helpers/diego-stub.ts';
+import { analysisOk } from '../helpers/diego-stub.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
 import { openDatabase } from '../../src/store/open.ts';
+import { agentHeldAtFirstPost } from '../helpers/held-agent.ts';
 import { scene } from '../helpers/scene.ts';
 import { until, within } from '../helpers/wait.ts';
 
@@ -21,11 +20,7 @@ async function cyclesOf(path: string) {
 
 test('a closed stdout (`run | head`) while Diego answers: the agent goes on, the cycle answered 200 is recorded succeeded, exit 0 at SIGTERM', async (t) => {
   const s = scene(t);
-  const held = heldReply();
-  const stub = await s.stub([held.reply, { status: 200, body: analysisOk() }]);
-  const db = join(s.dir(), 'history.db');
-  const cli = s.cli(['run'], everySecondAgent(stub.url, db, { STATS_INTERVAL_MS: '0', SHUTDOWN_GRACE_MS: '20000' }));
-  await within(held.held, 15_000, 'the first POST');
+  const { held, stub, db, cli } = await agentHeldAtFirstPost(s, [{ status: 200, body: analysisOk() }]);
   cli.child.stdout!.destroy(); // the reader is gone, as when `head` has its lines: the agent's next write gets EPIPE
   held.release(200);
   await until(() => stub.received.length >= 3, 'POSTs after stdout closed', 15_000);
@@ -42,11 +37,7 @@ test('a closed stdout (`run | head`) while Diego answers: the agent goes on, the
 
 test('SIGHUP (a closed terminal or SSH session) stops the agent like SIGTERM: the cycle in flight finishes and is recorded, exit 0', async (t) => {
   const s = scene(t);
-  const held = heldReply();
-  const stub = await s.stub([held.reply]);
-  const db = join(s.dir(), 'history.db');
-  const cli = s.cli(['run'], everySecondAgent(stub.url, db, { STATS_INTERVAL_MS: '0', SHUTDOWN_GRACE_MS: '20000' }));
-  await within(held.held, 15_000, 'the first POST');
+  const { held, db, cli } = await agentHeldAtFirstPost(s);
   cli.kill('SIGHUP');
   await cli.line(/Received SIGHUP: stopping/);
   held.release(200);

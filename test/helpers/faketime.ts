@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { analysisOk } from './diego-stub.ts';
+import { scene } from './scene.ts';
 
 // Wall-clock jumps under libfaketime (Debian's `faketime` package), preloaded into a spawned CLI only: its offset
 // file is re-read on every call (FAKETIME_NO_CACHE), so a test moves the agent's wall clock while it runs.
@@ -41,4 +43,18 @@ export function fakeWallClock(lib: string, offsetFile: string): { preload: Recor
   const offset = (seconds: number) => writeFileSync(offsetFile, `${seconds >= 0 ? '+' : ''}${seconds}\n`);
   offset(0);
   return { preload: { LD_PRELOAD: lib, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' }, offset };
+}
+
+/**
+ * The start of a wall-clock test against the real CLI: libfaketime (or the test skipped, see libfaketimeFor), a
+ * scene, a Diego stub answering 200, and the agent's database path and fake wall clock in the scene's temp dir.
+ * Undefined: skipped.
+ */
+export async function wallClockScene(t: TestContext) {
+  const lib = libfaketimeFor(t);
+  if (!lib) return undefined;
+  const s = scene(t);
+  const stub = await s.stub([{ status: 200, body: analysisOk() }]);
+  const dir = s.dir();
+  return { s, stub, dir, db: join(dir, 'history.db'), clock: fakeWallClock(lib, join(dir, 'faketime.rc')) };
 }
