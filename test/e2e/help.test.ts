@@ -1,23 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { EXAMPLES } from '../../src/commands/help-text.ts';
-import { runCli } from '../helpers/cli-process.ts';
+import { onTerminal, runCli } from '../helpers/cli-process.ts';
 
 // `--help` as a person reads it: in a terminal (a real pseudo-terminal from util-linux `script`, 60 columns), lines
 // broken between words and none past the width; piped, lines whole; no trailing spaces either way. Each command's help
 // says what it does and shows examples that use only its own flags (issue 24 item 14).
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const words = (text: string) => text.split(/\s+/).filter(Boolean);
-
-/** `pmf-scheduler …args` on a terminal `columns` wide: what it printed, carriage returns removed. */
-function onTerminal(args: string[], columns: number): string {
-  const command = `stty cols ${columns}; exec ${[process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ')}`;
-  const out = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NO_COLOR: '1' } });
-  return out.replace(/\r/g, '');
-}
 
 test('--help on a 60-column terminal: no line past 60 columns, none cut mid-word, no trailing spaces; piped: lines whole', async () => {
   for (const args of [['--help'], ['pause', '--help'], ['stats', '--help']]) {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { until } from './wait.ts';
@@ -88,4 +88,15 @@ export async function runCli(args: string[], env: Record<string, string> = {}, t
   } finally {
     p.kill('SIGKILL');
   }
+}
+
+/**
+ * `pmf-scheduler …args` on a real pseudo-terminal `columns` wide (util-linux `script`), colours off: what it printed,
+ * carriage returns removed. For what a person sees in a terminal: the width the CLI reads from its stdout.
+ */
+export function onTerminal(args: string[], columns: number, env: Record<string, string> = {}): string {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const command = `stty cols ${columns}; exec ${[process.execPath, CLI_PATH, ...args].map(quote).join(' ')}`;
+  const out = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env, NO_COLOR: '1' } });
+  return out.replace(/\r/g, '');
 }

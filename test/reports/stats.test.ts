@@ -9,7 +9,7 @@ import { sparkline, successBar } from '../../src/reports/render-stats.ts';
 import { formatSummary } from '../../src/reports/render-summary.ts';
 import { queryStats } from '../../src/store/history/stats/stats-query.ts';
 import type { Percentiles } from '../../src/store/history/stats/stats-model.ts';
-import { spawnCli } from '../helpers/cli-process.ts';
+import { onTerminal, runCli, spawnCli } from '../helpers/cli-process.ts';
 import { runMain } from '../helpers/run-main.ts';
 import { nearestRank, seededRandom } from '../helpers/seeded-random.ts';
 import { PG_URL, tempDatabaseOn, testOnEveryBackend } from '../helpers/backends.ts';
@@ -448,13 +448,15 @@ testOnEveryBackend('stats on an 80-column terminal: no line past 80 columns, non
     const error = 'HTTP 503 from Diego: upstream exchange gateway answered with a maintenance page and a very long explanation of why';
     for (let m = 0; m < 30; m++) await seedCycle(t.db, { scheduledAt: T0 + m * MIN, ...(m % 7 === 3 ? { status: 'failed' as const, attempts: [{ outcome: 'http_error', error }] } : {}) });
     const args = ['stats', '--since', iso(T0), '--until', iso(T0 + 30 * MIN), '--cron', '0 * * * * *', '--db', t.path];
-    const terminal = await runMain(args, {}, { tty: true, columns: 80 });
-    const piped = await runMain(args);
-    const visible = terminal.text.replace(/\x1b\[[0-9;]*m/g, '');
+    // The real CLI on an 80-column pseudo-terminal (its width read from its stdout), against the same command piped.
+    const [withoutDb, env] = [args.slice(0, -2), { DATABASE_URL: t.path }];
+    const visible = onTerminal(withoutDb, 80, env).trimEnd();
+    const piped = await runCli(withoutDb, env);
+    assert.equal(piped.code, 0, piped.err);
     for (const l of visible.split('\n')) assert.ok(l.length <= 80 && l === l.trimEnd(), `${JSON.stringify(l)} is ${l.length} columns`);
-    assert.ok(piped.text.split('\n').some((l) => l.length > 80), 'piped, a long line stays whole (the test would prove nothing otherwise)');
+    assert.ok(piped.out.split('\n').some((l) => l.length > 80), 'piped, a long line stays whole (the test would prove nothing otherwise)');
     const words = (s: string) => s.split(/\s+/).filter(Boolean);
-    assert.deepEqual(words(visible), words(piped.text));
+    assert.deepEqual(words(visible), words(piped.out));
   } finally {
     await t.cleanup();
   }
