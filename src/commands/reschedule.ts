@@ -1,4 +1,4 @@
-import { SETTINGS } from '../config.ts';
+import { cronPattern } from '../config/parsers.ts';
 import { UsageError } from './args.ts';
 import { controlCommand } from './control-command.ts';
 import { actorOf, reasonOption } from './control-args.ts';
@@ -23,7 +23,7 @@ export const rescheduleCommand = controlCommand({
     if (!reset && raw === undefined) throw new UsageError('Missing PATTERN: expected a cron pattern such as "*/30 * * * * *", or --reset for CRON_PATTERN');
     let pattern: string | null = null;
     if (raw !== undefined) {
-      const parsed = SETTINGS.cron.parse(raw);
+      const parsed = cronPattern(raw);
       if ('expected' in parsed) throw new UsageError(`Invalid PATTERN ${JSON.stringify(raw)}: expected ${parsed.expected}`);
       pattern = parsed.value.text;
     }
