@@ -68,7 +68,7 @@ export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config, jobs:
     },
     /** A new `pause --abort` cuts the cycles in flight it covers (recorded `interrupted`, reason `paused`). */
     cutPaused(pause: Pause) {
-      for (const r of running) if (pauseCovers(pause, r.job.symbol)) r.interrupt.abort(CUT_BY_PAUSE);
+      for (const r of running) if (pauseCovers(pause, r.job.symbol, r.job.timeframe)) r.interrupt.abort(CUT_BY_PAUSE);
     },
     /** Records a slot that does not fire as a `skipped` cycle with its reason (so nothing is missing unexplained). */
     recordSkip({ symbol, timeframe }: Job, trigger: Trigger, slot: number, until: number, reason: SkipReason, error: string) {

@@ -1,4 +1,4 @@
-import { ALL_SYMBOLS, type Pause, type TriggerRequest } from '../control/state.ts';
+import { targetCovers, type Pause, type TriggerRequest } from '../control/state.ts';
 import { pausesInForce } from '../control/pauses-in-force.ts';
 import type { Config } from '../config.ts';
 import type { Trigger } from '../records.ts';
@@ -122,7 +122,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: 
 function attachHands(d: AgentDeps, upkeep: Upkeep, jobs: Jobs, launch: Launch, cut: (pause: Pause) => void): void {
   upkeep.control.attach({
     fire: (request: TriggerRequest, slot: number, pauses?: readonly Pause[]) => {
-      const named = jobs.all.filter((job) => request.symbol === ALL_SYMBOLS || job.symbol === request.symbol);
+      const named = jobs.all.filter((job) => targetCovers(request.symbol, job.symbol, job.timeframe));
       const stopping = d.stop.aborted;
       if (!stopping) d.log.info(`Run-now request #${request.id} by ${request.by}${request.reason ? ` (${request.reason})` : ''}: firing a manual cycle`);
       launch(named, slot, 'manual', undefined, { pauses, stopping, request: `run-now request #${request.id}` });
@@ -167,6 +167,7 @@ type Launch = (jobs: readonly Job[], slot: number, trigger: Trigger, until: numb
 function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlackout: ExecutionBlackout) {
   const facts = (job: Job, at: number, pauses: readonly Pause[], overlap: boolean, stopping = false): SlotFacts => ({
     symbol: job.symbol,
+    timeframe: job.timeframe,
     at,
     pauses,
     overlap,
@@ -184,7 +185,7 @@ function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlac
     /** A cycle's decisions at its sends (send-check.ts). */
     check: (job: Job, slot: number): SendCheck => ({
       atSlot: () => decideSlot(facts(job, slot, upkeep.control.state.pauses, false)),
-      fromDatabase: async (at, inFlight) => decideSlot({ ...facts(job, at, await pausesInForce(d.database.db, at, job.symbol), false), inFlight }),
+      fromDatabase: async (at, inFlight) => decideSlot({ ...facts(job, at, await pausesInForce(d.database.db, at, job.symbol, job.timeframe), false), inFlight }),
     }),
   };
 }

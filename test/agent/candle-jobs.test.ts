@@ -4,6 +4,7 @@ import { T0, startAgents } from '../helpers/agent-harness.ts';
 import { backendTest, BACKENDS, tempDatabaseOn } from '../helpers/backends.ts';
 import { analysisOk, startDiegoStub } from '../helpers/diego-stub.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
+import { runCli } from '../helpers/cli-process.ts';
 
 // Candle-aligned jobs (issue 23 §2): runAgent in-process on a frozen fast clock (an hour passes in seconds, slot
 // times exact whatever the load), the real Diego client against a real HTTP stub, a real SQLite file or the real
@@ -49,6 +50,57 @@ for (const backend of BACKENDS) {
       if (replicas > 1) assert.ok(new Set(rows.map((r) => r.owner)).size > 1, 'the replicas shared the work');
     } finally {
       await group.close();
+      await stub.close();
+      await t.cleanup();
+    }
+  });
+}
+
+/** Agents of `TIMEFRAMES=1m,5m` on BTC/USDT for `minutes` minutes from `start` (a whole hour: 5m closes every fifth). */
+async function runJobs(target: Parameters<typeof startAgents>[0]['target'], diego: string, start: number, minutes: number, count: number): Promise<void> {
+  const group = await startAgents({ target, count, start, frozen: true, slots: minutes, env: { DIEGO_URL: diego, CRON_PATTERN: '', TIMEFRAMES: '1m,5m', SYMBOLS: 'BTC/USDT', RETRY_ATTEMPTS: '1' } });
+  try {
+    assert.deepEqual(await group.exits, Array(count).fill(0));
+  } finally {
+    await group.close();
+  }
+}
+
+for (const backend of BACKENDS) {
+  const replicas = backend === 'postgres' ? 3 : 1;
+  test(`[${backend}] pause --timeframe 5m (the real CLI) holds the 5m job only: its closes are recorded skipped (paused), the 1m job fires every minute; resume --timeframe 5m and it fires again`, backendTest(backend), async () => {
+    const t = await tempDatabaseOn(backend);
+    const stub = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+    const env = { DATABASE_URL: t.path, TIMEFRAMES: '1m,5m', SYMBOLS: 'BTC/USDT', CRON_PATTERN: '' };
+    const db = ['--db', env.DATABASE_URL];
+    // The agents' clocks start at the next whole hour of real time, so a pause the CLI writes now is in force for them.
+    const start = Math.ceil(Date.now() / 3_600_000) * 3_600_000;
+    try {
+      const bad = await runCli(['pause', '--timeframe', '7m', '--reason', 'typo', ...db], env);
+      assert.equal(bad.code, 2, bad.err);
+      assert.equal(bad.err.trim(), 'pmf-scheduler: Invalid --timeframe "7m": expected one of 1m, 5m (the jobs\' TIMEFRAMES)');
+      const paused = await runCli(['pause', '--timeframe', '5m', '--reason', 'slow candles', ...db], env);
+      assert.equal(paused.code, 0, paused.err);
+      assert.match(paused.out, /^Paused \(all symbols 5m\) by .*: slow candles$/m);
+
+      await runJobs(t.target, stub.url, start, 10, replicas);
+      let rows = await cycleRows(t.db);
+      const of = (tf: string, status?: string) => rows.filter((r) => r.timeframe === tf && (status === undefined || r.status === status)).map((r) => Number(r.scheduled_at) - start);
+      assert.deepEqual(of('1m', 'succeeded'), Array.from({ length: 10 }, (_, k) => (k + 1) * MINUTE), 'the 1m job kept firing');
+      assert.deepEqual(of('5m'), [5 * MINUTE, 10 * MINUTE], 'each 5m close has its row, once');
+      assert.deepEqual(rows.filter((r) => r.timeframe === '5m').map((r) => [r.status, r.reason, r.error]), Array(2).fill(['skipped', 'paused', `paused by ${paused.out.match(/ by (.*?) since/)![1]}: slow candles`]));
+      assert.equal(stub.received.filter((r) => (JSON.parse(r.body) as { timeframe: string }).timeframe === '5m').length, 0, 'no 5m request left');
+
+      const status = await runCli(['status', '--json', ...db], env);
+      assert.ok([0, 1, 2, 3].includes(status.code ?? -1), status.err);
+      const resumed = await runCli(['resume', '--timeframe', '5m', ...db], env);
+      assert.equal(resumed.code, 0, resumed.err);
+      assert.match(resumed.out, /^Lifted: paused \(all symbols 5m\)/m);
+      await runJobs(t.target, stub.url, start + 10 * MINUTE, 5, replicas);
+      rows = await cycleRows(t.db);
+      assert.deepEqual(of('5m', 'succeeded'), [15 * MINUTE], 'the 5m job fires again at its next close');
+      assert.equal(of('1m', 'succeeded').length, 15);
+    } finally {
       await stub.close();
       await t.cleanup();
     }
