@@ -72,3 +72,20 @@ export function unionPattern(patterns: readonly CronPattern[]): CronPattern {
 
 /** Whether `slot` is one of `pattern`'s slots (a pattern answers only next and latest). */
 export const isSlotOf = (pattern: CronPattern, slot: number): boolean => pattern.next(slot - 1) === slot;
+
+/**
+ * The timeframes a schedule's text names (`1m candles | 5m candles +1500 ms` → 1m, 5m), as an agent records it in the
+ * agents table; undefined for a cron pattern (its jobs' timeframes are not in its text).
+ */
+export function timeframesOfText(text: string): Timeframe[] | undefined {
+  const parts = text.split(' | ').map((part) => /^(\w+) candles(?: \+(\d+) ms)?$/.exec(part));
+  if (!parts.every((m) => m !== null && isTimeframe(m[1]!))) return undefined;
+  return parts.map((m) => m![1] as Timeframe);
+}
+
+/** A candle schedule's text back into its pattern (what `status`, `next` and `stats` read from the agents table), or undefined. */
+export function candleScheduleOf(text: string): CronPattern | undefined {
+  const parts = text.split(' | ').map((part) => /^(\w+) candles(?: \+(\d+) ms)?$/.exec(part));
+  if (!parts.every((m) => m !== null && isTimeframe(m[1]!))) return undefined;
+  return unionPattern(parts.map((m) => candlePattern(m![1] as Timeframe, Number(m![2] ?? 0))));
+}

@@ -91,8 +91,13 @@ for (const backend of BACKENDS) {
       assert.deepEqual(rows.filter((r) => r.timeframe === '5m').map((r) => [r.status, r.reason, r.error]), Array(2).fill(['skipped', 'paused', `paused by ${paused.out.match(/ by (.*?) since/)![1]}: slow candles`]));
       assert.equal(stub.received.filter((r) => (JSON.parse(r.body) as { timeframe: string }).timeframe === '5m').length, 0, 'no 5m request left');
 
-      const status = await runCli(['status', '--json', ...db], env);
-      assert.ok([0, 1, 2, 3].includes(status.code ?? -1), status.err);
+      // `status` has a line per job, each with its own pause, last success and streak.
+      const status = await runCli(['status', ...db], env);
+      assert.equal(status.err, '');
+      assert.match(status.out, /^BTC\/USDT 1m: firing\n  last success \S+T\S+Z, last failure never, failure streak 0$/m);
+      assert.match(status.out, /^BTC\/USDT 5m: paused \(all symbols 5m\) by .*: slow candles\n  last success never, /m);
+      const json = JSON.parse((await runCli(['status', '--json', ...db], env)).out) as { symbols: { symbol: string; timeframe: string; paused: { symbol: string } | null }[] };
+      assert.deepEqual(json.symbols.map((j) => [j.symbol, j.timeframe, j.paused?.symbol ?? null]), [['BTC/USDT', '1m', null], ['BTC/USDT', '5m', '*@5m']]);
       const resumed = await runCli(['resume', '--timeframe', '5m', ...db], env);
       assert.equal(resumed.code, 0, resumed.err);
       assert.match(resumed.out, /^Lifted: paused \(all symbols 5m\)/m);
