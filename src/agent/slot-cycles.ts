@@ -77,7 +77,7 @@ export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config, jobs:
         reason,
         error,
       );
-      skipped.then((recorded) => recorded && upkeep.slotSkipped(reason), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
+      skipped.then((recorded) => recorded && upkeep.slotSkipped(reason, { symbol, timeframe }), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
     },
     /** The cycles still in flight, to drain. */
     inFlight: (): Promise<unknown>[] => [...running].map((r) => r.done),

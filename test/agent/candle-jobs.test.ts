@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { T0, startAgents } from '../helpers/agent-harness.ts';
 import { backendTest, BACKENDS, tempDatabaseOn } from '../helpers/backends.ts';
@@ -57,8 +60,8 @@ for (const backend of BACKENDS) {
 }
 
 /** Agents of `TIMEFRAMES=1m,5m` on BTC/USDT for `minutes` minutes from `start` (a whole hour: 5m closes every fifth). */
-async function runJobs(target: Parameters<typeof startAgents>[0]['target'], diego: string, start: number, minutes: number, count: number): Promise<void> {
-  const group = await startAgents({ target, count, start, frozen: true, slots: minutes, env: { DIEGO_URL: diego, CRON_PATTERN: '', TIMEFRAMES: '1m,5m', SYMBOLS: 'BTC/USDT', RETRY_ATTEMPTS: '1' } });
+async function runJobs(target: Parameters<typeof startAgents>[0]['target'], diego: string, start: number, minutes: number, count: number, extra: Record<string, string> = {}): Promise<void> {
+  const group = await startAgents({ target, count, start, frozen: true, slots: minutes, env: { DIEGO_URL: diego, CRON_PATTERN: '', TIMEFRAMES: '1m,5m', SYMBOLS: 'BTC/USDT', RETRY_ATTEMPTS: '1', ...extra } });
   try {
     assert.deepEqual(await group.exits, Array(count).fill(0));
   } finally {
@@ -83,8 +86,22 @@ for (const backend of BACKENDS) {
       assert.equal(paused.code, 0, paused.err);
       assert.match(paused.out, /^Paused \(all symbols 5m\) by .*: slow candles$/m);
 
-      await runJobs(t.target, stub.url, start, 10, replicas);
+      // One agent writes a metrics file (replicas would share the path): each job has its own series.
+      const metrics = join(tmpdir(), `pmf-candles-${process.pid}-${backend}.prom`);
+      await runJobs(t.target, stub.url, start, 10, replicas, replicas === 1 ? { METRICS_FILE: metrics } : {});
       let rows = await cycleRows(t.db);
+      if (replicas === 1) {
+        const text = readFileSync(metrics, 'utf8');
+        rmSync(metrics);
+        assert.match(text, /^pmf_scheduler_job_cycles_total\{symbol="BTC\/USDT",timeframe="1m",status="succeeded"\} 10$/m);
+        assert.match(text, /^pmf_scheduler_job_cycles_total\{symbol="BTC\/USDT",timeframe="5m",status="skipped"\} 2$/m);
+        assert.match(text, /^pmf_scheduler_job_cycles_total\{symbol="BTC\/USDT",timeframe="5m",status="succeeded"\} 0$/m);
+      }
+      // `history` says each row's job.
+      const history = await runCli(['history', '--limit', '3', ...db], env);
+      const tenth = new Date(start + 10 * MINUTE).toISOString().slice(0, 19).replace('T', ' ');
+      assert.ok(history.out.includes(`BTC/USDT 5m  ${tenth}  skipped`), history.out);
+      assert.ok(history.out.includes(`BTC/USDT 1m  ${tenth}  succeeded`), history.out);
       const of = (tf: string, status?: string) => rows.filter((r) => r.timeframe === tf && (status === undefined || r.status === status)).map((r) => Number(r.scheduled_at) - start);
       assert.deepEqual(of('1m', 'succeeded'), Array.from({ length: 10 }, (_, k) => (k + 1) * MINUTE), 'the 1m job kept firing');
       assert.deepEqual(of('5m'), [5 * MINUTE, 10 * MINUTE], 'each 5m close has its row, once');
