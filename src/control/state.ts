@@ -94,6 +94,11 @@ export interface Reschedule {
   auditId: number;
 }
 
+/** A pattern set by `reschedule --symbol/--timeframe` for the jobs its target names. */
+export interface JobReschedule extends Reschedule {
+  target: string;
+}
+
 /** Where the pattern in force comes from, in words. */
 export const patternSource = (r: Reschedule | null): string =>
   r === null ? 'CRON_PATTERN' : `reschedule by ${r.by} at ${new Date(r.since).toISOString()}: ${r.reason}`;
@@ -106,6 +111,8 @@ export interface ControlState {
   readonly schedule: Reschedule | null;
   /** Run-now requests pending as of `version`. */
   readonly triggers: readonly TriggerRequest[];
+  /** Patterns set for some jobs (`reschedule --timeframe 5m`), over the one above; absent: none. */
+  readonly jobSchedules?: readonly JobReschedule[];
 }
 
 export const NO_CONTROL: ControlState = { version: 0, pauses: [], schedule: null, triggers: [] };

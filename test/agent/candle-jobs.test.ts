@@ -128,3 +128,37 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+for (const backend of BACKENDS) {
+  const replicas = backend === 'postgres' ? 3 : 1;
+  test(`[${backend}] reschedule --timeframe 5m (the real CLI) moves the 5m job only: it follows the new pattern, the 1m job its candles; --reset --timeframe 5m returns it to its closes`, backendTest(backend), async () => {
+    const t = await tempDatabaseOn(backend);
+    const stub = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+    const env = { DATABASE_URL: t.path, TIMEFRAMES: '1m,5m', SYMBOLS: 'BTC/USDT', CRON_PATTERN: '', TZ: 'UTC' };
+    const db = ['--db', env.DATABASE_URL];
+    const start = Math.ceil(Date.now() / 3_600_000) * 3_600_000;
+    try {
+      const moved = await runCli(['reschedule', '0 */2 * * * *', '--timeframe', '5m', '--reason', 'faster 5m analysis', ...db], env);
+      assert.equal(moved.code, 0, moved.err);
+      assert.match(moved.out, /^Pattern 0 \*\/2 \* \* \* \* in force for all symbols 5m over CRON_PATTERN$/m);
+      await runJobs(t.target, stub.url, start, 10, replicas);
+      let rows = await cycleRows(t.db);
+      const of = (tf: string) => rows.filter((r) => r.timeframe === tf && r.status === 'succeeded').map((r) => (Number(r.scheduled_at) - start) / MINUTE);
+      assert.deepEqual(of('5m'), [2, 4, 6, 8, 10], 'the 5m job on the pattern set for it');
+      assert.deepEqual(of('1m'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'the 1m job on its candles');
+      for (const r of rows.filter((r) => r.timeframe === '5m')) assert.equal(Number(r.deadline_at) - Number(r.scheduled_at), 2 * MINUTE, "its deadline is its own next slot");
+
+      const reset = await runCli(['reschedule', '--reset', '--timeframe', '5m', ...db], env);
+      assert.equal(reset.code, 0, reset.err);
+      await runJobs(t.target, stub.url, start + 10 * MINUTE, 10, replicas);
+      rows = await cycleRows(t.db);
+      assert.deepEqual(of('5m'), [2, 4, 6, 8, 10, 15, 20], 'back on its 5m closes');
+      assert.equal(of('1m').length, 20);
+      const audit = await runCli(['audit', ...db], env);
+      assert.match(audit.out, /reschedule pattern \(all symbols 5m\) by .*: faster 5m analysis/);
+    } finally {
+      await stub.close();
+      await t.cleanup();
+    }
+  });
+}
