@@ -42,7 +42,8 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
     version,
     pauses: rows.filter((r) => (PAUSE_SCOPES as readonly string[]).includes(r.scope)).map(pauseFrom),
     schedule: schedule ? rescheduleOf(schedule) : null,
-    jobSchedules: schedules.filter((r) => r.target !== null).map((r) => ({ ...rescheduleOf(r), target: r.target! })),
+    // Only when some are set: a state without them reads as it always did.
+    ...(schedules.some((r) => r.target !== null) ? { jobSchedules: schedules.filter((r) => r.target !== null).map((r) => ({ ...rescheduleOf(r), target: r.target! })) } : {}),
     triggers: triggers.map((r) => ({ id: Number(r.id), symbol: r.symbol, requestedAt: Number(r.requested_at), expiresAt: Number(r.expires_at), by: r.by_who, reason: r.reason })),
   };
 }
