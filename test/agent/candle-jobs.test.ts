@@ -51,6 +51,17 @@ for (const backend of BACKENDS) {
       }
       assert.equal(new Set(stub.received.map((r) => r.headers['idempotency-key'])).size, rows.length);
       if (replicas > 1) assert.ok(new Set(rows.map((r) => r.owner)).size > 1, 'the replicas shared the work');
+      // `stats` counts each symbol's slots against the agents' recorded candles: 60 slots an hour, none missed.
+      const stats = await runCli(['stats', '--since', new Date(T0).toISOString(), '--until', new Date(T0 + 61 * MINUTE).toISOString(), '--json', '--db', t.path]);
+      assert.equal(stats.code, 0, stats.err);
+      const report = JSON.parse(stats.out) as { cron: string; symbols: Record<string, { cycles: number; expectedSlots: number; missedSlots: number }> };
+      assert.equal(report.cron, '1m candles | 5m candles');
+      for (const symbol of SYMBOLS) {
+        const s = report.symbols[symbol]!;
+        assert.deepEqual([s.cycles, s.missedSlots], [72, 0], symbol);
+        // Slots are expected while an agent lived: the last one, 11:00, is the moment the agents stopped.
+        assert.ok(s.expectedSlots >= 59 && s.expectedSlots <= 60, `${symbol}: ${s.expectedSlots} slots expected, the union's (not 72)`);
+      }
     } finally {
       await group.close();
       await stub.close();
