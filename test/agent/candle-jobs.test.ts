@@ -113,6 +113,9 @@ for (const backend of BACKENDS) {
       const tenth = new Date(start + 10 * MINUTE).toISOString().slice(0, 19).replace('T', ' ');
       assert.ok(history.out.includes(`BTC/USDT 5m  ${tenth}  skipped`), history.out);
       assert.ok(history.out.includes(`BTC/USDT 1m  ${tenth}  succeeded`), history.out);
+      // One job's own history: --symbol with --timeframe.
+      const own = JSON.parse((await runCli(['history', '--symbol', 'BTC/USDT', '--timeframe', '5m', '--json', ...db], env)).out) as { timeframe: string; status: string }[];
+      assert.deepEqual(own.map((c) => [c.timeframe, c.status]), [['5m', 'skipped'], ['5m', 'skipped']]);
       const of = (tf: string, status?: string) => rows.filter((r) => r.timeframe === tf && (status === undefined || r.status === status)).map((r) => Number(r.scheduled_at) - start);
       assert.deepEqual(of('1m', 'succeeded'), Array.from({ length: 10 }, (_, k) => (k + 1) * MINUTE), 'the 1m job kept firing');
       assert.deepEqual(of('5m'), [5 * MINUTE, 10 * MINUTE], 'each 5m close has its row, once');
