@@ -8,6 +8,7 @@ import { backendTest, BACKENDS, tempDatabaseOn } from '../helpers/backends.ts';
 import { analysisOk, startDiegoStub } from '../helpers/diego-stub.ts';
 import { cycleRows } from '../helpers/history-rows.ts';
 import { runCli } from '../helpers/cli-process.ts';
+import { withHooks } from '../helpers/slot-hooks.ts';
 
 // Candle-aligned jobs (issue 23 §2): runAgent in-process on a frozen fast clock (an hour passes in seconds, slot
 // times exact whatever the load), the real Diego client against a real HTTP stub, a real SQLite file or the real
@@ -176,3 +177,29 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+test('[sqlite] a stall over a 5m close (the clock jumps 3.5 min, as after a SIGSTOP): only the newest due slot fires, the 5m close passed over is not fired late, the 5m job fires at its next close', async () => {
+  const t = await tempDatabaseOn('sqlite');
+  const stub = await startDiegoStub([{ status: 200, body: analysisOk() }]);
+  // After 10:03 fired, the process "stops" until 10:06:30: 10:04 and 10:05 (a 5m close) are passed over.
+  const group = await startAgents({
+    target: t.target,
+    frozen: true,
+    env: { DIEGO_URL: stub.url, CRON_PATTERN: '', TIMEFRAMES: '1m,5m', SYMBOLS: 'BTC/USDT', RETRY_ATTEMPTS: '1' },
+    gate: withHooks(10, { 3: () => group.agents[0]!.clock.jump(3.5 * MINUTE) }),
+  });
+  try {
+    assert.deepEqual(await group.exits, [0]);
+    const rows = await cycleRows(t.db);
+    const of = (tf: string) => rows.filter((r) => r.timeframe === tf).map((r) => [(Number(r.scheduled_at) - T0) / MINUTE, r.status]);
+    assert.deepEqual(of('1m'), [1, 2, 3, 6, 7, 8, 9, 10, 11, 12].map((m) => [m, 'succeeded']), 'ten slots: 10:04 and 10:05 passed over, not backfilled');
+    assert.deepEqual(of('5m'), [[10, 'succeeded']], 'the 5m close of 10:05 was not fired at 10:06 (no backfill), 10:10 was');
+    const log = group.agents[0]!.log.all();
+    assert.ok(log.some((l) => l.includes(`Missed 2 slot(s) from ${new Date(T0 + 4 * MINUTE).toISOString()} (late wake-up or clock jump); firing only ${new Date(T0 + 6 * MINUTE).toISOString()}`)), log.join('\n'));
+    assert.equal(stub.received.length, rows.length);
+  } finally {
+    await group.close();
+    await stub.close();
+    await t.cleanup();
+  }
+});
