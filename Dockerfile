@@ -51,19 +51,21 @@ RUN ln -s /app/dist/src/cli.js /usr/local/bin/pmf-scheduler \
 # The documented defaults (README, Configuration), except the database, which lives in the volume, and the settings
 # that are unset by default: DIEGO_TOKEN, ALERT_WEBHOOK_URL, HEALTHCHECK_PING_URL and TELEGRAM_BOT_TOKEN are secrets, never baked into an
 # image (pass them at run time); METRICS_FILE, when set, must point into /app/data; NTP_SERVER and CLOCK_SKEW_MAX_MS
-# are off, and so are the guard rails (docs/guards.md). SQLITE_TMPDIR sends SQLite's temporary files (large sorts)
+# are off, and so are the guard rails (docs/guards.md). CRON_PATTERN, TIMEFRAMES and TIMEFRAME are unset by default
+# (each job fires at its candle's close, 1m without TIMEFRAMES): an ENV here would be "set in the environment", so
+# CRON_PATTERN would override every candle and TIMEFRAME would clash with a TIMEFRAMES given at run time.
+# SQLITE_TMPDIR sends SQLite's temporary files (large sorts)
 # to the volume too, so a read-only root filesystem needs no tmpfs.
 ENV NODE_ENV=production \
     DATABASE_URL=/app/data/pmf-scheduler.db \
     SQLITE_TMPDIR=/app/data \
     DIEGO_URL=http://diego:3001 \
-    CRON_PATTERN="0 * * * * *" \
     ENABLE_SCHEDULER=true \
     RETRY_ATTEMPTS=3 \
     RETRY_DELAY_MS=5000 \
     RUN_ON_START=true \
     SYMBOLS=BTC/USDT \
-    TIMEFRAME=1m \
+    CANDLE_OFFSET_MS=0 \
     TRIGGER_EXECUTION=true \
     DIEGO_TIMEOUT_MS=20000 \
     MIGUEL_URL=http://miguel:3002 \

@@ -1,25 +1,25 @@
 // The one place that reads the environment: every setting with its parser, default and help, then the parse that
 // checks them all at once.
 import type { CronPattern } from './time/cron-pattern.ts';
+import { timeZoneProblem } from './config/time-zone.ts';
+import { CANDLE_SETTINGS, scheduleOf, type CandleValues, type Schedule } from './config/candle-settings.ts';
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import { describeGuardSetting, exchangeQuerySecrets, GUARD_SETTINGS, guardSettingsProblem, type GuardValues } from './config/guard-settings.ts';
 import type { DatabaseTarget } from './store/port.ts';
-import { integer, boolean, oneOf, httpUrl, requiredUrl, cronPattern, symbols, timeframe, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Parser } from './config/parsers.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, symbols, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
 /** What the SETTINGS table fills, one field per environment variable. */
-interface SettingValues extends GuardValues {
+interface SettingValues extends GuardValues, CandleValues {
   /** Without the user and password it may have been given with (they are in `diegoBasicAuth`). */
   diegoUrl: string;
-  cron: CronPattern;
   enableScheduler: boolean;
   retryAttempts: number;
   retryDelayMs: number;
   runOnStart: boolean;
   symbols: string[];
-  timeframe: string;
   triggerExecution: boolean;
   diegoTimeoutMs: number;
   diegoToken: string | undefined;
@@ -61,7 +61,11 @@ interface SettingValues extends GuardValues {
 }
 
 /** The agent's whole configuration, parsed and validated once at start-up. */
-export interface Config extends SettingValues {
+export interface Config extends Omit<SettingValues, 'cron'> {
+  /** Every job's slots: CRON_PATTERN when set, else the union of the jobs' candle closes (config/candle-settings.ts). */
+  cron: CronPattern;
+  /** The jobs' schedules: each symbol × timeframe of `schedule.timeframes` is a job. */
+  schedule: Schedule;
   /**
    * `Authorization: Basic …` built from DIEGO_URL's `user:password@` (a reverse proxy's login): Node's fetch refuses
    * a URL that holds credentials, so they travel as this header instead. Undefined: none in the URL.
@@ -94,13 +98,15 @@ interface Setting<T> {
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */
 export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> } = {
   diegoUrl: { env: 'DIEGO_URL', default: 'http://diego:3001', parse: requiredUrl, help: "Diego's base URL" },
-  cron: { env: 'CRON_PATTERN', default: '0 * * * * *', parse: cronPattern, help: '6 fields with seconds (5-field patterns also accepted)' },
+  cron: CANDLE_SETTINGS.cron,
   enableScheduler: { env: 'ENABLE_SCHEDULER', default: 'true', parse: boolean, help: 'false: make no call, stay up idle until a signal' },
   retryAttempts: { env: 'RETRY_ATTEMPTS', default: '3', parse: integer(1, 100), help: 'attempts in all per cycle' },
   retryDelayMs: { env: 'RETRY_DELAY_MS', default: '5000', parse: integer(0), help: 'delay between attempts' },
   runOnStart: { env: 'RUN_ON_START', default: 'true', parse: boolean, help: 'run one cycle right after start-up' },
   symbols: { env: 'SYMBOLS', default: 'BTC/USDT', parse: symbols, help: 'comma-separated; one request per symbol per cycle' },
-  timeframe: { env: 'TIMEFRAME', default: '1m', parse: timeframe, help: 'sent as timeframe' },
+  timeframe: CANDLE_SETTINGS.timeframe,
+  timeframes: CANDLE_SETTINGS.timeframes,
+  candleOffsetMs: CANDLE_SETTINGS.candleOffsetMs,
   triggerExecution: { env: 'TRIGGER_EXECUTION', default: 'true', parse: boolean, help: 'sent as triggerExecution' },
   diegoTimeoutMs: { env: 'DIEGO_TIMEOUT_MS', default: '20000', parse: integer(1), help: 'per attempt, body included' },
   diegoToken: { env: 'DIEGO_TOKEN', default: '', parse: token, help: 'bearer token; never logged, never stored', secret: true },
@@ -180,6 +186,8 @@ export function parseConfig(
   // Diego takes one Authorization header: rather than pick one of two credentials silently, refuse the pair.
   const guardProblem = guardSettingsProblem(values, names);
   if (guardProblem) return { problems: [guardProblem] };
+  const scheduled = scheduleOf(values, names);
+  if ('problem' in scheduled) return { problems: [scheduled.problem] };
   if (diego.basicAuth !== undefined && values.diegoToken !== undefined) {
     return { problems: [{ setting: names.diegoToken!, value: '[redacted]', expected: `unset when ${names.diegoUrl} holds user:password (sent as Basic auth): Diego takes one Authorization header` }] };
   }
@@ -192,7 +200,7 @@ export function parseConfig(
   // The single binary extracts its SQLite addon under $XDG_CACHE_HOME: the platform's variable, read here with the rest.
   const cacheHome = env.XDG_CACHE_HOME;
   const database = values.database.kind === 'sqlite' && cacheHome ? { ...values.database, cacheHome } : values.database;
-  return { config: Object.freeze({ ...values, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth, telegram }) };
+  return { config: Object.freeze({ ...values, cron: scheduled.schedule.cron, schedule: scheduled.schedule, database, diegoUrl: diego.url, miguelUrl: miguel.url, diegoBasicAuth: diego.basicAuth, miguelBasicAuth: miguel.basicAuth, telegram }) };
 }
 
 /** `http://user:pw@host` → the URL without them and `Basic dXNlcjpwdw==` (percent-escapes decoded first). */
@@ -227,9 +235,6 @@ export function urlsOf(config: Config): string[] {
   return config.database.kind === 'postgres' ? [config.database.url] : [];
 }
 
-/** The query values of EXCHANGE_STATUS_URL (an API key, a signature): secrets for the redactor. */
-
-
 /**
  * Every secret the configuration holds, for the redactor of log lines and stored errors: the token and the encoded
  * Basic credentials (the URLs that held them were stripped at parse time, so they are printed nowhere).
@@ -239,24 +244,6 @@ export function secretsOf(config: Config): string[] {
   // Webhook and ping URLs carry their token in the path (Slack's do): the whole URL is the secret.
   const hooks = [...config.alertWebhookUrls, config.healthcheckPingUrl];
   return [config.diegoToken, ...basic, ...hooks, config.telegramBotToken, ...exchangeQuerySecrets(config)].filter((s): s is string => s !== undefined && s !== '');
-}
-
-/**
- * TZ is the runtime's own variable (the pattern runs in local time), so it has no flag and no Config field; it is
- * checked here with the settings because a zone the runtime does not know silently means UTC. The runtime's ICU
- * matches names case-sensitively (`utc`, `europe/paris` give UTC) while `Intl` accepts any case, hence the
- * capitalised segments. glibc's leading `:` is allowed, as Node strips it; empty and unset are the system's zone.
- */
-function timeZoneProblem(tz: string | undefined): ConfigProblem | undefined {
-  if (tz === undefined || tz === '') return undefined;
-  const name = tz.startsWith(':') ? tz.slice(1) : tz;
-  let known = name.split('/').every((part) => /^[A-Z]/.test(part));
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: name });
-  } catch {
-    known = false;
-  }
-  return known ? undefined : { setting: 'TZ', value: tz, expected: 'an IANA time zone such as Europe/Paris or UTC (case-sensitive), or unset for the system zone' };
 }
 
 /** One line for one problem: the setting, its value, what is expected. */
@@ -271,8 +258,8 @@ export function describeConfig(config: Config): Record<string, string> {
     const v = config[key];
     let text: string;
     if (setting.secret) text = v === undefined || (Array.isArray(v) && v.length === 0) ? '(unset)' : '[redacted]';
-    else if (v === undefined) text = key === 'replicaId' ? '(host:pid)' : '(disabled)';
-    else if (key === 'cron') text = config.cron.text;
+    else if (v === undefined) text = key === 'replicaId' ? '(host:pid)' : key === 'timeframe' || key === 'timeframes' ? '(unset)' : '(disabled)';
+    else if (key === 'cron') text = config.schedule.fromCronPattern ? config.cron.text : `(unset: each job at its candle close, ${config.cron.text})`;
     else if (key in GUARD_SETTINGS) text = describeGuardSetting(key as keyof GuardValues, config);
     else if (key === 'ntpServer') text = `${config.ntpServer!.host}:${config.ntpServer!.port}`;
     else if (key === 'database') text = config.database.kind === 'sqlite' ? config.database.path : redactUrlValue(config.database.url);

@@ -84,3 +84,24 @@ export function parseRetryAfter(header: string | null | undefined, now: number):
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
+
+/**
+ * The target of a pause or a run-now request, held in its `symbol` column: `*` (every job), a symbol (its jobs of every
+ * timeframe), or with `--timeframe` `BTC/USDT@5m` (one job) and `*@5m` (every symbol's 5m job). Kept in the one
+ * column so the primary key (target, scope), the claim's one-statement read of the pauses and every older row stay
+ * as they were; `@` cannot occur in a symbol (SYMBOLS: `BTC/USDT`) nor in a timeframe.
+ */
+export const targetOf = (symbol: string, timeframe: string | undefined): string => (timeframe === undefined ? symbol : `${symbol}@${timeframe}`);
+
+/** A target's symbol ('*' for every one) and timeframe (undefined: every one). */
+export function targetParts(target: string): { symbol: string; timeframe: string | undefined } {
+  const at = target.indexOf('@');
+  return at < 0 ? { symbol: target, timeframe: undefined } : { symbol: target.slice(0, at), timeframe: target.slice(at + 1) };
+}
+
+/**
+ * The targets that hold the job `symbol` at `timeframe`, the most specific first (its own, its symbol's, its
+ * timeframe's, every job's); without a timeframe, its symbol's and every job's. The claim asks the database the same.
+ */
+export const targetsOf = (symbol: string, timeframe?: string): string[] =>
+  timeframe === undefined ? [symbol, '*'] : [targetOf(symbol, timeframe), symbol, targetOf('*', timeframe), '*'];

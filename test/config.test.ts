@@ -30,7 +30,7 @@ function onlyProblem(env: Env, flags?: Record<string, string>): ConfigProblem {
  * credentials derived from the URLs (tested on their own below).
  */
 function plain(config: Config): Record<string, unknown> {
-  const { cron, diegoBasicAuth: _d, miguelBasicAuth: _m, telegram: _t, executionBlackout, ...rest } = config;
+  const { cron, schedule: _s, diegoBasicAuth: _d, miguelBasicAuth: _m, telegram: _t, executionBlackout, ...rest } = config;
   return { ...rest, cron: cron.text, executionBlackout: executionBlackout.map((w) => w.text) };
 }
 
@@ -42,7 +42,9 @@ const DEFAULTS = {
   retryDelayMs: 5000,
   runOnStart: true,
   symbols: ['BTC/USDT'],
-  timeframe: '1m',
+  timeframe: undefined,
+  timeframes: undefined,
+  candleOffsetMs: 0,
   triggerExecution: true,
   diegoTimeoutMs: 20000,
   diegoToken: undefined,
@@ -119,6 +121,8 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['RUN_ON_START', 'no', 'runOnStart', false],
   ['SYMBOLS', 'BTC/USDT, ETH/USDT,SOL/USDC', 'symbols', ['BTC/USDT', 'ETH/USDT', 'SOL/USDC']],
   ['TIMEFRAME', '15m', 'timeframe', '15m'],
+  ['TIMEFRAMES', '5m, 1m,1h', 'timeframes', ['1m', '5m', '1h']],
+  ['CANDLE_OFFSET_MS', '1500', 'candleOffsetMs', 1500],
   ['TRIGGER_EXECUTION', '0', 'triggerExecution', false],
   ['DIEGO_TIMEOUT_MS', '1500', 'diegoTimeoutMs', 1500],
   ['DIEGO_TOKEN', 'tok_live_Abc123', 'diegoToken', 'tok_live_Abc123'],
@@ -155,6 +159,11 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['EXECUTION_BLACKOUT', '0 55 7 * * 1-5 10m; 0 0 0 * * 0 30m', 'executionBlackout', ['0 55 7 * * 1-5 10m', '0 0 0 * * 0 30m']],
 ];
 
+// Settings the jobs' schedule (`cron`) is derived from (config/candle-settings.ts).
+const MOVES_SCHEDULE = ['TIMEFRAME', 'TIMEFRAMES', 'CANDLE_OFFSET_MS'];
+// Settings that cannot be given with all the others: TIMEFRAME with TIMEFRAMES, a CANDLE_OFFSET_MS with CRON_PATTERN.
+const EXCLUSIVE = ['TIMEFRAME', 'CANDLE_OFFSET_MS'];
+
 const parsedValue = (config: Config, key: keyof Config) => (key === 'cron' ? config.cron.text : key === 'executionBlackout' ? config.executionBlackout.map((w) => w.text) : config[key]);
 
 test('every setting is read from its environment variable', async (t) => {
@@ -166,13 +175,14 @@ test('every setting is read from its environment variable', async (t) => {
       assert.deepEqual(parsedValue(config, key), parsed);
       // Nothing else moved (but the other half of a pair).
       const others = Object.fromEntries(Object.keys(companion).map((e) => [CUSTOM.find((c) => c[0] === e)![2], undefined]));
+      if (MOVES_SCHEDULE.includes(env)) others.cron = undefined; // the jobs' schedule is derived from them
       assert.deepEqual({ ...plain(config), [key]: undefined, ...others }, { ...DEFAULTS, [key]: undefined, ...others });
     });
   }
 });
 
 test('every setting is read from its flag, and the flag wins over the environment', async (t) => {
-  const env = Object.fromEntries(CUSTOM.map(([name, raw]) => [name, raw]));
+  const env = Object.fromEntries(CUSTOM.filter(([name]) => !EXCLUSIVE.includes(name)).map(([name, raw]) => [name, raw]));
   const flags: Record<string, string> = {
     'diego-url': 'http://10.0.0.5:3001',
     'cron-pattern': '0 0 * * * *',
@@ -182,6 +192,8 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'run-on-start': 'TRUE',
     symbols: 'ETH/BTC',
     timeframe: '4h',
+    timeframes: '30m,15m',
+    'candle-offset-ms': '250',
     'trigger-execution': '1',
     'diego-timeout-ms': '999',
     'diego-token': 'flag-token-xyz',
@@ -218,8 +230,9 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'execution-blackout': '*/10 * * * * * 3s',
   };
   assert.deepEqual(Object.keys(flags).sort(), ALL_ENV.map(flagName).sort(), 'one flag per setting');
+  const exclusive = EXCLUSIVE.map(flagName);
   const fromEnv = valid(env);
-  const config = valid(env, flags);
+  const config = valid(env, Object.fromEntries(Object.entries(flags).filter(([f]) => !exclusive.includes(f))));
   const expected: Record<string, unknown> = {
     diegoUrl: 'http://10.0.0.5:3001',
     cron: '0 0 * * * *',
@@ -229,6 +242,8 @@ test('every setting is read from its flag, and the flag wins over the environmen
     runOnStart: true,
     symbols: ['ETH/BTC'],
     timeframe: '4h',
+    timeframes: ['15m', '30m'],
+    candleOffsetMs: 250,
     triggerExecution: true,
     diegoTimeoutMs: 999,
     diegoToken: 'flag-token-xyz',
@@ -264,7 +279,15 @@ test('every setting is read from its flag, and the flag wins over the environmen
     exchangeStatusFailClosed: false,
     executionBlackout: ['*/10 * * * * * 3s'],
   };
+  // The exclusive ones, each alone over its own environment value (CRON_PATTERN unset for the offset).
+  for (const name of EXCLUSIVE) {
+    const key = CUSTOM.find((c) => c[0] === name)![2];
+    const raw = CUSTOM.find((c) => c[0] === name)![1];
+    assert.notDeepEqual(valid({ [name]: raw })[key], expected[key], `${name}: the environment alone gives another value`);
+    assert.deepEqual(valid({ [name]: raw }, { [flagName(name)]: flags[flagName(name)]! })[key], expected[key], `--${flagName(name)}`);
+  }
   for (const key of Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]) {
+    if (EXCLUSIVE.includes(SETTINGS[key].env)) continue;
     await t.test(`--${flagName(SETTINGS[key].env)}`, () => {
       assert.notDeepEqual(parsedValue(fromEnv, key), expected[key], 'the environment alone gives another value');
       assert.deepEqual(parsedValue(config, key), expected[key]);
@@ -376,6 +399,7 @@ test('TZ: unset, empty, IANA names, aliases and a leading ":" are taken; unknown
 });
 
 const NUMERIC: [env: string, min: number, max: number][] = [
+  ['CANDLE_OFFSET_MS', 0, 86_399_999],
   ['RETRY_ATTEMPTS', 1, 100],
   ['RETRY_DELAY_MS', 0, 2147483647],
   ['DIEGO_TIMEOUT_MS', 1, 2147483647],
@@ -399,7 +423,8 @@ test('numbers accept exactly their bounds', async (t) => {
     await t.test(env, () => {
       const key = (Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]).find((k) => SETTINGS[k].env === env)!;
       assert.equal(valid({ [env]: String(min), ...(env === 'CLOCK_SKEW_MAX_MS' ? { CLOCK_SKEW_WARN_MS: '1' } : {}) }) /* the ceiling may not be below the warning */[key], min);
-      assert.equal(valid({ [env]: String(max) })[key], max);
+      // An offset that large fits only the longest candle (below the shortest timeframe: config/candle-settings.ts).
+      assert.equal(valid({ [env]: String(max), ...(env === 'CANDLE_OFFSET_MS' ? { TIMEFRAMES: '1d' } : {}) })[key], max);
       assert.equal(onlyProblem({ [env]: String(max + 1) }).expected, `an integer from ${min} to ${max}`);
       if (min > 0) assert.equal(onlyProblem({ [env]: String(min - 1) }).expected, `an integer from ${min} to ${max}`);
     });
@@ -439,11 +464,20 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['SYMBOLS', 'BTC/USDT,ETH/USDT,BTC/USDT', /without duplicates$/],
   ['SYMBOLS', 'BTC/USDT, BTC/USDT', /without duplicates$/],
   ['SYMBOLS', 'BTC/USDT;ETH/USDT', /^a comma-separated list of pairs/],
-  ['TIMEFRAME', '1x', /^a timeframe such as 1m, 5m, 1h or 1d$/],
-  ['TIMEFRAME', '0m', /^a timeframe such as/],
-  ['TIMEFRAME', 'm', /^a timeframe such as/],
-  ['TIMEFRAME', '1.5h', /^a timeframe such as/],
-  ['TIMEFRAME', '1 m', /^a timeframe such as/],
+  ['TIMEFRAME', '1x', /^a timeframe: one of 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d \(candles closing at 00:00 UTC/],
+  ['TIMEFRAME', '0m', /^a timeframe: one of/],
+  ['TIMEFRAME', 'm', /^a timeframe: one of/],
+  ['TIMEFRAME', '1.5h', /^a timeframe: one of/],
+  ['TIMEFRAME', '1 m', /^a timeframe: one of/],
+  ['TIMEFRAME', '7m', /^a timeframe: one of/],
+  ['TIMEFRAME', '1M', /^a timeframe: one of/],
+  ['TIMEFRAME', '1w', /^a timeframe: one of/],
+  ['TIMEFRAMES', '1m,7m', /^comma-separated timeframes, each one of 1m, 3m, .* 1d .*without duplicates$/],
+  ['TIMEFRAMES', '1m,5m,1m', /without duplicates$/],
+  ['TIMEFRAMES', '1m,', /^comma-separated timeframes/],
+  ['TIMEFRAMES', '1m;5m', /^comma-separated timeframes/],
+  ['TIMEFRAMES', '1s', /^comma-separated timeframes/],
+  ['TIMEFRAMES', '3d', /^comma-separated timeframes/],
   ['DIEGO_TOKEN', 'has a space', /^a token of at least 8 printable characters without spaces$/],
   ['DIEGO_TOKEN', 'tök€n', /^a token of at least 8 printable characters without spaces$/],
   ['DIEGO_TOKEN', 'short', /^a token of at least 8 printable characters without spaces$/],
@@ -550,10 +584,35 @@ test('every invalid setting is reported at once, in table order', () => {
   );
 });
 
+test('the schedule: TIMEFRAMES jobs at their candle closes, TIMEFRAME its one-timeframe form, CRON_PATTERN over them, the offset checked', () => {
+  const candles = valid({ TIMEFRAMES: '5m,1m', SYMBOLS: 'BTC/USDT,ETH/USDT' });
+  assert.deepEqual(candles.schedule.timeframes, ['1m', '5m']);
+  assert.equal(candles.schedule.fromCronPattern, false);
+  assert.equal(candles.cron.text, '1m candles | 5m candles');
+  assert.equal(candles.schedule.patterns['5m']!.next(Date.parse('2024-01-20T10:00:00Z')), Date.parse('2024-01-20T10:05:00Z'));
+  assert.equal(describeConfig(candles).CRON_PATTERN, '(unset: each job at its candle close, 1m candles | 5m candles)');
+  const one = valid({ TIMEFRAME: '4h', CANDLE_OFFSET_MS: '1500' });
+  assert.deepEqual(one.schedule.timeframes, ['4h']);
+  assert.equal(one.cron.next(Date.parse('2024-01-20T10:00:00Z')), Date.parse('2024-01-20T12:00:01.500Z'));
+  const cron = valid({ TIMEFRAMES: '1m,1h', CRON_PATTERN: '*/10 * * * * *' });
+  assert.equal(cron.schedule.fromCronPattern, true);
+  assert.equal(cron.schedule.patterns['1h']!.text, '*/10 * * * * *', 'every job follows CRON_PATTERN');
+  // Nothing set: today's every-minute pattern, to the letter.
+  assert.equal(valid({}).cron.text, '0 * * * * *');
+  assert.deepEqual(valid({}).schedule.timeframes, ['1m']);
+
+  assert.equal(formatProblem(onlyProblem({ TIMEFRAME: '1m', TIMEFRAMES: '1m,5m' })), 'Invalid TIMEFRAME="1m": expected unset when TIMEFRAMES is set (1m,5m): TIMEFRAME is the one-timeframe form of TIMEFRAMES, give one');
+  assert.equal(onlyProblem({}, { timeframe: '1m', timeframes: '5m' }).setting, '--timeframe');
+  assert.equal(formatProblem(onlyProblem({ CANDLE_OFFSET_MS: '500', CRON_PATTERN: '0 * * * * *' })), 'Invalid CANDLE_OFFSET_MS="500": expected 0 while CRON_PATTERN is set (every job follows its moments exactly); the offset applies to candle closes');
+  assert.equal(formatProblem(onlyProblem({ CANDLE_OFFSET_MS: '60000', TIMEFRAMES: '1h,1m' })), 'Invalid CANDLE_OFFSET_MS="60000": expected an integer from 0 to 59999: below the shortest timeframe (1m), or a job would fire after its next close');
+  assert.equal(valid({ CANDLE_OFFSET_MS: '60000', TIMEFRAMES: '1h,5m' }).candleOffsetMs, 60000);
+  assert.equal(valid({ CANDLE_OFFSET_MS: '0', CRON_PATTERN: '0 * * * * *' }).candleOffsetMs, 0, 'an offset of 0 goes with any pattern');
+});
+
 test('formatProblem prints the setting, the quoted value and what is expected', () => {
   assert.equal(formatProblem(onlyProblem({ RETRY_ATTEMPTS: '0' })), 'Invalid RETRY_ATTEMPTS="0": expected an integer from 1 to 100');
   assert.equal(formatProblem(onlyProblem({}, { 'log-format': 'xml' })), 'Invalid --log-format="xml": expected one of pretty, json (any case)');
-  assert.equal(formatProblem(onlyProblem({ TIMEFRAME: 'a"b' })), 'Invalid TIMEFRAME="a\\"b": expected a timeframe such as 1m, 5m, 1h or 1d');
+  assert.equal(formatProblem(onlyProblem({ TIMEFRAME: 'a"b' })), 'Invalid TIMEFRAME="a\\"b": expected a timeframe: one of 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d (candles closing at 00:00 UTC and every interval after)');
 });
 
 const TOKEN = 'sk_live_Z9qT4wX2';
@@ -600,7 +659,9 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     RETRY_DELAY_MS: '5000',
     RUN_ON_START: 'true',
     SYMBOLS: 'BTC/USDT,ETH/USDT',
-    TIMEFRAME: '1m',
+    TIMEFRAME: '(unset)',
+    TIMEFRAMES: '(unset)',
+    CANDLE_OFFSET_MS: '0',
     TRIGGER_EXECUTION: 'true',
     DIEGO_TIMEOUT_MS: '20000',
     DIEGO_TOKEN: '[redacted]',

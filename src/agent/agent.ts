@@ -9,6 +9,7 @@ import { retryRoom } from './retry-policy.ts';
 import { ownerOf } from '../records.ts';
 import { drain } from './policies.ts';
 import { createSlots } from './slots.ts';
+import { createJobs } from './jobs.ts';
 import { blackoutReason } from '../time/blackout.ts';
 import { VERSION } from '../version.ts';
 import type { AgentDeps } from './deps.ts';
@@ -107,20 +108,21 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   // and `trigger` see the agent firing from the moment it says so.
   await settlesWithin(clock, READY_MARK_WAIT_MS, upkeep.ready());
 
-  const slots = createSlots(d, upkeep, config, blackoutReason(d.config.executionBlackout));
+  const jobs = createJobs(d.config, upkeep.control);
+  const slots = createSlots(d, upkeep, config, jobs, blackoutReason(d.config.executionBlackout));
   const startedNow = clock.now();
-  const firstSlot = config.cron.next(startedNow);
+  const firstSlot = jobs.cron.next(startedNow);
   log.info(`Next fire time: ${new Date(firstSlot).toISOString()}`, { next: new Date(firstSlot).toISOString() });
-  const noRetry = retryRoom(config.cron, startedNow, { attempts: config.retryAttempts, delayMs: config.retryDelayMs });
+  const noRetry = retryRoom(jobs.cron, startedNow, { attempts: config.retryAttempts, delayMs: config.retryDelayMs });
   if (noRetry) log.warn(noRetry);
-  d.notifier.notify('started', `started (${config.cron.text}, ${config.symbols.join(', ')}); next slot ${new Date(firstSlot).toISOString()}`);
-  // On a database shared by replicas the startup cycle is keyed by the newest slot (all replicas compute the same),
-  // so it fires at most once per interval among them (see claimSlot in src/store/history/claims.ts).
-  if (config.runOnStart) slots.fire(d.database.traits.startupOncePerInterval ? config.cron.latest(startedNow) : startedNow, 'startup', firstSlot);
+  d.notifier.notify('started', `started (${jobs.cron.text}, ${(config.schedule.timeframes.length > 1 ? jobs.all.map((j) => j.key) : config.symbols).join(', ')}); next slot ${new Date(firstSlot).toISOString()}`);
+  // On a database shared by replicas each job's startup cycle is keyed by its newest slot (all replicas compute the
+  // same), so it fires at most once per interval among them (see claimSlot in src/store/history/claims.ts).
+  if (config.runOnStart) slots.startup(startedNow, d.database.traits.startupOncePerInterval);
 
   const clockBack = clockBackWatch(log, d.notifier, upkeep.holdFiring);
   await runSchedule({
-    cron: config.cron,
+    cron: jobs.cron,
     clock,
     after: clock.now(),
     signal: d.stop,

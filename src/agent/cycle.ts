@@ -58,7 +58,7 @@ export interface EndedCycle {
   durationMs: number;
   attempts: { outcome: AttemptOutcome; durationMs: number }[];
   /** Its symbol, and whether Diego's answer said an order was placed, or failed (the guards read these). */
-  symbol?: string; executed?: boolean; executionFailed?: boolean;
+  symbol?: string; timeframe?: string; executed?: boolean; executionFailed?: boolean;
 }
 
 export interface CycleResult {
@@ -272,7 +272,7 @@ async function closeCycle(run: Running, d: CycleDeps, sent: Sent, abortReason: u
   const { stop, last, count: attempts } = sent;
   const finishedAt = d.clock.now();
   // A cycle prepared for a slot it never reached ends before it started: it lasted nothing.
-  const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, symbol: job.symbol, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
+  const ended = (status: EndedCycle['status'], reason?: string): EndedCycle => ({ status, reason, symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, finishedAt, durationMs: Math.max(0, finishedAt - run.startedAt), attempts: run.attempts });
   if (stop === undefined && last?.outcome === 'ok') {
     await d.store.finishCycle(id, { finishedAt, status: 'succeeded', attempts, httpStatus: last.status, summary: last.brief, executed: last.executed, executionFailed: last.executionFailed, executionOff: sent.executionOff });
     d.log.info(`Scalping cycle completed successfully${d.label}`, { ...fields, attempts, durationMs: finishedAt - job.slot, status: 'succeeded' });

@@ -13,7 +13,7 @@ import type { ControlNotice } from '../control/watch.ts';
  */
 export interface AgentEventMap {
   /** A slot was recorded `skipped` without a cycle of its own (paused, overlap, clock skew…), with its reason. */
-  'slot:skipped': { reason: SkipReason };
+  'slot:skipped': { reason: SkipReason; job?: { symbol: string; timeframe: string } };
   /** The agent's heartbeat row was written (every HEARTBEAT_INTERVAL_MS while the database takes it). */
   'agent:beat': { at: number };
   /** A cycle this agent ran ended, as recorded. */

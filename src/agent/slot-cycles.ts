@@ -5,10 +5,11 @@ import type { AgentDeps } from './deps.ts';
 import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Release } from './cycle.ts';
 import { outlivesSlot } from './policies.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
+import type { Job, Jobs } from './jobs.ts';
 
-/** A cycle not yet closed, with its symbol and deadline for the overlap guard and the cut. */
+/** A cycle not yet closed, with its job and deadline for the overlap guard and the cut. */
 interface InFlight {
-  symbol: string;
+  job: Job;
   deadline: number;
   cut: AbortController;
   interrupt: AbortController;
@@ -19,7 +20,7 @@ interface InFlight {
  * The cycles the agent runs: starts them, keeps those in flight (for the overlap policy, the deadline cut, a
  * `pause --abort` and the stop), and records the slots that do not fire as `skipped` cycles with their reason.
  */
-export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config) {
+export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: Jobs) {
   const { clock, log } = d;
   // Aborted only when the shutdown grace runs out: in-flight attempts become `aborted`, their cycles `interrupted`.
   const abortAll = new AbortController();
@@ -30,7 +31,7 @@ export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config) {
     store: d.store,
     log,
     retry: { attempts: config.retryAttempts, delayMs: config.retryDelayMs },
-    timeframe: config.timeframe,
+    timeframe: '', // each cycle's own: its job's (start)
     triggerExecution: config.triggerExecution,
     diegoTimeoutMs: config.diegoTimeoutMs,
     owner: ownerOf(d.identity),
@@ -40,44 +41,43 @@ export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config) {
   };
   return {
     abortAll,
-    /** Starts a cycle; `release` given, it is prepared ahead and waits for its slot. */
-    start(job: Omit<CycleJob, 'cut'>, release?: Promise<Release>) {
-      const { symbol } = job;
-      const label = config.symbols.length > 1 ? ` (${symbol})` : '';
+    /** Starts a cycle of `job.job`; `release` given, it is prepared ahead and waits for its slot. */
+    start({ job: of, ...job }: Omit<CycleJob, 'cut' | 'symbol'> & { job: Job }, release?: Promise<Release>) {
+      const { symbol } = of;
       const cut = new AbortController();
       // The cycle's own abort: at the end of the shutdown grace, or (reason CUT_BY_PAUSE) by a `pause --abort` that
       // covers its symbol. A listener, removed when the cycle ends, rather than AbortSignal.any for each cycle.
       const interrupt = new AbortController();
       const onStop = () => interrupt.abort();
       abortAll.signal.addEventListener('abort', onStop, { once: true });
-      const entry: InFlight = { symbol, deadline: job.deadline, cut, interrupt, done: Promise.resolve() };
-      entry.done = runCycle({ ...job, cut: cut.signal }, { ...cycleDeps, label }, interrupt.signal, release)
+      const entry: InFlight = { job: of, deadline: job.deadline, cut, interrupt, done: Promise.resolve() };
+      entry.done = runCycle({ ...job, symbol, cut: cut.signal }, { ...cycleDeps, timeframe: of.timeframe, label: jobs.labelOf(of) }, interrupt.signal, release)
         .then((result) => upkeep.cycleEnded(result))
-        .catch((err) => log.error(`Cycle for ${symbol} at ${new Date(job.slot).toISOString()} crashed`, { symbol }, err))
+        .catch((err) => log.error(`Cycle for ${jobs.nameOf(of)} at ${new Date(job.slot).toISOString()} crashed`, { symbol }, err))
         .finally(() => {
           abortAll.signal.removeEventListener('abort', onStop);
           running.delete(entry);
         });
       running.add(entry);
     },
-    /** Overlap policy: a cycle of `symbol` would still run after `slot`. */
-    busyPast: (symbol: string, slot: number) => outlivesSlot(running, symbol, slot),
+    /** Overlap policy: a cycle of `job` would still run after `slot`. */
+    busyPast: (job: Job, slot: number) => outlivesSlot([...running].map((r) => ({ symbol: r.job.key, deadline: r.deadline })), job.key, slot),
     /** The deadline policy, enforced on the boundary: every cycle whose deadline is this slot (or earlier) ends now. */
     cutDue(slot: number) {
       for (const r of running) if (r.deadline <= slot) r.cut.abort();
     },
     /** A new `pause --abort` cuts the cycles in flight it covers (recorded `interrupted`, reason `paused`). */
     cutPaused(pause: Pause) {
-      for (const r of running) if (pauseCovers(pause, r.symbol)) r.interrupt.abort(CUT_BY_PAUSE);
+      for (const r of running) if (pauseCovers(pause, r.job.symbol, r.job.timeframe)) r.interrupt.abort(CUT_BY_PAUSE);
     },
     /** Records a slot that does not fire as a `skipped` cycle with its reason (so nothing is missing unexplained). */
-    recordSkip(symbol: string, trigger: Trigger, slot: number, until: number, reason: SkipReason, error: string) {
+    recordSkip({ symbol, timeframe }: Job, trigger: Trigger, slot: number, until: number, reason: SkipReason, error: string) {
       const skipped = d.store.recordSkipped(
-        { symbol, timeframe: config.timeframe, trigger, scheduledAt: slot, deadlineAt: until, startedAt: clock.now(), idempotencyKey: d.newId(), owner: cycleDeps.owner },
+        { symbol, timeframe, trigger, scheduledAt: slot, deadlineAt: until, startedAt: clock.now(), idempotencyKey: d.newId(), owner: cycleDeps.owner },
         reason,
         error,
       );
-      skipped.then((recorded) => recorded && upkeep.slotSkipped(reason), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
+      skipped.then((recorded) => recorded && upkeep.slotSkipped(reason, { symbol, timeframe }), (err) => log.error(`Could not record skipped slot for ${symbol}`, {}, err));
     },
     /** The cycles still in flight, to drain. */
     inFlight: (): Promise<unknown>[] => [...running].map((r) => r.done),

@@ -19,6 +19,8 @@ export const NO_BLACKOUT: ExecutionBlackout = () => undefined;
 
 export interface SlotFacts {
   symbol: string;
+  /** The job's timeframe: a pause of `--timeframe` holds it too; absent: only pauses of its symbol and of all. */
+  timeframe?: string;
   /** The moment decided for: the slot (or the take of a run-now request), or the time of a late send or a retry. */
   at: number;
   /** The pauses known: the agent's copy, or what the database just answered (a claim, a re-check). */
@@ -52,12 +54,12 @@ export type SlotDecision =
  */
 export function decideSlot(f: SlotFacts): SlotDecision {
   if (f.stopping) return { kind: 'skip', reason: 'shutdown', why: 'the agent is stopping' };
-  const paused = pauseOf(f, f.symbol, 'cycles', f.at);
+  const paused = pauseOf(f, f.symbol, 'cycles', f.at, f.timeframe);
   if (paused && f.inFlight === undefined) return { kind: 'skip', reason: 'paused', why: pauseNote(paused) };
   if (f.overlap) return { kind: 'skip', reason: 'overlap', why: 'previous cycle still running' };
   // A retry is no new slot: the clock's verdict was the slot's.
   if (f.clock.blocked && f.inFlight === undefined) return { kind: 'skip', reason: f.clock.reason, why: f.clock.why };
-  const off = pauseOf(f, f.symbol, 'execution', f.at);
+  const off = pauseOf(f, f.symbol, 'execution', f.at, f.timeframe);
   if (off) {
     if (off.abort && f.inFlight?.executionOn) return { kind: 'skip', reason: 'paused', why: `${pauseNote(off)} (--abort: no further attempt)` };
     return { kind: 'fire', execution: false, why: pauseNote(off) };

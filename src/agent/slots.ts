@@ -1,10 +1,11 @@
-import { ALL_SYMBOLS, type Pause, type TriggerRequest } from '../control/state.ts';
+import { targetCovers, type Pause, type TriggerRequest } from '../control/state.ts';
 import { pausesInForce } from '../control/pauses-in-force.ts';
 import type { Config } from '../config.ts';
 import type { Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
 import type { Release } from './cycle.ts';
 import { createCycles } from './slot-cycles.ts';
+import type { Job, Jobs } from './jobs.ts';
 import type { SendCheck } from './send-check.ts';
 import { decideSlot, executionOffOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
@@ -17,75 +18,74 @@ import type { Upkeep } from './upkeep/upkeep.ts';
  * `executionBlackout`: the recurring windows in which execution is off (EXECUTION_BLACKOUT, from the guards);
  * default none.
  */
-export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlackout: ExecutionBlackout = NO_BLACKOUT) {
-  const cycles = createCycles(d, upkeep, config);
-  // Cycles claimed ahead of their slot (runSchedule's onPrepare), each waiting for its release at the boundary.
+export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: Jobs, executionBlackout: ExecutionBlackout = NO_BLACKOUT) {
+  const cycles = createCycles(d, upkeep, config, jobs);
+  // Cycles claimed ahead of their slot (runSchedule's onPrepare), by job, each waiting for its release at the boundary.
   const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
+  // The jobs due at the slot prepared last, found ahead of its boundary.
+  const dueAt = new Map<number, Job[]>();
   const decider = slotDecider(d, upkeep, config, executionBlackout);
   // Each prepared slot's last look at the control state (LAST_LOOK_MS before it), which its release waits for.
   const looks = new Map<number, Promise<void>>();
 
   // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
-  // request is left to send. A slot the decision skips now is decided again, and recorded, at the slot.
+  // request is left to send. A slot the decision skips now is decided again, and recorded, at the slot. Which jobs
+  // the slot is theirs is date math, done here, ahead, and kept for the boundary.
   const prepare = (slot: number) => {
-    let deadline: number | undefined; // the same next slot for every symbol: computed once, if any is prepared
-    for (const symbol of config.symbols) {
-      const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot));
+    const due = jobs.dueAt(slot);
+    dueAt.clear();
+    dueAt.set(slot, due);
+    for (const job of due) {
+      const decision = decider.fromCopy(job, slot, cycles.busyPast(job, slot));
       if (decision.kind === 'skip') continue;
       let release!: (r: Release) => void;
       const gate = new Promise<Release>((resolve) => (release = resolve));
-      prepared.set(symbol, { slot, release });
-      deadline ??= config.cron.next(slot);
-      cycles.start({ symbol, trigger: 'schedule', slot, deadline, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) }, gate);
+      prepared.set(job.key, { slot, release });
+      cycles.start({ job, trigger: 'schedule', slot, deadline: jobs.nextOf(job, slot), executionOff: executionOffOf(decision), check: decider.check(job, slot) }, gate);
     }
   };
 
-  // `deadline` defaults to the next slot, computed only after the prepared cycles are released. A prepared cycle
+  // Each job's deadline is its next slot, computed only after the prepared cycles are released. A prepared cycle
   // decides at its release, from the copy (its SendCheck): no database read at the boundary.
-  const fire = (slot: number, trigger: Trigger, deadline?: number) => {
-    const fresh: string[] = [];
+  const fire = (slot: number, trigger: Trigger) => {
+    const fresh: Job[] = [];
     const look = looks.get(slot);
     looks.clear();
-    for (const symbol of config.symbols) {
-      const ready = prepared.get(symbol);
-      prepared.delete(symbol);
+    // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
+    for (const [key, ready] of prepared) {
+      if (ready.slot === slot) continue;
+      prepared.delete(key);
+      ready.release('missed');
+    }
+    const due = dueAt.get(slot);
+    for (const job of due ?? []) {
+      const ready = prepared.get(job.key);
+      prepared.delete(job.key);
       // Read well before the boundary, the look is settled by now: its `then` costs a microtask. A database slow to
       // answer holds the request until it has (then it leaves late, and re-checks: send-check.ts).
-      if (ready?.slot === slot) {
-        if (look) void look.then(() => ready.release('fire'));
-        else ready.release('fire');
-      } else {
-        // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
-        ready?.release('missed');
-        fresh.push(symbol);
-      }
+      if (ready === undefined) fresh.push(job);
+      else if (look) void look.then(() => ready.release('fire'));
+      else ready.release('fire');
     }
     cycles.cutDue(slot);
-    if (fresh.length > 0) launch(fresh, slot, trigger, deadline ?? config.cron.next(slot));
+    if (due === undefined) fresh.push(...jobs.dueAt(slot)); // not prepared (no lead left): the date math now
+    if (fresh.length > 0) launch(fresh, slot, trigger, undefined);
   };
 
-  // Starts a cycle per symbol at `slot`, unless the slot decision skips it (recorded either way). `read`: what the
-  // database said with the take of a run-now request, and whether the agent is stopping.
-  const launch: Launch = (symbols, slot, trigger, until, read) => {
-    for (const symbol of symbols) {
-      const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot), read);
-      if (decision.kind === 'fire') {
-        cycles.start({ symbol, trigger, slot, deadline: until, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) });
-        continue;
-      }
-      const at = new Date(slot).toISOString();
-      if (decision.reason === 'overlap') d.log.warn(`Previous cycle for ${symbol} still running at slot ${at}: slot skipped (overlap)`);
-      else d.log.debug(`Slot ${at} skipped for ${symbol}: ${decision.why}`);
-      const why = decision.reason === 'shutdown' && read ? `${read.request} taken as the agent stopped` : decision.why;
-      cycles.recordSkip(symbol, trigger, slot, until, decision.reason, why);
-    }
-  };
+  const launch = launcher(d, jobs, decider, cycles);
 
-  attachHands(d, upkeep, config, launch, cycles.cutPaused);
+  attachHands(d, upkeep, jobs, launch, cycles.cutPaused);
 
   return {
     prepare,
     fire,
+    /**
+     * The startup cycle of every job (RUN_ON_START) at `now`; `oncePerInterval` (a database shared by replicas):
+     * keyed by the job's newest slot instead, which all replicas compute the same, so it fires once among them.
+     */
+    startup(now: number, oncePerInterval: boolean) {
+      for (const job of jobs.all) launch([job], oncePerInterval ? jobs.patternOf(job).latest(now) : now, 'startup', jobs.nextOf(job, now));
+    },
     /** A prepared slot's last look at the control state (the scheduler's onLastLook). */
     lastLook(slot: number) {
       if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, upkeep.control.refresh());
@@ -119,16 +119,37 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
  * agent took fires at once (deadline the next slot; the slot decision over the pauses read with the take); a
  * `pause --abort` cuts the cycles in flight it covers, recorded `interrupted` (reason `paused`).
  */
-function attachHands(d: AgentDeps, upkeep: Upkeep, config: Config, launch: Launch, cut: (pause: Pause) => void): void {
+function attachHands(d: AgentDeps, upkeep: Upkeep, jobs: Jobs, launch: Launch, cut: (pause: Pause) => void): void {
   upkeep.control.attach({
     fire: (request: TriggerRequest, slot: number, pauses?: readonly Pause[]) => {
-      const symbols = request.symbol === ALL_SYMBOLS ? config.symbols : [request.symbol];
+      const named = jobs.all.filter((job) => targetCovers(request.symbol, job.symbol, job.timeframe));
       const stopping = d.stop.aborted;
       if (!stopping) d.log.info(`Run-now request #${request.id} by ${request.by}${request.reason ? ` (${request.reason})` : ''}: firing a manual cycle`);
-      launch(symbols, slot, 'manual', config.cron.next(slot), { pauses, stopping, request: `run-now request #${request.id}` });
+      launch(named, slot, 'manual', undefined, { pauses, stopping, request: `run-now request #${request.id}` });
     },
     cut,
   });
+}
+
+// Starts a cycle per job at `slot`, unless the slot decision skips it (recorded either way); its deadline is
+// `until`, else the job's next slot. `read`: what the database said with the take of a run-now request, and
+// whether the agent is stopping.
+function launcher(d: AgentDeps, jobs: Jobs, decider: ReturnType<typeof slotDecider>, cycles: ReturnType<typeof createCycles>): Launch {
+  return (due, slot, trigger, until, read) => {
+    for (const job of due) {
+      const deadline = until ?? jobs.nextOf(job, slot);
+      const decision = decider.fromCopy(job, slot, cycles.busyPast(job, slot), read);
+      if (decision.kind === 'fire') {
+        cycles.start({ job, trigger, slot, deadline, executionOff: executionOffOf(decision), check: decider.check(job, slot) });
+        continue;
+      }
+      const at = new Date(slot).toISOString();
+      if (decision.reason === 'overlap') d.log.warn(`Previous cycle for ${jobs.nameOf(job)} still running at slot ${at}: slot skipped (overlap)`);
+      else d.log.debug(`Slot ${at} skipped for ${jobs.nameOf(job)}: ${decision.why}`);
+      const why = decision.reason === 'shutdown' && read ? `${read.request} taken as the agent stopped` : decision.why;
+      cycles.recordSkip(job, trigger, slot, deadline, decision.reason, why);
+    }
+  };
 }
 
 /** What the take of a run-now request read, for its launch. */
@@ -137,15 +158,16 @@ interface TakeRead {
   stopping: boolean;
   request: string;
 }
-type Launch = (symbols: readonly string[], slot: number, trigger: Trigger, until: number, read?: TakeRead) => void;
+type Launch = (jobs: readonly Job[], slot: number, trigger: Trigger, until: number | undefined, read?: TakeRead) => void;
 
 /**
  * The facts of the slot decision as this agent has them: the control state in memory (the copy), the clock's
  * verdict, the configuration; or the pauses the database holds now (a late send, a retry, the take of a request).
  */
 function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlackout: ExecutionBlackout) {
-  const facts = (symbol: string, at: number, pauses: readonly Pause[], overlap: boolean, stopping = false): SlotFacts => ({
-    symbol,
+  const facts = (job: Job, at: number, pauses: readonly Pause[], overlap: boolean, stopping = false): SlotFacts => ({
+    symbol: job.symbol,
+    timeframe: job.timeframe,
     at,
     pauses,
     overlap,
@@ -156,14 +178,14 @@ function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlac
   });
   return {
     /** From the copy; with `read` (the take of a run-now request) the stricter of the copy and the database. */
-    fromCopy(symbol: string, at: number, overlap: boolean, read?: { pauses: readonly Pause[] | undefined; stopping: boolean }): SlotDecision {
-      const copy = decideSlot(facts(symbol, at, upkeep.control.state.pauses, overlap, read?.stopping));
-      return read?.pauses ? stricter(copy, decideSlot(facts(symbol, at, read.pauses, overlap, read.stopping))) : copy;
+    fromCopy(job: Job, at: number, overlap: boolean, read?: { pauses: readonly Pause[] | undefined; stopping: boolean }): SlotDecision {
+      const copy = decideSlot(facts(job, at, upkeep.control.state.pauses, overlap, read?.stopping));
+      return read?.pauses ? stricter(copy, decideSlot(facts(job, at, read.pauses, overlap, read.stopping))) : copy;
     },
     /** A cycle's decisions at its sends (send-check.ts). */
-    check: (symbol: string, slot: number): SendCheck => ({
-      atSlot: () => decideSlot(facts(symbol, slot, upkeep.control.state.pauses, false)),
-      fromDatabase: async (at, inFlight) => decideSlot({ ...facts(symbol, at, await pausesInForce(d.database.db, at, symbol), false), inFlight }),
+    check: (job: Job, slot: number): SendCheck => ({
+      atSlot: () => decideSlot(facts(job, slot, upkeep.control.state.pauses, false)),
+      fromDatabase: async (at, inFlight) => decideSlot({ ...facts(job, at, await pausesInForce(d.database.db, at, job.symbol, job.timeframe), false), inFlight }),
     }),
   };
 }

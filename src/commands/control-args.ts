@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { ControlAction } from '../control/actions.ts';
 import { newestAgentSymbols } from '../store/history/agent-reads.ts';
-import { ALL_SYMBOLS } from '../control/state.ts';
+import { ALL_SYMBOLS, targetOf, targetParts } from '../control/state.ts';
 import { escapeControl, OUTSIDE_TEXT_UNSAFE } from '../log/escape.ts';
 import type { Schema } from '../store/schema.ts';
 import { UsageError } from './args.ts';
@@ -51,15 +51,32 @@ export function actorOf(ctx: CommandContext): string {
   return name === undefined ? os : `${name} (${os})`;
 }
 
-/** `--symbol S` as typed; ALL_SYMBOLS when absent. Checked against the agents' symbols by checkSymbol. */
-export const symbolArg = (ctx: CommandContext): string => textOption('symbol', ctx.opts.symbol) ?? ALL_SYMBOLS;
+/** The `--timeframe` option of the control commands that name jobs (pause, resume, trigger, reschedule). */
+export const TIMEFRAME_OPTION = ['--timeframe <timeframe>', 'only the jobs of this timeframe (one of TIMEFRAMES; default: all)'] as const;
+
+/**
+ * The jobs `--symbol S` and `--timeframe T` name, as the action's target (control/state.ts targetOf): `S`, `S@T`,
+ * `*@T`, or ALL_SYMBOLS when neither is given. The symbol is checked against the agents' symbols by checkSymbol; the
+ * timeframe here, against this environment's TIMEFRAMES (the agents table keeps no timeframes; run the command with
+ * the agents' configuration, as `docker compose run` does).
+ */
+export function symbolArg(ctx: CommandContext): string {
+  const symbol = textOption('symbol', ctx.opts.symbol === undefined ? undefined : String(ctx.opts.symbol));
+  if (symbol?.includes('@')) throw new UsageError(`Invalid --symbol ${JSON.stringify(symbol)}: expected a pair such as BTC/USDT (name a timeframe with --timeframe)`);
+  const timeframe = textOption('timeframe', ctx.opts.timeframe === undefined ? undefined : String(ctx.opts.timeframe));
+  const known = ctx.config.schedule.timeframes as readonly string[];
+  if (timeframe !== undefined && !known.includes(timeframe)) {
+    throw new UsageError(`Invalid --timeframe ${JSON.stringify(timeframe)}: expected one of ${known.join(', ')} (the jobs' TIMEFRAMES)`);
+  }
+  return targetOf(symbol ?? ALL_SYMBOLS, timeframe);
+}
 
 /**
  * An action's symbol checked against the symbols the agents run (the newest agent's SYMBOLS, else this
  * environment's): a typo must not pause nothing and look like it worked.
  */
 export async function checkSymbol(ctx: CommandContext, db: Kysely<Schema>, action: ControlAction): Promise<void> {
-  const symbol = 'symbol' in action ? action.symbol : ALL_SYMBOLS;
+  const { symbol } = targetParts('symbol' in action ? action.symbol : ALL_SYMBOLS);
   if (symbol === ALL_SYMBOLS) return;
   const known = (await newestAgentSymbols(db)) ?? ctx.config.symbols;
   if (!known.includes(symbol)) throw new UsageError(`Invalid --symbol ${JSON.stringify(symbol)}: expected one of ${known.join(', ')} (the agents' SYMBOLS)`);

@@ -11,7 +11,7 @@ import { withReader } from './reader.ts';
 import { escapeJson } from '../log/escape.ts';
 import { TRIGGERS } from '../records.ts';
 
-const FILTERS = ['limit', 'status', 'symbol', 'since', 'until', 'key', 'trigger'] as const;
+const FILTERS = ['limit', 'status', 'symbol', 'timeframe', 'since', 'until', 'key', 'trigger'] as const;
 
 /** `pmf-scheduler history`: recent cycles as a table or JSON, or one cycle with its attempts (`--cycle ID`). */
 export async function historyCommand(ctx: CommandContext): Promise<number> {
@@ -24,6 +24,8 @@ export async function historyCommand(ctx: CommandContext): Promise<number> {
     trigger: choiceOption('trigger', o.trigger, TRIGGERS),
     // Pairs are upper case (SYMBOLS accepts nothing else): `btc/usdt` found nothing, silently (issue 24 item 18).
     symbol: textOption('symbol', o.symbol)?.toUpperCase(),
+    // A job's timeframe (candle-aligned jobs): as typed, `1M` is no `1m`.
+    timeframe: textOption('timeframe', o.timeframe === undefined ? undefined : String(o.timeframe)),
     since: instantOption('since', o.since, ctx.now),
     until: instantOption('until', o.until, ctx.now),
     key: uuidOption('key', o.key),

@@ -132,6 +132,7 @@ function declareReportCommands(cli: CAC, { command, commandReading }: Actions): 
     .option('--limit <n>', 'how many cycles (default 20)')
     .option('--status <status>', 'succeeded, failed, skipped, interrupted or running')
     .option('--symbol <symbol>', 'only this symbol, such as BTC/USDT')
+    .option('--timeframe <timeframe>', "only this timeframe's job(s), such as 5m")
     .option('--since <time>', `scheduled at or after: ${timeHelp}`)
     .option('--until <time>', `scheduled before: ${timeHelp}`)
     .option('--key <uuid>', "the cycle with this Idempotency-Key (as Diego received it)")

@@ -7,6 +7,7 @@ import { readControlState } from '../control/control-store.ts';
 import type { ControlState } from '../control/state.ts';
 import { renderWindows, windowsAt, windowsJson } from '../control/windows.ts';
 import { openDatabase } from '../store/open.ts';
+import { isSlotOf } from '../time/candles.ts';
 
 /**
  * The control state for the planned windows, when the database can be read; `next` works without one (then it shows
@@ -43,16 +44,20 @@ export async function nextCommand(ctx: CommandContext): Promise<number> {
   const cron = cronOption(ctx.opts.cron) ?? ctx.config.cron;
   const times: number[] = [];
   for (let at = ctx.now; times.length < count; ) times.push((at = cron.next(at)));
+  // Several timeframes (candle-aligned jobs, no --cron): each fire time says which jobs' timeframes fire at it.
+  const { schedule } = ctx.config;
+  const several = ctx.opts.cron === undefined && schedule.timeframes.length > 1;
+  const timeframesAt = (t: number) => schedule.timeframes.filter((tf) => isSlotOf(schedule.patterns[tf]!, t));
   const windows = windowsAt(await plannedState(ctx), ctx.config.executionBlackout, ctx.now);
   const shownWindows = windows.planned.length > 0 || ctx.config.executionBlackout.length > 0;
   if (ctx.flags.json === true) {
-    ctx.out(JSON.stringify({ cron: cron.text, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, next: times.map((t) => new Date(t).toISOString()), ...(shownWindows ? windowsJson(windows) : {}) }, null, 2));
+    ctx.out(JSON.stringify({ cron: cron.text, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, next: times.map((t) => new Date(t).toISOString()), ...(several ? { timeframes: times.map(timeframesAt) } : {}), ...(shownWindows ? windowsJson(windows) : {}) }, null, 2));
     return 0;
   }
   const c = colorsFor(ctx.colors);
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   ctx.out(`${c.bold(`Next ${count} fire time(s) of "${cron.text}"`)} ${c.dim(`(local time zone ${zone}, ${ctx.timeZoneFromTz === true ? 'set by TZ' : "the system's: TZ is unset"})`)}`);
-  for (const t of times) ctx.out(`  ${localTime(t)}   ${new Date(t).toISOString()}   ${c.dim(`in ${formatDuration(t - ctx.now)}`)}`);
+  for (const t of times) ctx.out(`  ${localTime(t)}   ${new Date(t).toISOString()}   ${c.dim(`in ${formatDuration(t - ctx.now)}`)}${several ? `   ${timeframesAt(t).join(' ')}` : ''}`);
   for (const line of renderWindows(windows)) ctx.out(line);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { describePause } from '../control/state.ts';
 import { UsageError } from './args.ts';
 import { controlCommand } from './control-command.ts';
-import { actorOf, reasonOption, symbolArg } from './control-args.ts';
+import { actorOf, reasonOption, symbolArg, TIMEFRAME_OPTION } from './control-args.ts';
 import { durationOption, instantOption } from './options.ts';
 import { parseDuration } from '../time/durations.ts';
 
@@ -25,6 +25,7 @@ export const pauseCommand = controlCommand({
   options: [
     ['--reason <text>', 'why (required; the audit keeps it)'],
     ['--symbol <symbol>', 'only this symbol (default: all)'],
+    TIMEFRAME_OPTION,
     ['--for <span>', 'ends by itself after this long: 30m, 2h'],
     ['--from <time>', 'a window planned ahead: begins at this ISO time (applied by whichever agent is alive)'],
     ['--until <time>', 'ends by itself at this ISO time'],
@@ -47,7 +48,7 @@ export const pauseCommand = controlCommand({
     const abort = ctx.flags.abort === true;
     // With --execution, --abort cuts the further attempts (retries) of cycles in flight with execution on: none is
     // sent, not even analysis-only (issue 22); the attempt under way is not cut.
-    const args = { symbol: o.symbol, execution: scope === 'execution' || undefined, abort: abort || undefined, from: o.from, for: o.for, until: o.until };
+    const args = { symbol: o.symbol, timeframe: o.timeframe, execution: scope === 'execution' || undefined, abort: abort || undefined, from: o.from, for: o.for, until: o.until };
     return { kind: 'pause', symbol: symbolArg(ctx), scope, reason, by: actorOf(ctx), from, until: until ?? null, abort, args };
   },
   report(ctx, applied, action) {

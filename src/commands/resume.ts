@@ -1,7 +1,7 @@
 import { readControlState } from '../control/control-store.ts';
-import { ALL_SYMBOLS, describePause, pauseOf, symbolLabel } from '../control/state.ts';
+import { ALL_SYMBOLS, describePause, pauseOf, symbolLabel, targetParts } from '../control/state.ts';
 import { controlCommand } from './control-command.ts';
-import { actorOf, reasonOption, symbolArg } from './control-args.ts';
+import { actorOf, reasonOption, symbolArg, TIMEFRAME_OPTION } from './control-args.ts';
 
 /**
  * `pmf-scheduler resume [--symbol S] [--execution] [--planned] [--reason TEXT]`: lifts the pause of the symbol, or
@@ -14,19 +14,21 @@ export const resumeCommand = controlCommand({
   options: [
     ['--reason <text>', 'why, for the audit'],
     ['--symbol <symbol>', 'only this symbol'],
+    TIMEFRAME_OPTION,
     ['--execution', 'lift the execution pause instead (a guard rail\'s too)'],
     ['--planned', 'also cancel the windows planned ahead (pause --from)'],
   ],
   parse(ctx) {
     const scope = ctx.flags.execution === true ? 'execution' : 'cycles';
-    const args = { symbol: ctx.opts.symbol, execution: scope === 'execution' || undefined };
+    const args = { symbol: ctx.opts.symbol, timeframe: ctx.opts.timeframe, execution: scope === 'execution' || undefined };
     const planned = ctx.flags.planned === true;
     return { kind: 'resume', symbol: symbolArg(ctx), scope, planned, reason: reasonOption(ctx, false), by: actorOf(ctx), args: { ...args, planned: planned || undefined } };
   },
   async report(ctx, applied, action, db) {
     if (applied.outcome !== 'applied') {
       // A symbol held by the whole agent's pause is not lifted alone: say which pause holds it.
-      const whole = action.symbol === ALL_SYMBOLS ? undefined : pauseOf(await readControlState(db), action.symbol, action.scope, ctx.now);
+      const { symbol, timeframe } = targetParts(action.symbol);
+      const whole = action.symbol === ALL_SYMBOLS ? undefined : pauseOf(await readControlState(db), symbol, action.scope, ctx.now, timeframe);
       const what = action.scope === 'execution' ? 'execution pause' : 'pause';
       ctx.out(`Nothing to resume: no ${what} of ${symbolLabel(action.symbol)} in force${whole ? `; it is held by the pause of ${symbolLabel(whole.symbol)} (resume without --symbol lifts it)` : ''}`);
       return 0;

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { UsageError } from './args.ts';
 import { parseCronPattern, type CronPattern } from '../time/cron-pattern.ts';
+import { candleScheduleOf } from '../time/candles.ts';
 import { hasCycles } from '../store/history/history-query.ts';
 import { renderStats, statsJson } from '../reports/render-stats.ts';
 import { colorsFor } from '../reports/render-text.ts';
@@ -48,7 +49,10 @@ export async function statsCommand(ctx: CommandContext): Promise<number> {
       since = (await oldestSlot(db)) ?? end;
     }
     const agent = await newestSchedule(db);
-    const cron = cronOverride ?? (agent ? (parseCronPattern(agent.cron) as { pattern?: CronPattern }).pattern : undefined) ?? ctx.config.cron;
+    // An agent of candle-aligned jobs records its candles (`1m candles | 5m candles`): each symbol's slots are their
+    // union, which is what a symbol's distinct slots are counted against.
+    const recorded = agent && (candleScheduleOf(agent.cron) ?? (parseCronPattern(agent.cron) as { pattern?: CronPattern }).pattern);
+    const cron = cronOverride ?? recorded ?? ctx.config.cron;
     const report = await queryStats(db, { since, until, now: ctx.now, cron, symbols: agent?.symbols, buckets: STATS_BUCKETS, by });
     if (json) {
       ctx.out(escapeJson(JSON.stringify(statsJson(report), null, 2)));

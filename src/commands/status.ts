@@ -4,7 +4,8 @@ import { patternSource } from '../control/state.ts';
 import { windowsAt } from '../control/windows.ts';
 import { renderStatus, statusExit, statusJson, symbolPauses, type StatusPicture } from '../control/status.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
-import { lastEvents } from '../store/history/cycle-lookups.ts';
+import { lastJobEvents, lastEvents } from '../store/history/cycle-lookups.ts';
+import { candleScheduleOf, timeframesOfText } from '../time/candles.ts';
 import { runningCycles } from '../store/history/cycle-reads.ts';
 import { parseCronPattern } from '../time/cron-pattern.ts';
 import type { CommandContext } from './context.ts';
@@ -26,8 +27,12 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
       : newest
         ? { text: newest.cronPattern, source: `CRON_PATTERN of agent ${newest.owner}` }
         : { text: null, source: 'no agent alive to say; a new agent would start on its own CRON_PATTERN' };
-    const parsed = pattern.text === null ? undefined : parseCronPattern(pattern.text);
+    const candles = pattern.text === null ? undefined : candleScheduleOf(pattern.text);
+    const parsed = pattern.text === null ? undefined : candles ? { pattern: candles } : parseCronPattern(pattern.text);
     const symbols = newest?.symbols ?? ctx.config.symbols;
+    // Several timeframes: one line per job (`BTC/USDT 5m`); the newest agent's candles say which, else this environment.
+    const timeframes = (newest && timeframesOfText(newest.cronPattern)) ?? ctx.config.schedule.timeframes;
+    const jobs = symbols.flatMap((symbol): { symbol: string; timeframe: string | undefined }[] => (timeframes.length > 1 ? timeframes.map((timeframe) => ({ symbol, timeframe })) : [{ symbol, timeframe: undefined }]));
     const running = await runningCycles(db);
     const picture: StatusPicture = {
       now,
@@ -37,11 +42,12 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
       next: parsed !== undefined && 'pattern' in parsed ? parsed.pattern.next(now) : undefined,
       inFlight: running,
       symbols: await Promise.all(
-        symbols.map(async (symbol) => {
-          const { success, failure, streak } = await lastEvents(db, symbol, Number.MAX_SAFE_INTEGER);
+        jobs.map(async ({ symbol, timeframe }) => {
+          const { success, failure, streak } = timeframe === undefined ? await lastEvents(db, symbol, Number.MAX_SAFE_INTEGER) : await lastJobEvents(db, symbol, timeframe, Number.MAX_SAFE_INTEGER);
           return {
-            symbol,
-            ...symbolPauses(control, symbol, now),
+            symbol: timeframe === undefined ? symbol : `${symbol} ${timeframe}`,
+            ...(timeframe === undefined ? {} : { timeframe }),
+            ...symbolPauses(control, symbol, now, timeframe),
             lastSuccessAt: success ? Number(success.finished_at ?? success.scheduled_at) : null,
             lastFailureAt: failure ? Number(failure.finished_at ?? failure.scheduled_at) : null,
             failureStreak: streak,

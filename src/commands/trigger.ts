@@ -1,8 +1,8 @@
 import { newestAgentSymbols } from '../store/history/agent-reads.ts';
-import { ALL_SYMBOLS, symbolLabel, TRIGGER_EXPIRY_MS } from '../control/state.ts';
+import { ALL_SYMBOLS, symbolLabel, targetParts, TRIGGER_EXPIRY_MS } from '../control/state.ts';
 import { DEFAULT_MAX_HEARTBEAT_AGE_MS } from '../reports/health-query.ts';
 import { controlCommand } from './control-command.ts';
-import { actorOf, reasonOption, symbolArg } from './control-args.ts';
+import { actorOf, reasonOption, symbolArg, TIMEFRAME_OPTION } from './control-args.ts';
 
 /**
  * `pmf-scheduler trigger [--symbol S] [--reason TEXT] [--wait]`: one running agent fires a `manual` cycle within
@@ -17,17 +17,21 @@ export const triggerCommand = controlCommand({
   options: [
     ['--reason <text>', 'why, for the audit'],
     ['--symbol <symbol>', 'only this symbol (default: all)'],
+    TIMEFRAME_OPTION,
     ['--wait', 'wait for the cycle to end and print it; exit 0 on success, 1 on failure'],
   ],
   parse(ctx) {
-    const args = { symbol: ctx.opts.symbol, wait: ctx.flags.wait === true || undefined };
+    const args = { symbol: ctx.opts.symbol, timeframe: ctx.opts.timeframe, wait: ctx.flags.wait === true || undefined };
     return { kind: 'trigger', symbol: symbolArg(ctx), reason: reasonOption(ctx, false), by: actorOf(ctx), expiresAfterMs: TRIGGER_EXPIRY_MS, maxAgentAgeMs: DEFAULT_MAX_HEARTBEAT_AGE_MS, args };
   },
   async report(ctx, applied, action, db) {
     if (applied.outcome !== 'applied') return 1;
     ctx.out(`Run-now request #${applied.id} (${symbolLabel(action.symbol)}) by ${action.by}: one running agent fires it within 1 s, or it expires at ${new Date(applied.expiresAt).toISOString()}`);
     if (ctx.flags.wait !== true) return 0;
-    const expected = action.symbol === ALL_SYMBOLS ? ((await newestAgentSymbols(db)) ?? ctx.config.symbols).length : 1;
+    // One cycle per job the request names: its symbols (the agents') × its timeframes (this environment's TIMEFRAMES).
+    const { symbol, timeframe } = targetParts(action.symbol);
+    const symbols = symbol === ALL_SYMBOLS ? ((await newestAgentSymbols(db)) ?? ctx.config.symbols).length : 1;
+    const expected = symbols * (timeframe === undefined ? ctx.config.schedule.timeframes.length : 1);
     const { waitFor } = await import('./trigger-wait.ts');
     return waitFor(ctx, db, applied.id, expected, action.by);
   },

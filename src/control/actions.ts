@@ -84,6 +84,8 @@ export interface TriggerExpiredAction extends ActionBase {
 export interface RescheduleAction extends ActionBase {
   kind: 'reschedule';
   pattern: string | null;
+  /** The jobs it moves (targetOf); absent or ALL_SYMBOLS: every job, and the patterns set for some jobs end too. */
+  target?: string | undefined;
 }
 
 /** Every control change. */
@@ -160,6 +162,6 @@ export function auditSymbol(a: ControlAction): string {
     case 'trigger_expired':
       return a.request.symbol;
     case 'reschedule':
-      return '*';
+      return a.target ?? ALL_SYMBOLS;
   }
 }

@@ -117,10 +117,16 @@ async function write(tx: Transaction<Schema>, a: ControlAction, at: number, audi
       return { auditId: await audit() };
     }
     case 'reschedule': {
-      const gone = await tx.deleteFrom('control_schedule').where('id', '=', 1).returning('id').execute();
+      // Every job (no target): the patterns set for some jobs end with it, so "all" means all. A target: its own row.
+      const target = a.target === undefined || a.target === ALL_SYMBOLS ? null : a.target;
+      const gone = await (target === null ? tx.deleteFrom('control_schedule') : tx.deleteFrom('control_schedule').where('target', '=', target)).returning('id').execute();
       if (a.pattern === null && gone.length === 0) return { outcome: 'unchanged', why: 'no pattern set by reschedule' };
       const auditId = await audit();
-      if (a.pattern !== null) await tx.insertInto('control_schedule').values({ id: 1, pattern: a.pattern, reason: a.reason ?? '', by_who: a.by, since: at, audit_id: auditId }).execute();
+      if (a.pattern !== null) {
+        const top = await tx.selectFrom('control_schedule').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+        const id = target === null ? 1 : Math.max(1, Number(top?.id ?? 1)) + 1;
+        await tx.insertInto('control_schedule').values({ id, target, pattern: a.pattern, reason: a.reason ?? '', by_who: a.by, since: at, audit_id: auditId }).execute();
+      }
       return { auditId };
     }
     default:

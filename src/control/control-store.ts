@@ -35,11 +35,15 @@ export async function readControlState(db: Kysely<Schema>, readVersion = version
     .where('state', '=', 'pending')
     .orderBy('control_triggers.id')
     .execute();
-  const schedule = await db.selectFrom('control_schedule').selectAll().where('id', '=', 1).executeTakeFirst();
+  const schedules = await db.selectFrom('control_schedule').selectAll().orderBy('id').execute();
+  const schedule = schedules.find((r) => r.target === null);
+  const rescheduleOf = (r: (typeof schedules)[number]) => ({ pattern: r.pattern, reason: r.reason, by: r.by_who, since: Number(r.since), auditId: Number(r.audit_id) });
   return {
     version,
     pauses: rows.filter((r) => (PAUSE_SCOPES as readonly string[]).includes(r.scope)).map(pauseFrom),
-    schedule: schedule ? { pattern: schedule.pattern, reason: schedule.reason, by: schedule.by_who, since: Number(schedule.since), auditId: Number(schedule.audit_id) } : null,
+    schedule: schedule ? rescheduleOf(schedule) : null,
+    // Only when some are set: a state without them reads as it always did.
+    ...(schedules.some((r) => r.target !== null) ? { jobSchedules: schedules.filter((r) => r.target !== null).map((r) => ({ ...rescheduleOf(r), target: r.target! })) } : {}),
     triggers: triggers.map((r) => ({ id: Number(r.id), symbol: r.symbol, requestedAt: Number(r.requested_at), expiresAt: Number(r.expires_at), by: r.by_who, reason: r.reason })),
   };
 }

@@ -1,4 +1,7 @@
 import type { CronPattern } from '../time/cron-pattern.ts';
+import { targetParts, targetsOf } from '../records.ts';
+
+export { targetOf, targetParts, targetsOf } from '../records.ts';
 
 /**
  * Live control, the pure part: what is in force at a given time. The agent keeps a `ControlState` in memory
@@ -60,8 +63,11 @@ export interface Pause {
   begun?: boolean;
 }
 
-/** Whether a pause stops `symbol` (its own, or every symbol's). */
-export const pauseCovers = (p: Pause, symbol: string): boolean => p.symbol === ALL_SYMBOLS || p.symbol === symbol;
+/** Whether a target (a pause's, a run-now request's) names the job `symbol` at `timeframe`. */
+export const targetCovers = (target: string, symbol: string, timeframe?: string): boolean => targetsOf(symbol, timeframe).includes(target);
+
+/** Whether a pause stops the job `symbol` at `timeframe` (its own, its symbol's, its timeframe's or every job's). */
+export const pauseCovers = (p: Pause, symbol: string, timeframe?: string): boolean => targetCovers(p.symbol, symbol, timeframe);
 
 /** A run-now request not yet taken (a `control_triggers` row). */
 export interface TriggerRequest {
@@ -88,6 +94,11 @@ export interface Reschedule {
   auditId: number;
 }
 
+/** A pattern set by `reschedule --symbol/--timeframe` for the jobs its target names. */
+export interface JobReschedule extends Reschedule {
+  target: string;
+}
+
 /** Where the pattern in force comes from, in words. */
 export const patternSource = (r: Reschedule | null): string =>
   r === null ? 'CRON_PATTERN' : `reschedule by ${r.by} at ${new Date(r.since).toISOString()}: ${r.reason}`;
@@ -100,6 +111,8 @@ export interface ControlState {
   readonly schedule: Reschedule | null;
   /** Run-now requests pending as of `version`. */
   readonly triggers: readonly TriggerRequest[];
+  /** Patterns set for some jobs (`reschedule --timeframe 5m`), over the one above; absent: none. */
+  readonly jobSchedules?: readonly JobReschedule[];
 }
 
 export const NO_CONTROL: ControlState = { version: 0, pauses: [], schedule: null, triggers: [] };
@@ -115,17 +128,18 @@ export const holdsAt = (p: Pick<Pause, 'since' | 'until'>, t: number): boolean =
 const endedBy = (p: Pause, t: number): boolean => p.until !== null && t >= p.until;
 
 /**
- * The pause of `scope` that holds `symbol` at `t` (the symbol's own first, then the whole agent's), or undefined.
- * The one question the agent asks at a slot.
+ * The pause of `scope` that holds the job `symbol` at `timeframe` at `t` (the most specific first: targetsOf), or
+ * undefined. The one question the agent asks at a slot.
  */
-export function pauseOf(state: Pick<ControlState, 'pauses'>, symbol: string, scope: PauseScope, t: number): Pause | undefined {
-  let whole: Pause | undefined;
+export function pauseOf(state: Pick<ControlState, 'pauses'>, symbol: string, scope: PauseScope, t: number, timeframe?: string): Pause | undefined {
+  const targets = targetsOf(symbol, timeframe);
+  let best: Pause | undefined;
   for (const p of state.pauses) {
     if (p.scope !== scope || !holdsAt(p, t)) continue;
-    if (p.symbol === symbol) return p;
-    if (p.symbol === ALL_SYMBOLS) whole = p;
+    const rank = targets.indexOf(p.symbol);
+    if (rank >= 0 && (best === undefined || rank < targets.indexOf(best.symbol))) best = p;
   }
-  return whole;
+  return best;
 }
 
 /** The pauses that hold at `t`. */
@@ -140,8 +154,12 @@ export const begunPauses = (state: ControlState, t: number): Pause[] => state.pa
 /** Windows planned ahead of `t` (`pause --from`), soonest first. */
 export const plannedPauses = (state: ControlState, t: number): Pause[] => state.pauses.filter((p) => p.since > t).sort((a, b) => a.since - b.since);
 
-/** `all symbols` or the symbol, for messages. */
-export const symbolLabel = (symbol: string): string => (symbol === ALL_SYMBOLS ? 'all symbols' : symbol);
+/** `all symbols` or the symbol, and a target's timeframe (`BTC/USDT 5m`, `all symbols 5m`), for messages. */
+export function symbolLabel(target: string): string {
+  const { symbol, timeframe } = targetParts(target);
+  const who = symbol === ALL_SYMBOLS ? 'all symbols' : symbol;
+  return timeframe === undefined ? who : `${who} ${timeframe}`;
+}
 
 /** What a pause is, in one line: `paused (all symbols) by alice@host since …, until …: exchange down`. */
 /** What a pause of `scope` does, as logs and `status` say it. */

@@ -5,9 +5,11 @@ import { describePause, pauseOf, type ControlState, type Pause } from './state.t
 import { describeBlackout } from '../time/blackout.ts';
 import { renderWindows, windowsJson, type WindowsPicture } from './windows.ts';
 
-/** One symbol's line of `status`. */
+/** One symbol's line of `status` (one job's, `BTC/USDT 5m`, when the agents run several timeframes). */
 export interface SymbolStatus {
   symbol: string;
+  /** The job's timeframe when there are several; absent: the symbol's line. */
+  timeframe?: string;
   paused: Pause | undefined;
   executionOff: Pause | undefined;
   lastSuccessAt: number | null;
@@ -45,9 +47,9 @@ export function clockHold(p: StatusPicture): string | undefined {
   return `Not firing until ${new Date(last.until).toISOString()} (the clock went back ${Math.round(last.backMs / 1000)} s)`;
 }
 
-/** Each symbol's pauses at `now` (pure). */
-export function symbolPauses(state: ControlState, symbol: string, now: number): Pick<SymbolStatus, 'paused' | 'executionOff'> {
-  return { paused: pauseOf(state, symbol, 'cycles', now), executionOff: pauseOf(state, symbol, 'execution', now) };
+/** Each symbol's (or job's, with `timeframe`) pauses at `now` (pure). */
+export function symbolPauses(state: ControlState, symbol: string, now: number, timeframe?: string): Pick<SymbolStatus, 'paused' | 'executionOff'> {
+  return { paused: pauseOf(state, symbol, 'cycles', now, timeframe), executionOff: pauseOf(state, symbol, 'execution', now, timeframe) };
 }
 
 /**
@@ -101,7 +103,8 @@ export function statusJson(p: StatusPicture) {
     next: iso(statusExit(p) === STATUS_EXIT.clockBack ? p.agents[0]!.hold!.until : p.next),
     inFlight: p.inFlight.map((c) => ({ ...c, scheduledAt: iso(c.scheduledAt) })),
     symbols: p.symbols.map((s) => ({
-      symbol: s.symbol,
+      symbol: s.timeframe === undefined ? s.symbol : s.symbol.slice(0, -s.timeframe.length - 1),
+      ...(s.timeframe === undefined ? {} : { timeframe: s.timeframe }),
       paused: pauseJson(s.paused) ?? null,
       executionOff: pauseJson(s.executionOff) ?? null,
       lastSuccessAt: iso(s.lastSuccessAt),

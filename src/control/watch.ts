@@ -90,7 +90,7 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
       if (loaded) tell?.({ event: 'rescheduled', headline: `pattern in force: ${cron.text} (${patternSource(next.schedule)})`, key: `rescheduled:${next.version}` });
     }
     if (loaded) unseen(state, next, await recordApplied(db, owner, state.version, next.version, clock.now()), log);
-    const switched = loaded && next.schedule?.pattern !== state.schedule?.pattern;
+    const switched = loaded && (next.schedule?.pattern !== state.schedule?.pattern || jobPatternsMoved(state, next, log));
     state = next;
     loaded = true;
     changed(state);
@@ -165,6 +165,18 @@ export async function watchControl(d: ControlWatchDeps): Promise<{ watch: Contro
     },
     loop: loop.done.finally(() => feed?.close()),
   };
+}
+
+/** The patterns a state sets for some jobs, as one comparable text. */
+const jobPatternsKey = (state: ControlState): string => JSON.stringify((state.jobSchedules ?? []).map((j) => [j.target, j.pattern]));
+
+/** Whether the patterns set for some jobs changed from `was` to `state` (logged when they did). */
+function jobPatternsMoved(was: ControlState, state: ControlState, log: Logger): boolean {
+  if (jobPatternsKey(was) === jobPatternsKey(state)) return false;
+  const set = state.jobSchedules ?? [];
+  for (const j of set) log.warn(`Pattern in force for ${symbolLabel(j.target)}: ${j.pattern} (reschedule by ${j.by} at ${new Date(j.since).toISOString()}: ${j.reason})`);
+  if (set.length === 0) log.info('No pattern set for some jobs by reschedule: each follows the pattern in force');
+  return true;
 }
 
 /** The pattern a state puts in force, logged with where it comes from. */

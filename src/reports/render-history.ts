@@ -74,9 +74,11 @@ const FOLLOW_WIDTHS: Record<string, number> = { cycle: 7, symbol: 10, 'scheduled
 export function historyTableLines(rows: readonly CycleView[], c: Colors, opts: { width?: number; fixed?: boolean } = {}): string[] {
   const names = ['cycle', 'symbol', 'scheduled (UTC)', 'status', 'att', 'duration', 'http', 'replica', 'summary'];
   const header = names.map((n) => (opts.fixed && FOLLOW_WIDTHS[n] ? n.padEnd(FOLLOW_WIDTHS[n]!) : n));
+  // Rows of several timeframes (candle-aligned jobs): each says its job, `BTC/USDT 5m`; of one, the symbol as always.
+  const jobs = new Set(rows.map((v) => v.timeframe)).size > 1;
   const cells: Cell[][] = rows.map((v) => [
     { text: `#${v.id}`, right: true },
-    { text: v.symbol },
+    { text: jobs ? `${v.symbol} ${v.timeframe}` : v.symbol },
     { text: `${utcTime(v.scheduledAt, v.trigger === 'manual')}${MARK[v.trigger]}` },
     { text: v.status, paint: (s) => paintStatus(c, v.status, s) },
     { text: String(v.attempts), right: true },

@@ -153,6 +153,8 @@ export interface ControlAuditTable {
 /** The pattern `reschedule` set over CRON_PATTERN: one row (id 1), or none (the environment's pattern). */
 export interface ControlScheduleTable {
   id: number;
+  /** The jobs it moves (control/state.ts targetOf); null: every job (row 1). Migration 0015. */
+  target: string | null;
   pattern: string;
   reason: string;
   by_who: string;

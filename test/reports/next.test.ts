@@ -76,3 +76,19 @@ test('next: an invalid pattern or count exits 2 with one line saying what is wro
 test('localTime: the wall time with the zone offset', () => {
   assert.equal(localTime(Date.UTC(2024, 0, 22, 4, 0, 5)), '2024-01-22 09:30:05 +05:30');
 });
+
+test('next with TIMEFRAMES: the candle closes in UTC (here at :00 and :30 past the local hour), each with the timeframes that close', async () => {
+  const r = await runMain(['next', '--count', '12', '--json'], { TIMEFRAMES: '1h,5m', TZ: 'Asia/Kolkata' });
+  assert.equal(r.code, 0, r.err.join('\n'));
+  const body = JSON.parse(r.text) as { cron: string; next: string[]; timeframes: string[][] };
+  assert.equal(body.cron, '5m candles | 1h candles');
+  assert.equal(body.next.length, 12);
+  body.next.forEach((iso, i) => {
+    const t = Date.parse(iso);
+    assert.equal(t % 300_000, 0, `${iso} is a 5m close in UTC`);
+    assert.deepEqual(body.timeframes[i], t % 3_600_000 === 0 ? ['5m', '1h'] : ['5m'], iso);
+  });
+  assert.equal(body.timeframes.filter((tfs) => tfs.includes('1h')).length, 1, 'one hourly close in an hour of 5m closes');
+  const text = await runMain(['next', '--count', '12'], { TIMEFRAMES: '1h,5m', TZ: 'Asia/Kolkata' });
+  assert.match(text.text, /:00:00\.000Z   in .+   5m 1h$/m);
+});

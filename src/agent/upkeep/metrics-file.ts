@@ -35,6 +35,16 @@ export interface MetricsState {
   paused: { symbol: string; scope: string; on: boolean }[];
   /** Per symbol and guard (`orders_cap`, `failures`, `exchange`): whether it holds execution off; empty until read. */
   guards: { symbol: string; guard: string; on: boolean }[];
+  /** Cycles ended per job (symbol × timeframe), by status: each job's own series (`BTC/USDT 5m` → counts). */
+  jobs: Record<string, { symbol: string; timeframe: string; cycles: Record<string, number> }>;
+}
+
+/** A job's counts with one more cycle of `status` (pure). */
+function addJobCycle(jobs: MetricsState['jobs'], job: { symbol?: string; timeframe?: string } | undefined, status: string): MetricsState['jobs'] {
+  if (job?.symbol === undefined || job.timeframe === undefined) return jobs;
+  const key = `${job.symbol} ${job.timeframe}`;
+  const was = jobs[key] ?? { symbol: job.symbol, timeframe: job.timeframe, cycles: {} };
+  return { ...jobs, [key]: { ...was, cycles: { ...was.cycles, [status]: (was.cycles[status] ?? 0) + 1 } } };
 }
 
 /** Zeroed metrics; `lastSuccessAt` comes from the history so the gauge survives restarts. */
@@ -52,19 +62,21 @@ export function emptyMetrics(startedAt: number, lastSuccessAt: number | null): M
     manual: 0,
     paused: [],
     guards: [],
+    jobs: {},
   };
 }
 
 /** Adds one ended cycle and its attempts (pure: returns the new state). */
 export function addCycle(
   s: MetricsState,
-  cycle: { status: CycleStatus; reason?: string | null; finishedAt: number | null; durationMs: number | null; trigger?: Trigger },
+  cycle: { status: CycleStatus; reason?: string | null; finishedAt: number | null; durationMs: number | null; trigger?: Trigger; symbol?: string; timeframe?: string },
   attempts: readonly { outcome: AttemptOutcome | null; durationMs: number | null }[],
 ): MetricsState {
   const next: MetricsState = structuredClone(s);
   if (cycle.status !== 'running') next.cycles[cycle.status]++;
   if (cycle.status === 'skipped') next.skipped[cycle.reason ?? 'unknown'] = (next.skipped[cycle.reason ?? 'unknown'] ?? 0) + 1;
   if (cycle.status !== 'running' && cycle.trigger === 'manual') next.manual++;
+  if (cycle.status !== 'running') next.jobs = addJobCycle(next.jobs, cycle, cycle.status);
   if (cycle.status === 'succeeded') next.lastSuccessAt = cycle.finishedAt;
   if (cycle.durationMs !== null) next.lastCycleDurationMs = cycle.durationMs;
   for (const a of attempts) {
@@ -82,8 +94,8 @@ export function addCycle(
 }
 
 /** Counts a slot recorded as skipped for `reason` (no row is read for it). */
-export function addSkipped(s: MetricsState, reason: SkipReason): MetricsState {
-  return { ...s, cycles: { ...s.cycles, skipped: s.cycles.skipped + 1 }, skipped: { ...s.skipped, [reason]: (s.skipped[reason] ?? 0) + 1 } };
+export function addSkipped(s: MetricsState, reason: SkipReason, job?: { symbol: string; timeframe: string }): MetricsState {
+  return { ...s, cycles: { ...s.cycles, skipped: s.cycles.skipped + 1 }, skipped: { ...s.skipped, [reason]: (s.skipped[reason] ?? 0) + 1 }, jobs: addJobCycle(s.jobs, job, 'skipped') };
 }
 
 /** Notes a clock check. */
@@ -124,6 +136,11 @@ export function renderMetrics(s: MetricsState): string {
     ['_sum', Number(s.latency.sumS.toFixed(6))],
     ['_count', s.latency.count],
   ]);
+  const jobs = Object.values(s.jobs);
+  if (jobs.length > 0) {
+    const samples = jobs.flatMap((j) => ENDED.map((st): [string, number] => [`{symbol="${j.symbol}",timeframe="${j.timeframe}",status="${st}"}`, j.cycles[st] ?? 0]));
+    metric('pmf_scheduler_job_cycles_total', 'counter', 'Cycles ended since the agent started, per job (symbol and timeframe) and status.', samples);
+  }
   metric('pmf_scheduler_manual_cycles_total', 'counter', 'Cycles run now (pmf-scheduler trigger) ended since the agent started, of every status.', [['', s.manual]]);
   if (s.paused.length > 0) {
     metric('pmf_scheduler_paused', 'gauge', '1 while a live pause holds the symbol: scope cycles (nothing fires) or execution (analysis only).', s.paused.map((p) => [`{symbol="${p.symbol}",scope="${p.scope}"}`, p.on ? 1 : 0]));

@@ -27,7 +27,7 @@ export async function startMetrics(db: Kysely<Schema>, path: string, startedAt: 
   await chain;
   return {
     cycleEnded: (ended: EndedCycle) => change((s) => addCycle(s, ended, ended.attempts)),
-    slotSkipped: (reason: SkipReason) => change((s) => addSkipped(s, reason)),
+    slotSkipped: (reason: SkipReason, job?: { symbol: string; timeframe: string }) => change((s) => addSkipped(s, reason, job)),
     beat: (at: number) => change((s) => addHeartbeat(s, at)),
     clockChecked: (offsetMs: number, rttMs: number) => change((s) => addClockCheck(s, offsetMs, rttMs)),
     paused: (paused: MetricsState['paused'], guards: MetricsState['guards'] = []) => change((s) => ({ ...s, paused, guards })),

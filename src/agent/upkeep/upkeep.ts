@@ -70,7 +70,7 @@ export interface Upkeep {
   /** After a cycle ended: emits `cycle:ended` when this agent ran it (never awaited by the cycle). */
   cycleEnded(result: CycleResult): void;
   /** After a slot was recorded as skipped, with the reason recorded: emits `slot:skipped`. */
-  slotSkipped(reason: SkipReason): void;
+  slotSkipped(reason: SkipReason, job?: { symbol: string; timeframe: string }): void;
   /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
   readonly clock: ClockHealth | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
@@ -143,7 +143,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     cycleEnded(result) {
       if (result.ended) d.events.emit('cycle:ended', { ended: result.ended });
     },
-    slotSkipped: (reason) => d.events.emit('slot:skipped', { reason }),
+    slotSkipped: (reason, job) => d.events.emit('slot:skipped', { reason, job }),
     clock: clockCheck?.health,
     ready: () => heartbeat.ready(),
     holdFiring: (hold) => heartbeat.hold(hold),
@@ -166,7 +166,7 @@ function subscribeMetrics(events: Pick<AgentEvents, 'on'>, metrics: Awaited<Retu
   if (metrics === undefined) return;
   events.on('agent:beat', ({ at }) => metrics.beat(at));
   events.on('cycle:ended', ({ ended }) => metrics.cycleEnded(ended));
-  events.on('slot:skipped', ({ reason }) => metrics.slotSkipped(reason));
+  events.on('slot:skipped', ({ reason, job }) => metrics.slotSkipped(reason, job));
   events.on('clock:measured', (m) => metrics.clockChecked(m.offsetMs, m.rttMs));
   events.on('control:changed', ({ state }) =>
     metrics.paused(

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { CycleStatus, SkipReason } from '../../records.ts';
+import { targetsOf } from '../../records.ts';
 
 /** The skip reason of a slot claimed under a pause of cycles. */
 const PAUSED: SkipReason = 'paused';
@@ -29,16 +30,19 @@ export const cycleRow = (c: NewCycle, status: CycleStatus) => ({
  * symbol's own before the whole agent's: a scalar subquery, so the claim reads the pauses in its own statement. A
  * pause holds at t iff `since <= t and (until is null or t < until)` (control/state.ts holdsAt).
  */
-function pauseNoteAt(q: Kysely<Schema>, symbol: string, scope: 'cycles' | 'execution', t: number) {
+function pauseNoteAt(q: Kysely<Schema>, c: Pick<NewCycle, 'symbol' | 'timeframe'>, scope: 'cycles' | 'execution', t: number) {
   const prefix = scope === 'execution' ? 'execution paused by ' : 'paused by ';
+  // The targets that hold the job, most specific first (control/state.ts targetsOf): its own, its symbol's, its
+  // timeframe's, every job's.
+  const [own, symbol, timeframe, all] = targetsOf(c.symbol, c.timeframe);
   const sub = q
     .selectFrom('control_pauses')
     .select(sql<string>`${prefix} || by_who || ': ' || reason`.as('note'))
     .where('scope', '=', scope)
-    .where((eb) => eb.or([eb('symbol', '=', symbol), eb('symbol', '=', '*')]))
+    .where('symbol', 'in', [own!, symbol!, timeframe!, all!])
     .where('since', '<=', t)
     .where((eb) => eb.or([eb('until', 'is', null), eb('until', '>', t)]))
-    .orderBy(sql`case when symbol = '*' then 1 else 0 end`)
+    .orderBy(sql`case symbol when ${own} then 0 when ${symbol} then 1 when ${timeframe} then 2 else 3 end`)
     .limit(1);
   return sql<string | null>`(${sub})`;
 }
@@ -50,7 +54,7 @@ function pauseNoteAt(q: Kysely<Schema>, symbol: string, scope: 'cycles' | 'execu
  */
 function claimRow(q: Kysely<Schema>, c: NewCycle) {
   const t = c.startedAt;
-  const paused = pauseNoteAt(q, c.symbol, 'cycles', t);
+  const paused = pauseNoteAt(q, c, 'cycles', t);
   const num = (v: number) => sql<number>`cast(${v} as bigint)`;
   return {
     ...cycleRow(c, 'running'),
@@ -59,7 +63,7 @@ function claimRow(q: Kysely<Schema>, c: NewCycle) {
     error: paused,
     finished_at: sql<number | null>`case when ${paused} is null then null else ${num(t)} end`,
     lease_until: sql<number | null>`case when ${paused} is null then ${num(t + CYCLE_LEASE_MS)} else null end`,
-    execution_off: sql<string | null>`coalesce(${pauseNoteAt(q, c.symbol, 'execution', t)}, cast(${c.executionOff ?? null} as text))`,
+    execution_off: sql<string | null>`coalesce(${pauseNoteAt(q, c, 'execution', t)}, cast(${c.executionOff ?? null} as text))`,
   };
 }
 

@@ -28,6 +28,26 @@ export async function lastEvents(db: Kysely<Schema>, symbol: string, until: numb
   return { success, failure, streak: await failuresAfter(db, success, symbol, until, by) };
 }
 
+/** The same for one job (a symbol at a timeframe: `status` shows one line per job when there are several timeframes). */
+export async function lastJobEvents(db: Kysely<Schema>, symbol: string, timeframe: string, until: number) {
+  const last = (status: CycleStatus) =>
+    whereStatus(db.selectFrom('cycles').select(['id', 'scheduled_at', 'finished_at', 'error']), status)
+      .where('symbol', '=', symbol)
+      .where('timeframe', '=', timeframe)
+      .where('scheduled_at', '<', until)
+      .orderBy('scheduled_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  const [success, failure] = await Promise.all([last('succeeded'), last('failed')]);
+  const row = await whereStatus(db.selectFrom('cycles').select((eb) => eb.fn.countAll<number>().as('n')), 'failed')
+    .where('symbol', '=', symbol)
+    .where('timeframe', '=', timeframe)
+    .where('scheduled_at', '>', success === undefined ? Number.MIN_SAFE_INTEGER : Number(success.scheduled_at))
+    .where('scheduled_at', '<', until)
+    .executeTakeFirstOrThrow();
+  return { success, failure, streak: num(row.n) };
+}
+
 /** Failed cycles after `success` (all of them when there is none), up to `until`. */
 async function failuresAfter(db: Kysely<Schema>, success: { scheduled_at: number } | undefined, symbol: string, until: number, by: StatsGrouping): Promise<number> {
   const row = await whereStatus(db.selectFrom('cycles').select((eb) => eb.fn.countAll<number>().as('n')), 'failed')

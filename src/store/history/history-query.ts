@@ -9,6 +9,8 @@ export interface HistoryFilter {
   status?: CycleStatus;
   trigger?: Trigger;
   symbol?: string;
+  /** A job's timeframe (with `symbol`, one job's history). */
+  timeframe?: string;
   since?: number;
   until?: number;
   /** A cycle's Idempotency-Key (canonical lowercase UUID). */
@@ -97,6 +99,7 @@ export async function queryHistory(db: Kysely<Schema>, f: HistoryFilter): Promis
   let q = db.selectFrom('cycles').selectAll();
   if (f.status !== undefined) q = whereStatus(q, f.status);
   if (f.symbol !== undefined) q = q.where('symbol', '=', f.symbol);
+  if (f.timeframe !== undefined) q = q.where('timeframe', '=', f.timeframe);
   if (f.trigger !== undefined) q = q.where('trigger', '=', f.trigger);
   if (f.since !== undefined) q = q.where('scheduled_at', '>=', f.since);
   if (f.until !== undefined) q = q.where('scheduled_at', '<', f.until);
@@ -127,6 +130,7 @@ export function matchesFilter(v: CycleView, f: Omit<HistoryFilter, 'limit' | 'ke
   return (
     (f.status === undefined || v.status === f.status) &&
     (f.symbol === undefined || v.symbol === f.symbol) &&
+    (f.timeframe === undefined || v.timeframe === f.timeframe) &&
     (f.trigger === undefined || v.trigger === f.trigger) &&
     (f.since === undefined || v.scheduledAt >= f.since) &&
     (f.until === undefined || v.scheduledAt < f.until)

@@ -1,5 +1,6 @@
 import { parseCronExpression } from 'cron-schedule';
 import type { CronPattern } from '../../../time/cron-pattern.ts';
+import { timeframesOfText } from '../../../time/candles.ts';
 
 const HOUR_MS = 3_600_000;
 /** Below this many possible slots, walking the pattern slot by slot is cheaper than being clever. */
@@ -22,14 +23,15 @@ const mod = (a: number, n: number) => ((a % n) + n) % n;
  * one per hour of window.
  */
 export function slotCounter(pattern: CronPattern): SlotCounter {
-  const cron = parseCronExpression(pattern.text);
-  const perHour = cron.seconds.length * cron.minutes.length;
-
   const walk = (from: number, to: number) => {
     let n = 0;
     for (let slot = pattern.next(from - 1); slot < to; slot = pattern.next(slot)) n++;
     return n;
   };
+  // Candle closes (`1m candles | 5m candles`) are no cron text, and at least a minute apart: walked, 1,440 a day at most.
+  if (timeframesOfText(pattern.text) !== undefined) return (from, to) => (to <= from ? 0 : walk(from, to));
+  const cron = parseCronExpression(pattern.text);
+  const perHour = cron.seconds.length * cron.minutes.length;
 
   return (from, to) => {
     if (to <= from) return 0;
