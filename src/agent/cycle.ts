@@ -94,7 +94,7 @@ export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, 
   const claimed = await claim(job, d, idempotencyKey, startedAt, release);
   if (typeof claimed !== 'number') return claimed;
   const id = claimed;
-  const fields = { cycle: id, symbol: job.symbol, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey }; // the key: what Diego logs
+  const fields = { cycle: id, symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey }; // the key: what Diego logs
   let announced = false;
   const announce = () => {
     if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label} with Idempotency-Key ${idempotencyKey}`, fields);

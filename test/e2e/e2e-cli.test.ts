@@ -117,7 +117,7 @@ test('end to end: `run` with * * * * * * against the simulator, SIGTERM → exit
       const cycleLines = out.filter((m) => /^(Starting scalping cycle|Calling Diego|Diego response|Scalping cycle)/.test(m));
       assert.deepEqual(
         cycleLines,
-        cycles.flatMap((c) => [`Starting scalping cycle #${c.id}`, 'Calling Diego analysis endpoint...', responseLine(c.summary!), 'Scalping cycle completed successfully']),
+        cycles.flatMap((c) => [`Starting scalping cycle #${c.id} with Idempotency-Key ${c.idempotency_key}`, 'Calling Diego analysis endpoint...', responseLine(c.summary!), 'Scalping cycle completed successfully']),
       );
       for (const line of agent.stdout.filter((l) => l.includes('Starting scalping cycle #'))) {
         assert.match(line, new RegExp(String.raw`^\[${ISO}\] \[SCHEDULER\] Starting scalping cycle #\d+ with Idempotency-Key [0-9a-f-]{36}$`));
@@ -167,7 +167,8 @@ test('LOG_FORMAT=json: one JSON object per line, on stdout and stderr', async ()
       assert.ok(out.every((o) => o.level === 'info'));
       assert.deepEqual(err.map((o) => [o.level, o.msg, o.attempt, o.httpStatus]), [['warn', 'Attempt 1/3 failed: http_error (HTTP 503: busy); retrying in 10 ms', 1, 503]]);
       const start = out.find((o) => String(o.msg).startsWith('Starting scalping cycle #'));
-      assert.deepEqual([start?.msg, start?.cycle, start?.symbol, start?.trigger], ['Starting scalping cycle #1', 1, 'BTC/USDT', 'startup']);
+      assert.deepEqual([start?.msg, start?.cycle, start?.symbol, start?.timeframe, start?.trigger], [`Starting scalping cycle #1 with Idempotency-Key ${String(start?.idempotencyKey)}`, 1, 'BTC/USDT', '1m', 'startup']);
+      assert.match(String(start?.idempotencyKey), /^[0-9a-f-]{36}$/);
       assert.ok(out.some((o) => o.msg === 'Scalping cycle completed successfully' && o.attempts === 2));
     });
   } finally {
