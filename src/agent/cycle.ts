@@ -174,10 +174,9 @@ function prepareAttempt(run: Running, d: CycleDeps, a: Pick<Prepared, 'idempoten
 async function sendOne(run: Running, d: CycleDeps, attempt: number, p: Prepared): Promise<{ last: AttemptResult; stop?: StopReason; done: boolean }> {
   const { job, fields } = run;
   const { sent, executionOff, body, timeoutMs } = p;
-  // Precision-critical: the request is written before anything else runs; the clock read and log lines follow it.
-  const answer = p.attempt.send();
-  // When the request left, for `stats`' fire lateness: a clock read, written with the attempt's finish below.
-  const sentAt = d.clock.now();
+  // Precision-critical: the request is written before anything else runs; the log lines follow it. `sentAt`, when
+  // it left (for `stats`' fire lateness), is its X-Sent-At stamp, written with the attempt's finish below.
+  const { sentAt, result: answer } = p.attempt.send();
   const tag = d.label === '' ? '' : ` (cycle ${recordLabel(run.id)}, ${job.symbol})`; // several symbols' lines interleave
   run.announce();
   if (attempt === 1) d.onStarted?.();

@@ -47,8 +47,11 @@ export interface DiegoClientOptions {
 
 /** One attempt prepared up to its write (headers, body bytes, signal, a connection taken): `send` writes it. */
 export interface PreparedAttempt {
-  /** Writes the request (nothing else first), then starts its timeout; resolves with its result, never rejects. */
-  send(): Promise<AttemptResult>;
+  /**
+   * Writes the request (nothing else first), then starts its timeout. `sentAt`: the send stamp's millisecond (the
+   * clock read for `X-Sent-At` just before the write, the only one on that path); `result` never rejects.
+   */
+  send(): { sentAt: number; result: Promise<AttemptResult> };
   /** Not sent after all: the held request is dropped unwritten. */
   cancel(): void;
 }
@@ -103,12 +106,13 @@ export function createDiegoClient(opts: DiegoClientOptions): DiegoClient {
           // The send time, the one header only the write can know (a clock read of well under a microsecond): Diego
           // and the precision benchmark split lateness into scheduling (slot → this instant) and transfer. Wall-clock
           // epoch ms with µs, not secret.
-          held.release({ 'x-sent-at': sendStamp(opts.now()).toFixed(3) });
+          const stamp = sendStamp(opts.now());
+          held.release({ 'x-sent-at': stamp.toFixed(3) });
           timer = setTimeout(() => {
             why = 'timeout';
             control.abort();
           }, Math.max(1, a.timeoutMs));
-          return result;
+          return { sentAt: Math.floor(stamp), result };
         },
         cancel() {
           why ??= 'cancelled';

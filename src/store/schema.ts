@@ -54,7 +54,7 @@ export interface AttemptsTable {
   error: string | null;
   /** The start of the body of an answer that was not `ok` (an ok one lives on as its cycle's summary). */
   response_excerpt: string | null;
-  /** When the request left: read right after it was handed to the HTTP client; null if never sent, or before migration 0014. */
+  /** When the request left: its X-Sent-At stamp, read just before the write (held-request.ts); null if never sent, or before migration 0014. */
   sent_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 

@@ -40,7 +40,7 @@ test('a prepared attempt connects before its send and writes nothing until it; t
       await until(() => stub.connections.length === 1, 'the first prepare to open the connection');
       await pause(50); // the prepare window: fetch has run, the request waits for its write
       assert.equal(stub.received.length, slot, 'nothing is written before the send');
-      const result = await prepared.send();
+      const result = await prepared.send().result;
       assert.equal(result.outcome, 'ok');
       assert.equal(stub.received.length, slot + 1);
     }
@@ -52,7 +52,7 @@ test('a prepared attempt connects before its send and writes nothing until it; t
 for (const how of ['its keep-alive timeout, 150 ms', 'closed idle without notice'] as const) {
   test(`a connection Diego closed (${how}) is replaced at the prepare, before the send, never during it`, async () => {
     await withClient(async (client, stub) => {
-      assert.equal((await client.prepare(BODY, attempt()).send()).outcome, 'ok');
+      assert.equal((await client.prepare(BODY, attempt()).send().result).outcome, 'ok');
       await pause(how.startsWith('its') ? 400 : 100);
       if (!how.startsWith('its')) stub.dropConnections();
       await pause(50);
@@ -60,7 +60,7 @@ for (const how of ['its keep-alive timeout, 150 ms', 'closed idle without notice
       await until(() => stub.connections.length === 2, 'the prepare to open a new connection');
       const connectedAt = stub.connections[1]!.at;
       const sentAt = Date.now();
-      const result = await prepared.send();
+      const result = await prepared.send().result;
       assert.equal(result.outcome, 'ok', result.error);
       assert.ok(connectedAt <= sentAt, 'connected before the send');
       assert.equal(stub.received.length, 2);
@@ -77,7 +77,7 @@ test('a connection closed while the request waits for its slot is replaced befor
     stub.dropConnections(); // Diego restarts, or its idle timeout fires, during the prepare window
     await until(() => stub.connections.length === 2, 'the held request to reconnect before its write');
     assert.equal(stub.received.length, 0);
-    const result = await prepared.send();
+    const result = await prepared.send().result;
     assert.equal(result.outcome, 'ok', result.error);
     assert.equal(stub.received.length, 1, 'sent once');
     assert.equal(stub.received[0]!.remotePort, stub.connections[1]!.remotePort);
@@ -89,13 +89,13 @@ test('Diego restarted on its port between two slots: the next prepare connects t
   const first = await startDiegoStub([{ status: 200 }], { port });
   const client = createDiegoClient({ baseUrl: first.url, maxResponseBytes: 1 << 20, now: Date.now });
   try {
-    assert.equal((await client.prepare(BODY, attempt()).send()).outcome, 'ok');
+    assert.equal((await client.prepare(BODY, attempt()).send().result).outcome, 'ok');
     await first.close();
     const second = await startDiegoStub([{ status: 200 }], { port });
     try {
       const prepared = client.prepare(BODY, attempt());
       await until(() => second.connections.length === 1, 'the prepare to connect to the restarted Diego');
-      assert.equal((await prepared.send()).outcome, 'ok');
+      assert.equal((await prepared.send().result).outcome, 'ok');
       assert.equal(second.received.length, 1);
     } finally {
       await second.close();
@@ -113,11 +113,11 @@ test('a cancelled prepared attempt is never written; an abort before the send en
     const stop = new AbortController();
     const aborted = client.prepare(BODY, attempt(stop.signal));
     stop.abort();
-    const result = await aborted.send();
+    const result = await aborted.send().result;
     assert.equal(result.outcome, 'aborted');
     await pause(100);
     assert.equal(stub.received.length, 0, 'nothing reached Diego');
-    assert.equal((await client.prepare(BODY, attempt()).send()).outcome, 'ok', 'the client still sends afterwards');
+    assert.equal((await client.prepare(BODY, attempt()).send().result).outcome, 'ok', 'the client still sends afterwards');
   });
 });
 
@@ -134,7 +134,7 @@ test('the timeout runs from the write and covers the body: a body that trickles 
     const prepared = client.prepare(BODY, { ...attempt(), timeoutMs: 200 });
     await pause(300); // longer than the timeout: it must not have started before the send
     assert.equal(stub.received.length, 0);
-    const result = await prepared.send();
+    const result = await prepared.send().result;
     assert.equal(result.outcome, 'timeout', result.error);
     assert.match(result.error ?? '', /within 200 ms/);
     assert.equal(stub.received.length, 1);

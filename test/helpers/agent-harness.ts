@@ -191,8 +191,9 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
           const prepared = real.prepare(req, opts);
           return {
             send() {
-              sent.push({ at: clock.now(), idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
-              return prepared.send();
+              const went = prepared.send();
+              sent.push({ at: went.sentAt, idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
+              return went;
             },
             cancel: prepared.cancel,
           };
