@@ -4,10 +4,17 @@ import { errorLine } from '../log/error-line.ts';
 import { nextStep } from './retry-policy.ts';
 import { recordLabel } from '../records.ts';
 import { CUT_BY_PAUSE, cycleVerdict, passedOver, UNSENT, type Release, type StopReason } from './cycle-verdict.ts';
-import { checkLateSend, checkRetry, claimDecision } from './send-check.ts';
+import { checkLateSend, checkRetry, claimDecision, LATE_SEND_MS } from './send-check.ts';
 import { executionOffOf, stricter, type SlotDecision } from './slot-decision.ts';
 
 export { cycleVerdict, CUT_BY_PAUSE, type Release } from './cycle-verdict.ts';
+
+/**
+ * A prepared cycle's gate: resolves with the release at its slot. The cycle may hang `atBoundary` on it, which the
+ * agent calls synchronously at the boundary just before resolving it with `fire`: the on-time request is written
+ * there and then, with no promise hop between the scheduler's wake-up and the write.
+ */
+export type Gate = Promise<Release> & { atBoundary?: () => void };
 export type { CycleDeps, CycleJob, CycleResult, EndedCycle } from './cycle-types.ts';
 import type { CycleDeps, CycleJob, CycleResult, EndedCycle, Running } from './cycle-types.ts';
 
@@ -17,7 +24,7 @@ import type { CycleDeps, CycleJob, CycleResult, EndedCycle, Running } from './cy
  * Given `release`, the cycle is prepared ahead of its slot: the claim and the first attempt's row are written at
  * once, and the first POST leaves as soon as `release` says `fire` (at the boundary), no database write between.
  */
-export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Promise<Release>): Promise<CycleResult> {
+export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Gate): Promise<CycleResult> {
   const idempotencyKey = d.newId();
   const traceId = newTraceId();
   // Claimed ahead of its slot, a cycle still starts at the slot: that is when its request leaves, never before.
@@ -84,7 +91,7 @@ interface Sent {
 }
 
 /** The attempts loop: POSTs until an answer is ok, the retry policy stops, the deadline comes or the agent stops. */
-async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, claimed: SlotDecision, release?: Promise<Release>): Promise<Sent> {
+async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, claimed: SlotDecision, release?: Gate): Promise<Sent> {
   const { id, job } = run;
   const openAttempt = async (number: number, startedAt: number) => {
     const requestId = d.newId();
@@ -94,25 +101,31 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   let ready = release ? await openAttempt(1, Math.max(job.slot, d.clock.now())) : undefined;
   // …and the request itself, up to its write (headers, body, signal, a connection): at the boundary only the write.
   let held = ready && prepareAttempt(run, d, { idempotencyKey, abort, sent: ready, executionOff: executionOffOf(claimed) });
+  if (held && release) release.atBoundary = writeOnTime(run, d, held, abort, claimed);
   const go = release ? await release : 'fire';
   const out: Sent = { stop: go === 'fire' ? undefined : go === 'shutdown' ? 'aborted' : go, last: undefined, count: 0 };
   // The copy's word at the boundary (no read), never laxer than the claim's: the on-time path.
-  let decision: SlotDecision = go === 'fire' && job.check ? stricter(job.check.atSlot(), claimed) : claimed;
+  let decision: SlotDecision = held?.went?.decision ?? (go === 'fire' && job.check ? stricter(job.check.atSlot(), claimed) : claimed);
   let executionOn = false;
   while (out.stop === undefined) {
     const now = d.clock.now();
-    if (abort.aborted) out.stop = 'aborted';
+    // Written at the boundary already (writeOnTime): the request is out, whatever came since.
+    const early = held?.went !== undefined;
+    if (!early && abort.aborted) out.stop = 'aborted';
     // Nothing sent and the next slot already due (a forward clock step): passed over, not failed.
-    else if (now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
+    else if (!early && now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
     if (out.stop) break;
     const number = out.count + 1;
     const sent = ready ?? (await openAttempt(number, now));
     ready = undefined;
     // Every attempt leaves with the flag in force when it leaves: a late first one, and every retry, ask the database.
+    // (One written at the boundary was decided there, on time: nothing to re-check.)
     if (number === 1) {
-      const checked = await checkLateSend(job.slot, decision, job.check, d.clock);
-      decision = checked.decision;
-      if (checked.late !== undefined) d.log.info(`Slot ${run.fields.slot} ${checked.late} ms late: control state re-read from the database before sending (${decisionLine(decision)})${d.label}`, { ...run.fields, lateMs: checked.late });
+      if (!early) {
+        const checked = await checkLateSend(job.slot, decision, job.check, d.clock);
+        decision = checked.decision;
+        if (checked.late !== undefined) d.log.info(`Slot ${run.fields.slot} ${checked.late} ms late: control state re-read from the database before sending (${decisionLine(decision)})${d.label}`, { ...run.fields, lateMs: checked.late });
+      }
     } else decision = await checkRetry(now, decision, job.check, executionOn);
     if (decision.kind === 'skip') {
       ready = sent; // its row says it was not sent
@@ -148,9 +161,27 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
 /** A decision in a few words, for the log. */
 const decisionLine = (d: SlotDecision): string => (d.kind === 'skip' ? `not sent: ${d.reason}` : d.execution ? 'execution on' : `execution off: ${d.why}`);
 
+/**
+ * The on-time write, called synchronously at the boundary (Gate): the slot decision from the copy, as the async path
+ * would take it, and when it fires with the body prepared, the write. Late (past LATE_SEND_MS), past the deadline,
+ * stopped, or a decision that changed the body: nothing here, the async path decides (re-reading if late).
+ */
+function writeOnTime(run: Running, d: CycleDeps, held: Prepared, abort: AbortSignal, claimed: SlotDecision): () => void {
+  const { job } = run;
+  return () => {
+    const now = d.clock.now();
+    if (abort.aborted || now - job.slot > LATE_SEND_MS || now >= job.deadline) return;
+    const decision = job.check ? stricter(job.check.atSlot(), claimed) : claimed;
+    if (decision.kind !== 'fire' || executionOffOf(decision) !== held.executionOff) return;
+    held.went = { ...held.attempt.send(), decision };
+  };
+}
+
 /** An attempt prepared up to its write (client.ts), with what its log lines and its closing need. */
 interface Prepared {
   attempt: PreparedAttempt;
+  /** Written at the boundary by writeOnTime: when, its answer, and the decision it went out on. */
+  went?: { sentAt: number; result: Promise<AttemptResult>; decision: SlotDecision };
   sent: { id: number; requestId: string; startedAt: number };
   body: { symbol: string; timeframe: string; triggerExecution: boolean };
   executionOff: string | undefined;
@@ -176,7 +207,7 @@ async function sendOne(run: Running, d: CycleDeps, attempt: number, p: Prepared)
   const { sent, executionOff, body, timeoutMs } = p;
   // Precision-critical: the request is written before anything else runs; the log lines follow it. `sentAt`, when
   // it left (for `stats`' fire lateness), is its X-Sent-At stamp, written with the attempt's finish below.
-  const { sentAt, result: answer } = p.attempt.send();
+  const { sentAt, result: answer } = p.went ?? p.attempt.send();
   const tag = d.label === '' ? '' : ` (cycle ${recordLabel(run.id)}, ${job.symbol})`; // several symbols' lines interleave
   run.announce();
   if (attempt === 1) d.onStarted?.();

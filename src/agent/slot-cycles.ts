@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import { pauseCovers, type Pause } from '../control/state.ts';
 import { ownerOf, type SkipReason, type Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
-import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Release } from './cycle.ts';
+import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Gate } from './cycle.ts';
 import { outlivesSlot } from './policies.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
 
@@ -43,7 +43,7 @@ export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config) {
   return {
     abortAll,
     /** Starts a cycle; `release` given, it is prepared ahead and waits for its slot. */
-    start(job: Omit<CycleJob, 'cut'>, release?: Promise<Release>) {
+    start(job: Omit<CycleJob, 'cut'>, release?: Gate) {
       const { symbol } = job;
       const label = config.symbols.length > 1 ? ` (${symbol})` : '';
       const cut = new AbortController();

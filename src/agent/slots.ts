@@ -3,7 +3,7 @@ import { pausesInForce } from '../control/pauses-in-force.ts';
 import type { Config } from '../config.ts';
 import type { Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
-import type { Release } from './cycle.ts';
+import type { Gate, Release } from './cycle.ts';
 import { createCycles } from './slot-cycles.ts';
 import type { SendCheck } from './send-check.ts';
 import { decideSlot, executionOffOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
@@ -20,10 +20,10 @@ import type { Upkeep } from './upkeep/upkeep.ts';
 export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlackout: ExecutionBlackout = NO_BLACKOUT) {
   const cycles = createCycles(d, upkeep, config);
   // Cycles claimed ahead of their slot (runSchedule's onPrepare), each waiting for its release at the boundary.
-  const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
+  const prepared = new Map<string, { slot: number; release: (r: Release) => void; gate: Gate }>();
   const decider = slotDecider(d, upkeep, config, executionBlackout);
   // Each prepared slot's last look at the control state (LAST_LOOK_MS before it), which its release waits for.
-  const looks = new Map<number, Promise<void>>();
+  const looks = new Map<number, Look>();
 
   // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
   // request is left to send. A slot the decision skips now is decided again, and recorded, at the slot.
@@ -33,8 +33,8 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
       const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot));
       if (decision.kind === 'skip') continue;
       let release!: (r: Release) => void;
-      const gate = new Promise<Release>((resolve) => (release = resolve));
-      prepared.set(symbol, { slot, release });
+      const gate: Gate = new Promise<Release>((resolve) => (release = resolve));
+      prepared.set(symbol, { slot, release, gate });
       deadline ??= config.cron.next(slot);
       cycles.start({ symbol, trigger: 'schedule', slot, deadline, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) }, gate);
     }
@@ -49,11 +49,15 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
     for (const symbol of config.symbols) {
       const ready = prepared.get(symbol);
       prepared.delete(symbol);
-      // Read well before the boundary, the look is settled by now: its `then` costs a microtask. A database slow to
-      // answer holds the request until it has (then it leaves late, and re-checks: send-check.ts).
+      // Read well before the boundary, the look is settled by now: the on-time request is written right here
+      // (the gate's atBoundary), then the cycle goes on asynchronously. A database slow to answer holds the request
+      // until it has (then it leaves late, and re-checks: send-check.ts).
       if (ready?.slot === slot) {
-        if (look) void look.then(() => ready.release('fire'));
-        else ready.release('fire');
+        if (look && !look.settled) void look.done.then(() => ready.release('fire'));
+        else {
+          ready.gate.atBoundary?.(); // the on-time write, here and now
+          ready.release('fire');
+        }
       } else {
         // Prepared for a slot that was passed over (a late wake-up): it closes as skipped; this slot runs fresh.
         ready?.release('missed');
@@ -88,7 +92,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
     fire,
     /** A prepared slot's last look at the control state (the scheduler's onLastLook). */
     lastLook(slot: number) {
-      if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, upkeep.control.refresh());
+      if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, lookOf(upkeep.control.refresh()));
     },
     /** A prepared slot that will not fire after all (the wall clock went back past it): its cycles close unsent. */
     release(slot: number, how: Release) {
@@ -129,6 +133,17 @@ function attachHands(d: AgentDeps, upkeep: Upkeep, config: Config, launch: Launc
     },
     cut,
   });
+}
+
+/** A slot's last look at the control state, and whether it has answered (then the slot's write needs no hop). */
+interface Look {
+  done: Promise<void>;
+  settled: boolean;
+}
+function lookOf(done: Promise<void>): Look {
+  const look = { done, settled: false };
+  void done.then(() => (look.settled = true));
+  return look;
 }
 
 /** What the take of a run-now request read, for its launch. */
