@@ -108,7 +108,7 @@ function dispatchHeld(pool: Pool, opts: DispatchOptions, handler: Handler): (ext
   };
   const open = () => {
     const make = pool.secure ? httpsRequest : httpRequest;
-    req = make({ host: origin.hostname, port: origin.port, path: opts.path, method: opts.method, headers: headerObject(opts.headers), agent: pool.agent });
+    req = make({ host: origin.hostname.replace(/^\[|\]$/g, ''), port: origin.port, path: opts.path, method: opts.method, headers: headerObject(opts.headers), agent: pool.agent });
     req.on('response', (res) => answer(res, handler, () => settled, (v) => (settled = v), fail));
     req.on('error', (err) => {
       // Broken before anything was written on it (the server closed the idle connection): a new one, still unsent.
