@@ -1,7 +1,9 @@
 // Fire precision, side by side: our agent (the real CLI) and croner, node-cron 4 and cron-schedule 6 (each posting
 // with fetch), one after another on `* * * * * *`, idle and with one busy core. A receiver in this process stamps
 // each arrival; each sender stamps its send time into X-Sent-At, so lateness splits into scheduler and transfer.
-//   node dist/bench/precision.js [--slots 300] [--senders agent,croner,node-cron,cron-schedule] [--conditions idle,busy] [--out file.json]
+//   node dist/bench/precision.js [--slots 300] [--senders limit,agent,croner,node-cron,cron-schedule] [--conditions idle,busy] [--out file.json]
+// `limit` (precision-limit.ts) is what the machine allows: a warm connection, the bytes prepared, one write at the
+// boundary; each sender's arrival is then also printed as a ratio to it.
 // `--senders agent-hanging-alerts` is our agent with a webhook and a Healthchecks URL that never answer: what
 // notifications cost the slots (nothing, if delivery stays off their path).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +18,7 @@ import { busyCore, peakRssMiB, sleep, stopChild } from './lib/proc.ts';
 import { startReceiver, type Arrival, type Receiver } from './lib/receiver.ts';
 import { fmt, summarize, type Summary } from './lib/stats.ts';
 import { renderTable } from './lib/table.ts';
+import { limitTable } from './lib/limit-ratio.ts';
 
 const PATTERN = '* * * * * *';
 /** Time a sender gets to start and warm its connection before its counted window opens. */
@@ -27,7 +30,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const argv = process.argv.slice(2);
 const slots = intFlag(argv, 'slots', 300);
-const senders = listFlag(argv, 'senders', ['agent', 'croner', 'node-cron', 'cron-schedule']);
+const senders = listFlag(argv, 'senders', ['limit', 'agent', 'croner', 'node-cron', 'cron-schedule']);
 const conditions = listFlag(argv, 'conditions', ['idle', 'busy']);
 const out = flag(argv, 'out');
 
@@ -84,7 +87,9 @@ function startSender(name: string, url: string, dir: string): ChildProcess {
             ...(name === 'agent-hanging-alerts' && hanging ? { ALERT_WEBHOOK_URL: `${hanging.url}/hook`, HEALTHCHECK_PING_URL: `${hanging.url}/ping` } : {}),
           },
         })
-      : spawn(process.execPath, [join(here, 'precision-sender.js'), name, url, PATTERN], opts);
+      : name === 'limit'
+        ? spawn(process.execPath, [join(here, 'precision-limit.js'), url], opts)
+        : spawn(process.execPath, [join(here, 'precision-sender.js'), name, url, PATTERN], opts);
   closeSync(log);
   return child;
 }
@@ -159,6 +164,8 @@ async function main(): Promise<void> {
         await busy?.stop();
       }
       process.stdout.write(`\n${condition === 'busy' ? 'One busy core' : 'Idle'}:\n${precisionTable(results.filter((r) => r.condition === condition))}\n`);
+      const ratios = limitTable(results.filter((r) => r.condition === condition));
+      if (ratios) process.stdout.write(`\nArrival (slot → arrival at the receiver) against the limit:\n${ratios}\n`);
     }
   } finally {
     await receiver.close();

@@ -154,6 +154,7 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   log.info(`Stopping: no new cycles; ${inFlight.length} in flight`);
   d.notifier.notify('stopping', `stopping (${inFlight.length} cycle(s) in flight)`);
   await drain(inFlight, clock, config.shutdownGraceMs, slots.abortAll, log);
+  d.client.close?.(); // the kept-alive connections to Diego
   log.info('Stopped');
   return 0;
 }

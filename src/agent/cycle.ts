@@ -1,85 +1,22 @@
-import type { Clock } from '../time/clock.ts';
-import type { AttemptResult, DiegoClient } from '../diego/client.ts';
+import type { AttemptResult, PreparedAttempt } from '../diego/client.ts';
+import { newTraceId, traceparent } from '../diego/trace.ts';
 import { errorLine } from '../log/error-line.ts';
-import type { Logger } from '../log/logger.ts';
-import { nextStep, type RetryPolicy } from './retry-policy.ts';
-import { recordLabel, type AttemptOutcome, type CycleStatus, type Trigger } from '../records.ts';
-import type { HistoryStore } from '../store/port.ts';
+import { nextStep } from './retry-policy.ts';
+import { recordLabel } from '../records.ts';
 import { closingError, CUT_BY_PAUSE, cycleVerdict, passedOver, UNSENT, type Release, type StopReason } from './cycle-verdict.ts';
-import { checkLateSend, checkRetry, claimDecision, type SendCheck } from './send-check.ts';
+import { checkLateSend, checkRetry, claimDecision, LATE_SEND_MS } from './send-check.ts';
 import { executionOffOf, stricter, type SlotDecision } from './slot-decision.ts';
-
-/** One symbol's cycle for one slot. */
-export interface CycleJob {
-  symbol: string;
-  trigger: Trigger;
-  /** The slot's time (for `startup`, the start time). */
-  slot: number;
-  /** The symbol's next slot: no attempt starts after it and none runs past it. */
-  deadline: number;
-  /**
-   * Aborted by the agent when the deadline slot itself fires. A timer set for the deadline wakes a few ms late, so
-   * without this the old attempt would still be in flight at the boundary and the next slot would be skipped.
-   */
-  cut?: AbortSignal;
-  /** Set while execution is paused (`pause --execution`): why; the request then says `triggerExecution: false`. */
-  executionOff?: string;
-  /** The slot decision at each send (slots.ts): from the copy at the boundary, from the database for a late send and
-   * each retry. Absent: the claim's answer and `executionOff` decide alone. */
-  check?: SendCheck;
-}
-
-export interface CycleDeps {
-  clock: Clock;
-  client: DiegoClient;
-  store: HistoryStore;
-  log: Logger;
-  retry: RetryPolicy;
-  timeframe: string;
-  triggerExecution: boolean;
-  diegoTimeoutMs: number;
-  owner: string;
-  newId: () => string;
-  /** Appended to the cycle's log lines when several symbols share the log. */
-  label: string;
-  /** Told once the cycle's first request is on its way (the Healthchecks `/start` ping). */
-  onStarted?: () => void;
-}
 
 export { cycleVerdict, CUT_BY_PAUSE, type Release } from './cycle-verdict.ts';
 
-/** What the metrics file counts of an ended cycle, straight from memory (no read back from the database). */
-export interface EndedCycle {
-  status: Exclude<CycleStatus, 'running'>;
-  /** Why it did not succeed, as recorded (`missed`, `deadline`, …). */
-  reason?: string;
-  trigger: Trigger;
-  finishedAt: number;
-  durationMs: number;
-  attempts: { outcome: AttemptOutcome; durationMs: number }[];
-  /** Its symbol, and whether Diego's answer said an order was placed, or failed (the guards read these). */
-  symbol?: string; timeframe?: string; executed?: boolean; executionFailed?: boolean;
-}
-
-export interface CycleResult {
-  id?: number;
-  /** `unclaimed`: the claim could not be written (the database is unavailable), so the slot was not fired. */
-  status: Exclude<CycleStatus, 'running'> | 'claimed_elsewhere' | 'unclaimed';
-  reason?: string;
-  attempts: number;
-  /** The cycle as recorded, when this agent ran it. */
-  ended?: EndedCycle;
-}
-
-/** A claimed cycle on its way: what the attempts loop and the closing share. */
-interface Running {
-  id: number;
-  job: CycleJob;
-  startedAt: number;
-  fields: Record<string, unknown>;
-  announce: () => void;
-  attempts: EndedCycle['attempts'];
-}
+/**
+ * A prepared cycle's gate: resolves with the release at its slot. The cycle may hang `atBoundary` on it, which the
+ * agent calls synchronously at the boundary just before resolving it with `fire`: the on-time request is written
+ * there and then, with no promise hop between the scheduler's wake-up and the write.
+ */
+export type Gate = Promise<Release> & { atBoundary?: () => void };
+export type { CycleDeps, CycleJob, CycleResult, EndedCycle } from './cycle-types.ts';
+import type { CycleDeps, CycleJob, CycleResult, EndedCycle, Running } from './cycle-types.ts';
 
 /**
  * Runs one cycle: claims the slot, sends up to `retry.attempts` POSTs sharing one Idempotency-Key, and records
@@ -87,20 +24,21 @@ interface Running {
  * Given `release`, the cycle is prepared ahead of its slot: the claim and the first attempt's row are written at
  * once, and the first POST leaves as soon as `release` says `fire` (at the boundary), no database write between.
  */
-export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Promise<Release>): Promise<CycleResult> {
+export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Gate): Promise<CycleResult> {
   const idempotencyKey = d.newId();
+  const traceId = newTraceId();
   // Claimed ahead of its slot, a cycle still starts at the slot: that is when its request leaves, never before.
   const startedAt = Math.max(job.slot, d.clock.now());
-  const claimed = await claim(job, d, idempotencyKey, startedAt, release);
+  const claimed = await claim(job, d, { idempotencyKey, traceId }, startedAt, release);
   if (typeof claimed !== 'number') return claimed;
   const id = claimed;
-  const fields = { cycle: id, symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey }; // the key: what Diego logs
+  const fields = { cycle: id, symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey, traceId }; // what Diego logs
   let announced = false;
   const announce = () => {
     if (!announced) d.log.info(`Starting scalping cycle ${recordLabel(id)}${d.label} with Idempotency-Key ${idempotencyKey}`, fields);
     announced = true;
   };
-  const run: Running = { id, job, startedAt, fields, announce, attempts: [] };
+  const run: Running = { id, job, traceId, startedAt, fields, announce, attempts: [] };
   const answer = d.store.claimAnswer(id);
   if (answer?.paused !== undefined) return pausedAtClaim(run, d, answer.paused, release);
   const sent = await sendAttempts(run, d, idempotencyKey, abort, claimDecision(answer, job.executionOff), release);
@@ -120,10 +58,10 @@ async function pausedAtClaim(run: Running, d: CycleDeps, why: string, release?: 
 }
 
 /** Claims the slot: the cycle's id, or the result of a slot not fired (taken by another agent, or no claim written). */
-async function claim(job: CycleJob, d: CycleDeps, idempotencyKey: string, startedAt: number, release?: Promise<Release>): Promise<number | CycleResult> {
+async function claim(job: CycleJob, d: CycleDeps, ids: { idempotencyKey: string; traceId: string }, startedAt: number, release?: Promise<Release>): Promise<number | CycleResult> {
   let claimed: number | undefined;
   try {
-    claimed = await d.store.claimCycle({ symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, scheduledAt: job.slot, deadlineAt: job.deadline, startedAt, idempotencyKey, owner: d.owner, executionOff: job.executionOff });
+    claimed = await d.store.claimCycle({ symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, scheduledAt: job.slot, deadlineAt: job.deadline, startedAt, ...ids, owner: d.owner, executionOff: job.executionOff });
   } catch (err) {
     // No claim, no fire (PostgreSQL shared by replicas: another replica may fire this slot, and firing without the
     // claim could make it twice). The next slot tries again, which is how firing resumes once the database is back.
@@ -154,7 +92,7 @@ interface Sent {
 }
 
 /** The attempts loop: POSTs until an answer is ok, the retry policy stops, the deadline comes or the agent stops. */
-async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, claimed: SlotDecision, release?: Promise<Release>): Promise<Sent> {
+async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, abort: AbortSignal, claimed: SlotDecision, release?: Gate): Promise<Sent> {
   const { id, job } = run;
   const openAttempt = async (number: number, startedAt: number) => {
     const requestId = d.newId();
@@ -162,25 +100,33 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
   };
   // Prepared ahead: the first attempt's row is written before the slot too, then the request waits for it.
   let ready = release ? await openAttempt(1, Math.max(job.slot, d.clock.now())) : undefined;
+  // …and the request itself, up to its write (headers, body, signal, a connection): at the boundary only the write.
+  let held = ready && prepareAttempt(run, d, { idempotencyKey, abort, sent: ready, executionOff: executionOffOf(claimed) });
+  if (held && release) release.atBoundary = writeOnTime(run, d, held, abort, claimed);
   const go = release ? await release : 'fire';
   const out: Sent = { stop: go === 'fire' ? undefined : go === 'shutdown' ? 'aborted' : go, last: undefined, count: 0 };
   // The copy's word at the boundary (no read), never laxer than the claim's: the on-time path.
-  let decision: SlotDecision = go === 'fire' && job.check ? stricter(job.check.atSlot(), claimed) : claimed;
+  let decision: SlotDecision = held?.went?.decision ?? (go === 'fire' && job.check ? stricter(job.check.atSlot(), claimed) : claimed);
   let executionOn = false;
   while (out.stop === undefined) {
     const now = d.clock.now();
-    if (abort.aborted) out.stop = 'aborted';
+    // Written at the boundary already (writeOnTime): the request is out, whatever came since.
+    const early = held?.went !== undefined;
+    if (!early && abort.aborted) out.stop = 'aborted';
     // Nothing sent and the next slot already due (a forward clock step): passed over, not failed.
-    else if (now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
+    else if (!early && now >= job.deadline) out.stop = out.count === 0 ? 'missed' : 'deadline';
     if (out.stop) break;
     const number = out.count + 1;
     const sent = ready ?? (await openAttempt(number, now));
     ready = undefined;
     // Every attempt leaves with the flag in force when it leaves: a late first one, and every retry, ask the database.
+    // (One written at the boundary was decided there, on time: nothing to re-check.)
     if (number === 1) {
-      const checked = await checkLateSend(job.slot, decision, job.check, d.clock);
-      decision = checked.decision;
-      if (checked.late !== undefined) d.log.info(`Slot ${run.fields.slot} ${checked.late} ms late: control state re-read from the database before sending (${decisionLine(decision)})${d.label}`, { ...run.fields, lateMs: checked.late });
+      if (!early) {
+        const checked = await checkLateSend(job.slot, decision, job.check, d.clock);
+        decision = checked.decision;
+        if (checked.late !== undefined) d.log.info(`Slot ${run.fields.slot} ${checked.late} ms late: control state re-read from the database before sending (${decisionLine(decision)})${d.label}`, { ...run.fields, lateMs: checked.late });
+      }
     } else decision = await checkRetry(now, decision, job.check, executionOn);
     if (decision.kind === 'skip') {
       ready = sent; // its row says it was not sent
@@ -194,11 +140,16 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
     const executionOff: string | undefined = executionOffOf(decision);
     if (number === 1) executionOn = d.triggerExecution && executionOff === undefined;
     if (executionOff !== undefined) out.executionOff = executionOff;
-    const step = await sendOne(run, d, { idempotencyKey, abort, number, sent, executionOff });
+    // The prepared request goes as prepared unless the decision at the boundary changed its body (a kill switch).
+    if (held && held.executionOff !== executionOff) held = void held.attempt.cancel();
+    const prepared = held ?? prepareAttempt(run, d, { idempotencyKey, abort, sent, executionOff });
+    held = undefined;
+    const step = await sendOne(run, d, number, prepared);
     out.last = step.last;
     if (step.stop !== undefined) out.stop = step.stop;
     if (step.done) break;
   }
+  held?.attempt.cancel();
   if (ready) {
     // The attempt never went out (passed over, a stop before its slot, held back by the slot decision): its row says so.
     out.count++;
@@ -212,28 +163,59 @@ async function sendAttempts(run: Running, d: CycleDeps, idempotencyKey: string, 
 /** A decision in a few words, for the log. */
 const decisionLine = (d: SlotDecision): string => (d.kind === 'skip' ? `not sent: ${d.reason}` : d.execution ? 'execution on' : `execution off: ${d.why}`);
 
-/** One attempt: sends, records its end, and says whether to go on (after the retry delay) or why to stop. */
-async function sendOne(
-  run: Running,
-  d: CycleDeps,
-  a: { idempotencyKey: string; abort: AbortSignal; number: number; sent: { id: number; requestId: string; startedAt: number }; executionOff: string | undefined },
-): Promise<{ last: AttemptResult; stop?: StopReason; done: boolean }> {
-  const { job, fields } = run;
-  const { number: attempt, sent, executionOff } = a;
-  const tag = d.label === '' ? '' : ` (cycle ${recordLabel(run.id)}, ${job.symbol})`; // several symbols' lines interleave
-  const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution && executionOff === undefined };
+/**
+ * The on-time write, called synchronously at the boundary (Gate): the slot decision from the copy, as the async path
+ * would take it, and when it fires with the body prepared, the write. Late (past LATE_SEND_MS), past the deadline,
+ * stopped, or a decision that changed the body: nothing here, the async path decides (re-reading if late).
+ */
+function writeOnTime(run: Running, d: CycleDeps, held: Prepared, abort: AbortSignal, claimed: SlotDecision): () => void {
+  const { job } = run;
+  return () => {
+    const now = d.clock.now();
+    if (abort.aborted || now - job.slot > LATE_SEND_MS || now >= job.deadline) return;
+    const decision = job.check ? stricter(job.check.atSlot(), claimed) : claimed;
+    if (decision.kind !== 'fire' || executionOffOf(decision) !== held.executionOff) return;
+    held.went = { ...held.attempt.send(), decision };
+  };
+}
+
+/** An attempt prepared up to its write (client.ts), with what its log lines and its closing need. */
+interface Prepared {
+  attempt: PreparedAttempt;
+  /** Written at the boundary by writeOnTime: when, its answer, and the decision it went out on. */
+  went?: { sentAt: number; result: Promise<AttemptResult>; decision: SlotDecision };
+  sent: { id: number; requestId: string; startedAt: number };
+  body: { symbol: string; timeframe: string; triggerExecution: boolean };
+  executionOff: string | undefined;
+  timeoutMs: number;
+  idempotencyKey: string;
+  abort: AbortSignal;
+}
+
+/** Prepares an attempt's request (no I/O but taking a connection): the cycle's trace, a new span. */
+function prepareAttempt(run: Running, d: CycleDeps, a: Pick<Prepared, 'idempotencyKey' | 'abort' | 'sent' | 'executionOff'>): Prepared {
+  const { job } = run;
+  const body = { symbol: job.symbol, timeframe: d.timeframe, triggerExecution: d.triggerExecution && a.executionOff === undefined };
   // The attempt must end by the deadline: cut its timeout, and remember that the deadline did the cutting. (From the
   // attempt's recorded start; a late send's re-check in between is cut at the boundary by `job.cut` all the same.)
-  const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - sent.startedAt);
-  // Precision-critical: the request is on its way before anything else runs; the log lines follow it.
-  const answer = d.client.analyze(body, { idempotencyKey: a.idempotencyKey, requestId: sent.requestId, timeoutMs, signal: a.abort, deadline: job.cut });
-  // When the request left, for `stats`' fire lateness: a clock read, written with the attempt's finish below.
-  const sentAt = d.clock.now();
+  const timeoutMs = Math.min(d.diegoTimeoutMs, job.deadline - a.sent.startedAt);
+  const attempt = d.client.prepare(body, { idempotencyKey: a.idempotencyKey, requestId: a.sent.requestId, timeoutMs, signal: a.abort, deadline: job.cut, scheduledAt: job.slot, traceparent: traceparent(run.traceId) });
+  return { ...a, attempt, body, timeoutMs };
+}
+
+/** One attempt: sends, records its end, and says whether to go on (after the retry delay) or why to stop. */
+async function sendOne(run: Running, d: CycleDeps, attempt: number, p: Prepared): Promise<{ last: AttemptResult; stop?: StopReason; done: boolean }> {
+  const { job, fields } = run;
+  const { sent, executionOff, body, timeoutMs } = p;
+  // Precision-critical: the request is written before anything else runs; the log lines follow it. `sentAt`, when
+  // it left (for `stats`' fire lateness), is its X-Sent-At stamp, written with the attempt's finish below.
+  const { sentAt, result: answer } = p.went ?? p.attempt.send();
+  const tag = d.label === '' ? '' : ` (cycle ${recordLabel(run.id)}, ${job.symbol})`; // several symbols' lines interleave
   run.announce();
   if (attempt === 1) d.onStarted?.();
   d.log.info(`Calling Diego analysis endpoint...${attempt > 1 ? ` (attempt ${attempt}/${d.retry.attempts})` : ''}${executionOff ? ` (triggerExecution false: ${executionOff})` : ''}${tag}`, { ...fields, attempt, requestId: sent.requestId });
   const last = await answer;
-  d.log.debug(`Attempt ${attempt} of cycle ${recordLabel(run.id)} (Idempotency-Key ${a.idempotencyKey}, deadline ${new Date(job.deadline).toISOString()}): request ${sent.requestId} sent ${body.symbol} ${body.timeframe} triggerExecution=${body.triggerExecution}, timeout ${timeoutMs} ms; ${last.outcome} after ${d.clock.now() - sent.startedAt} ms`, { ...fields, attempt, requestId: sent.requestId, timeoutMs });
+  d.log.debug(`Attempt ${attempt} of cycle ${recordLabel(run.id)} (Idempotency-Key ${p.idempotencyKey}, deadline ${new Date(job.deadline).toISOString()}): request ${sent.requestId} sent ${body.symbol} ${body.timeframe} triggerExecution=${body.triggerExecution}, timeout ${timeoutMs} ms; ${last.outcome} after ${d.clock.now() - sent.startedAt} ms`, { ...fields, attempt, requestId: sent.requestId, timeoutMs });
   const finishedAt = d.clock.now();
   const durationMs = finishedAt - sent.startedAt;
   await d.store.finishAttempt(sent.id, {
@@ -257,7 +239,7 @@ async function sendOne(
   const why = `${last.outcome}${last.error ? ` (${last.error})` : ''}`;
   if (step.kind === 'retry') {
     d.log.warn(`Attempt ${attempt}/${d.retry.attempts} failed: ${why}; retrying in ${step.delayMs} ms${tag}`, { ...fields, attempt, outcome: last.outcome, httpStatus: last.status, durationMs, delayMs: step.delayMs });
-    await d.clock.sleep(step.delayMs, a.abort);
+    await d.clock.sleep(step.delayMs, p.abort);
     return { last, done: false };
   }
   if (step.kind === 'stop') {

@@ -15,7 +15,7 @@ export function outlivesSlot(running: Iterable<{ symbol: string; deadline: numbe
 }
 
 /** Shutdown policy: wait for in-flight cycles up to `graceMs`, then abort them and wait for their rows to close. */
-export async function drain(cycles: Promise<unknown>[], clock: Clock, graceMs: number, abort: AbortController, log: Logger): Promise<void> {
+export async function drain(cycles: Promise<unknown>[], clock: Clock, graceMs: number, abort: { abort(): void }, log: Logger): Promise<void> {
   if (cycles.length === 0) return;
   const all = Promise.allSettled(cycles);
   if (await settlesWithin(clock, graceMs, all)) return;

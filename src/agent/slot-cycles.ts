@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import { pauseCovers, type Pause } from '../control/state.ts';
 import { ownerOf, type SkipReason, type Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
-import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Release } from './cycle.ts';
+import { CUT_BY_PAUSE, runCycle, type CycleDeps, type CycleJob, type Gate } from './cycle.ts';
 import { outlivesSlot } from './policies.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
 import type { Job, Jobs } from './jobs.ts';
@@ -22,9 +22,11 @@ interface InFlight {
  */
 export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: Jobs) {
   const { clock, log } = d;
-  // Aborted only when the shutdown grace runs out: in-flight attempts become `aborted`, their cycles `interrupted`.
-  const abortAll = new AbortController();
   const running = new Set<InFlight>();
+  // Called only when the shutdown grace runs out: in-flight attempts become `aborted`, their cycles `interrupted`.
+  // It reaches each cycle through `running`: no listener per cycle on a signal that outlives the cycles (11 of them
+  // in flight at once made Node warn of a leak, and a listener left behind would hold its cycle in memory).
+  const abortAll = { abort: () => running.forEach((r) => r.interrupt.abort()) };
   const cycleDeps: CycleDeps = {
     clock,
     client: d.client,
@@ -42,22 +44,17 @@ export function createCycles(d: AgentDeps, upkeep: Upkeep, config: Config, jobs:
   return {
     abortAll,
     /** Starts a cycle of `job.job`; `release` given, it is prepared ahead and waits for its slot. */
-    start({ job: of, ...job }: Omit<CycleJob, 'cut' | 'symbol'> & { job: Job }, release?: Promise<Release>) {
+    start({ job: of, ...job }: Omit<CycleJob, 'cut' | 'symbol'> & { job: Job }, release?: Gate) {
       const { symbol } = of;
       const cut = new AbortController();
       // The cycle's own abort: at the end of the shutdown grace, or (reason CUT_BY_PAUSE) by a `pause --abort` that
-      // covers its symbol. A listener, removed when the cycle ends, rather than AbortSignal.any for each cycle.
+      // covers its symbol.
       const interrupt = new AbortController();
-      const onStop = () => interrupt.abort();
-      abortAll.signal.addEventListener('abort', onStop, { once: true });
       const entry: InFlight = { job: of, deadline: job.deadline, cut, interrupt, done: Promise.resolve() };
       entry.done = runCycle({ ...job, symbol, cut: cut.signal }, { ...cycleDeps, timeframe: of.timeframe, label: jobs.labelOf(of) }, interrupt.signal, release)
         .then((result) => upkeep.cycleEnded(result))
         .catch((err) => log.error(`Cycle for ${jobs.nameOf(of)} at ${new Date(job.slot).toISOString()} crashed`, { symbol }, err))
-        .finally(() => {
-          abortAll.signal.removeEventListener('abort', onStop);
-          running.delete(entry);
-        });
+        .finally(() => running.delete(entry));
       running.add(entry);
     },
     /** Overlap policy: a cycle of `job` would still run after `slot`. */

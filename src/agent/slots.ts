@@ -3,7 +3,7 @@ import { pausesInForce } from '../control/pauses-in-force.ts';
 import type { Config } from '../config.ts';
 import type { Trigger } from '../records.ts';
 import type { AgentDeps } from './deps.ts';
-import type { Release } from './cycle.ts';
+import type { Gate, Release } from './cycle.ts';
 import { createCycles } from './slot-cycles.ts';
 import type { Job, Jobs } from './jobs.ts';
 import type { SendCheck } from './send-check.ts';
@@ -21,12 +21,12 @@ import type { Upkeep } from './upkeep/upkeep.ts';
 export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: Jobs, executionBlackout: ExecutionBlackout = NO_BLACKOUT) {
   const cycles = createCycles(d, upkeep, config, jobs);
   // Cycles claimed ahead of their slot (runSchedule's onPrepare), by job, each waiting for its release at the boundary.
-  const prepared = new Map<string, { slot: number; release: (r: Release) => void }>();
+  const prepared = new Map<string, { slot: number; release: (r: Release) => void; gate: Gate }>();
   // The jobs due at the slot prepared last, found ahead of its boundary.
   const dueAt = new Map<number, Job[]>();
   const decider = slotDecider(d, upkeep, config, executionBlackout);
   // Each prepared slot's last look at the control state (LAST_LOOK_MS before it), which its release waits for.
-  const looks = new Map<number, Promise<void>>();
+  const looks = new Map<number, Look>();
 
   // PREPARE_LEAD_MS before a slot: claim it and write the first attempt's row now, so at the boundary only the
   // request is left to send. A slot the decision skips now is decided again, and recorded, at the slot. Which jobs
@@ -39,8 +39,8 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: 
       const decision = decider.fromCopy(job, slot, cycles.busyPast(job, slot));
       if (decision.kind === 'skip') continue;
       let release!: (r: Release) => void;
-      const gate = new Promise<Release>((resolve) => (release = resolve));
-      prepared.set(job.key, { slot, release });
+      const gate: Gate = new Promise<Release>((resolve) => (release = resolve));
+      prepared.set(job.key, { slot, release, gate });
       cycles.start({ job, trigger: 'schedule', slot, deadline: jobs.nextOf(job, slot), executionOff: executionOffOf(decision), check: decider.check(job, slot) }, gate);
     }
   };
@@ -61,11 +61,15 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: 
     for (const job of due ?? []) {
       const ready = prepared.get(job.key);
       prepared.delete(job.key);
-      // Read well before the boundary, the look is settled by now: its `then` costs a microtask. A database slow to
-      // answer holds the request until it has (then it leaves late, and re-checks: send-check.ts).
+      // Read well before the boundary, the look is settled by now: the on-time request is written right here (the
+      // gate's atBoundary), then the cycle goes on asynchronously. A database slow to answer holds the request until
+      // it has (then it leaves late, and re-checks: send-check.ts).
       if (ready === undefined) fresh.push(job);
-      else if (look) void look.then(() => ready.release('fire'));
-      else ready.release('fire');
+      else if (look && !look.settled) void look.done.then(() => ready.release('fire'));
+      else {
+        ready.gate.atBoundary?.(); // the on-time write, here and now
+        ready.release('fire');
+      }
     }
     cycles.cutDue(slot);
     if (due === undefined) fresh.push(...jobs.dueAt(slot)); // not prepared (no lead left): the date math now
@@ -88,7 +92,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: 
     },
     /** A prepared slot's last look at the control state (the scheduler's onLastLook). */
     lastLook(slot: number) {
-      if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, upkeep.control.refresh());
+      if ([...prepared.values()].some((p) => p.slot === slot)) looks.set(slot, lookOf(upkeep.control.refresh()));
     },
     /** A prepared slot that will not fire after all (the wall clock went back past it): its cycles close unsent. */
     release(slot: number, how: Release) {
@@ -150,6 +154,17 @@ function launcher(d: AgentDeps, jobs: Jobs, decider: ReturnType<typeof slotDecid
       cycles.recordSkip(job, trigger, slot, deadline, decision.reason, why);
     }
   };
+}
+
+/** A slot's last look at the control state, and whether it has answered (then the slot's write needs no hop). */
+interface Look {
+  done: Promise<void>;
+  settled: boolean;
+}
+function lookOf(done: Promise<void>): Look {
+  const look = { done, settled: false };
+  void done.then(() => (look.settled = true));
+  return look;
 }
 
 /** What the take of a run-now request read, for its launch. */

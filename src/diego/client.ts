@@ -3,6 +3,7 @@ import { interpretResponse, type ResponseMeaning } from './response.ts';
 import { parseRetryAfter } from '../records.ts';
 import { sendStamp } from '../time/clock.ts';
 import { VERSION } from '../version.ts';
+import { createPool, holdRequest, type HeldRequest } from './held-request.ts';
 
 /** The body of `POST /analyze`. */
 export interface AnalyzeRequest {
@@ -22,12 +23,16 @@ export interface AttemptResult extends ResponseMeaning {
 export interface AttemptOptions {
   idempotencyKey: string;
   requestId: string;
-  /** Covers the whole attempt, body included (ofetch's own timeout stops at the headers). */
+  /** Covers the whole attempt from its write, body included (ofetch's own timeout stops at the headers). */
   timeoutMs: number;
   /** Aborts the attempt at shutdown; the outcome is then `aborted`. */
   signal: AbortSignal;
   /** Ends the attempt at the cycle's deadline (the next slot); the outcome is then `timeout`. */
   deadline?: AbortSignal;
+  /** The slot's moment, sent as `X-Scheduled-At` (ISO 8601 UTC with milliseconds). */
+  scheduledAt: number;
+  /** The W3C `traceparent` of this attempt (trace.ts): the cycle's trace, the attempt's span. */
+  traceparent: string;
 }
 
 export interface DiegoClientOptions {
@@ -40,69 +45,124 @@ export interface DiegoClientOptions {
   now: () => number;
 }
 
-/** Talks to Diego: `analyze` sends one attempt (retries belong to the cycle), `health` probes `GET /health`. */
+/** One attempt prepared up to its write (headers, body bytes, signal, a connection taken): `send` writes it. */
+export interface PreparedAttempt {
+  /**
+   * Writes the request (nothing else first), then starts its timeout. `sentAt`: the send stamp's millisecond (the
+   * clock read for `X-Sent-At` just before the write, the only one on that path); `result` never rejects.
+   */
+  send(): { sentAt: number; result: Promise<AttemptResult> };
+  /** Not sent after all: the held request is dropped unwritten. */
+  cancel(): void;
+}
+
+/** Talks to Diego: one attempt at a time (retries belong to the cycle), prepared ahead of its write. */
 export interface DiegoClient {
-  analyze(req: AnalyzeRequest, opts: AttemptOptions): Promise<AttemptResult>;
+  prepare(req: AnalyzeRequest, opts: AttemptOptions): PreparedAttempt;
+  /** Closes the kept-alive connections (the agent's stop). */
+  close?(): void;
 }
 
 export const USER_AGENT = `pmf-scheduler/${VERSION}`;
 const DEFAULT_EXCERPT_BYTES = 16 * 1024;
 
-/** Creates the client; every attempt is a single ofetch request with `retry: 0` and its own AbortSignal. */
+/**
+ * Creates the client. Every attempt is a single ofetch request with `retry: 0`, its own AbortController (tied to the
+ * cycle's signals by listeners removed when the attempt ends: nothing collects on a long-lived signal), and a held
+ * dispatcher over a keep-alive pool (held-request.ts): ofetch and fetch run before the slot, the write at it.
+ */
 export function createDiegoClient(opts: DiegoClientOptions): DiegoClient {
   const excerptBytes = opts.excerptBytes ?? DEFAULT_EXCERPT_BYTES;
   const url = `${opts.baseUrl}/analyze`;
+  const pool = createPool(opts.baseUrl);
+  const fixed: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT };
+  if (opts.token) fixed.authorization = `Bearer ${opts.token}`;
+  else if (opts.basicAuth) fixed.authorization = opts.basicAuth;
   return {
-    async analyze(req, a) {
-      const timeout = AbortSignal.timeout(Math.max(1, a.timeoutMs));
-      const signal = AbortSignal.any(a.deadline ? [timeout, a.signal, a.deadline] : [timeout, a.signal]);
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        accept: 'application/json',
-        'idempotency-key': a.idempotencyKey,
-        'x-request-id': a.requestId,
-        'user-agent': USER_AGENT,
-      };
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      else if (opts.basicAuth) headers.authorization = opts.basicAuth;
+    prepare(req, a) {
+      const held = holdRequest(pool);
+      const control = new AbortController();
+      let why: 'timeout' | 'cancelled' | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const cut = () => control.abort();
+      a.signal.addEventListener('abort', cut, { once: true });
+      a.deadline?.addEventListener('abort', cut, { once: true });
+      if (a.signal.aborted || a.deadline?.aborted) cut();
+      const headers = { ...fixed, 'idempotency-key': a.idempotencyKey, 'x-request-id': a.requestId, 'x-scheduled-at': new Date(a.scheduledAt).toISOString(), traceparent: a.traceparent };
       const failed = (err: unknown): AttemptResult => {
+        if (why === 'cancelled') return { outcome: 'aborted', error: 'not sent', executed: false };
         if (a.signal.aborted) return { outcome: 'aborted', error: 'aborted at shutdown', executed: false };
         if (a.deadline?.aborted) return { outcome: 'timeout', error: 'no complete answer by the deadline (the next slot)', executed: false };
-        if (timeout.aborted) return { outcome: 'timeout', error: `no complete answer within ${a.timeoutMs} ms`, executed: false };
+        if (why === 'timeout') return { outcome: 'timeout', error: `no complete answer within ${a.timeoutMs} ms`, executed: false };
         return { outcome: 'network_error', error: networkError(err), executed: false };
       };
-      // The send time, stamped last: Diego (and the precision benchmark) can split lateness into our scheduling
-      // (slot → this instant) and the transfer (this instant → arrival). Wall-clock epoch ms with µs, cheap and not secret.
-      headers['x-sent-at'] = sendStamp(opts.now()).toFixed(3);
-      let response: Response;
-      try {
-        response = await ofetch.raw(url, {
-          method: 'POST',
-          body: JSON.stringify(req),
-          headers,
-          retry: 0,
-          signal,
-          redirect: 'manual', // a POST that may place an order is never re-sent somewhere else
-          responseType: 'stream',
-          ignoreResponseError: true,
-        });
-      } catch (err) {
-        return failed(err);
-      }
-      let read: { text: string | undefined; excerpt: string };
-      try {
-        read = await readCapped(response.body, opts.maxResponseBytes, excerptBytes);
-      } catch (err) {
-        return { ...failed(err), status: response.status };
-      }
-      const meaning = interpretResponse(response.status, read.text, opts.maxResponseBytes, response.headers.get('location'));
+      const result = attempt(url, JSON.stringify(req), headers, held, control.signal, failed, opts, excerptBytes).finally(() => {
+        clearTimeout(timer);
+        a.signal.removeEventListener('abort', cut);
+        a.deadline?.removeEventListener('abort', cut);
+      });
       return {
-        ...meaning,
-        status: response.status,
-        retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), opts.now()),
-        excerpt: read.excerpt,
+        send() {
+          // The send time, the one header only the write can know (a clock read of well under a microsecond): Diego
+          // and the precision benchmark split lateness into scheduling (slot → this instant) and transfer. Wall-clock
+          // epoch ms with µs, not secret.
+          const stamp = sendStamp(opts.now());
+          held.release({ 'x-sent-at': stamp.toFixed(3) });
+          timer = setTimeout(() => {
+            why = 'timeout';
+            control.abort();
+          }, Math.max(1, a.timeoutMs));
+          return { sentAt: Math.floor(stamp), result };
+        },
+        cancel() {
+          why ??= 'cancelled';
+          control.abort();
+        },
       };
     },
+    close: () => pool.close(),
+  };
+}
+
+/** The attempt itself: ofetch over the held dispatcher; the answer read (capped) and interpreted. Never rejects. */
+async function attempt(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  held: HeldRequest,
+  signal: AbortSignal,
+  failed: (err: unknown) => AttemptResult,
+  opts: DiegoClientOptions,
+  excerptBytes: number,
+): Promise<AttemptResult> {
+  let response: Response;
+  try {
+    response = await ofetch.raw(url, {
+      method: 'POST',
+      body,
+      headers,
+      retry: 0,
+      signal,
+      dispatcher: held.dispatcher as never,
+      redirect: 'manual', // a POST that may place an order is never re-sent somewhere else
+      responseType: 'stream',
+      ignoreResponseError: true,
+    });
+  } catch (err) {
+    return failed(err);
+  }
+  let read: { text: string | undefined; excerpt: string };
+  try {
+    read = await readCapped(response.body, opts.maxResponseBytes, excerptBytes);
+  } catch (err) {
+    return { ...failed(err), status: response.status };
+  }
+  const meaning = interpretResponse(response.status, read.text, opts.maxResponseBytes, response.headers.get('location'));
+  return {
+    ...meaning,
+    status: response.status,
+    retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), opts.now()),
+    excerpt: read.excerpt,
   };
 }
 

@@ -24,6 +24,7 @@ export function cycleJson(v: CycleView) {
     owner: v.owner,
     executionOff: v.executionOff,
     idempotencyKey: v.idempotencyKey,
+    traceId: v.traceId ?? null,
   };
 }
 
@@ -131,6 +132,7 @@ export function renderCycleDetail(found: { cycle: CycleView; attempts: readonly 
   if (v.executionOff !== null) lines.push(field('execution', `off (triggerExecution false): ${shown(v.executionOff)}`));
   lines.push(field('owner', shown(v.owner)));
   if (v.idempotencyKey !== undefined) lines.push(field('key', `${v.idempotencyKey} (Idempotency-Key: what Diego logs)`));
+  if (v.traceId) lines.push(field('trace', `${v.traceId} (the trace id of every attempt's traceparent)`));
   if (found.attempts.length === 0) return [...lines, '', c.dim('No attempts recorded.')].join('\n');
   // One table, so every column lines up whatever the outcome's length or a missing HTTP status; the error and
   // response of an attempt follow its row, indented under it.

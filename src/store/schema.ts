@@ -35,6 +35,8 @@ export interface CyclesTable {
   execution_off: ColumnType<string | null, string | null | undefined, string | null>;
   /** 1 when Diego's answer said the order it tried failed (migration 0011): counts toward EXECUTION_OFF_AFTER_FAILURES. */
   execution_failed: ColumnType<number, number | undefined, number>;
+  /** The cycle's W3C trace id, sent in every attempt's `traceparent` (migration 0016); null before it, or unsent. */
+  trace_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One row per HTTP attempt; `outcome` is null while the attempt is in flight. */
@@ -52,7 +54,7 @@ export interface AttemptsTable {
   error: string | null;
   /** The start of the body of an answer that was not `ok` (an ok one lives on as its cycle's summary). */
   response_excerpt: string | null;
-  /** When the request left: read right after it was handed to the HTTP client; null if never sent, or before migration 0014. */
+  /** When the request left: its X-Sent-At stamp, read just before the write (held-request.ts); null if never sent, or before migration 0014. */
   sent_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 

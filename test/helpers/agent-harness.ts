@@ -186,11 +186,19 @@ export async function startAgents(setup: AgentSetup): Promise<AgentGroup> {
       watchLockWaits: setup.watchLockWaits,
       systemd: setup.notify && (async (state: string) => setup.notify!(i, state, clock.now())),
       client: (real) => ({
-        analyze(req, opts) {
+        prepare(req, opts) {
           cycleSignals.add(opts.signal);
-          sent.push({ at: clock.now(), idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
-          return real.analyze(req, opts);
+          const prepared = real.prepare(req, opts);
+          return {
+            send() {
+              const went = prepared.send();
+              sent.push({ at: went.sentAt, idempotencyKey: opts.idempotencyKey, requestId: opts.requestId });
+              return went;
+            },
+            cancel: prepared.cancel,
+          };
         },
+        close: real.close,
       }),
     });
     setup.listen?.(deps.events, i);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /** One request as the stub received it. */
 export interface Received {
@@ -8,6 +8,8 @@ export interface Received {
   headers: IncomingMessage['headers'];
   body: string;
   at: number;
+  /** The client's port: which connection carried it (a kept-alive connection carries several). */
+  remotePort: number;
 }
 
 /** How the stub answers one request: a status, headers and body, or a custom handler (hang, reset, trickle…). */
@@ -21,6 +23,10 @@ export interface DiegoStub {
   received: Received[];
   /** How many GET /health probes it answered. */
   readonly healthChecks: number;
+  /** Every connection accepted, in order: the client's port and when (Date.now()). */
+  connections: { remotePort: number; at: number }[];
+  /** Closes every open connection from the server's side (as a keep-alive timeout or a restart would). */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -28,7 +34,7 @@ export interface DiegoStub {
  * A real HTTP server on 127.0.0.1 that answers POST /analyze from a script of replies (the last one repeats)
  * and GET /health with 200. Nothing is mocked: the agent's real client talks to it over TCP.
  */
-export async function startDiegoStub(script: Reply[], opts: { port?: number } = {}): Promise<DiegoStub> {
+export async function startDiegoStub(script: Reply[], opts: { port?: number; keepAliveTimeoutMs?: number } = {}): Promise<DiegoStub> {
   const received: Received[] = [];
   let n = 0;
   let healthChecks = 0;
@@ -41,7 +47,7 @@ export async function startDiegoStub(script: Reply[], opts: { port?: number } = 
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
         return;
       }
-      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now(), remotePort: req.socket.remotePort ?? 0 });
       const reply = script[Math.min(n++, script.length - 1)]!;
       if (typeof reply === 'function') return reply(req, res);
       const send = () => {
@@ -52,6 +58,14 @@ export async function startDiegoStub(script: Reply[], opts: { port?: number } = 
       else send();
     });
   });
+  const connections: DiegoStub['connections'] = [];
+  const open = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.push({ remotePort: socket.remotePort ?? 0, at: Date.now() });
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  if (opts.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = opts.keepAliveTimeoutMs;
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -60,6 +74,8 @@ export async function startDiegoStub(script: Reply[], opts: { port?: number } = 
     get healthChecks() {
       return healthChecks;
     },
+    connections,
+    dropConnections: () => open.forEach((s) => s.destroy()),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -40,6 +40,8 @@ export interface CycleView {
   owner: string;
   /** Why the cycle was sent with `triggerExecution: false` (a live `pause --execution`); null otherwise. */
   executionOff: string | null;
+  /** The W3C trace id its requests carried (`traceparent`); absent before migration 0016 or when nothing was sent. */
+  traceId?: string;
 }
 
 /** One HTTP attempt as `history --cycle` shows it. */
@@ -77,6 +79,7 @@ export function cycleView(r: Selectable<CyclesTable>): CycleView {
     executed: Number(r.executed) === 1,
     owner: r.owner,
     executionOff: r.execution_off,
+    traceId: r.trace_id ?? undefined,
   };
 }
 
