@@ -6,7 +6,7 @@ import type { AgentDeps } from './deps.ts';
 import type { Release } from './cycle.ts';
 import { createCycles } from './slot-cycles.ts';
 import type { SendCheck } from './send-check.ts';
-import { decideSlot, executionOffOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
+import { decideSlot, executionOffOf, maxLatenessOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
 
 /**
@@ -36,7 +36,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
       const gate = new Promise<Release>((resolve) => (release = resolve));
       prepared.set(symbol, { slot, release });
       deadline ??= config.cron.next(slot);
-      cycles.start({ symbol, trigger: 'schedule', slot, deadline, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) }, gate);
+      cycles.start({ symbol, trigger: 'schedule', slot, deadline, executionOff: executionOffOf(decision), check: decider.check(symbol, slot, 'schedule', deadline) }, gate);
     }
   };
 
@@ -70,7 +70,7 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, execut
     for (const symbol of symbols) {
       const decision = decider.fromCopy(symbol, slot, cycles.busyPast(symbol, slot), read);
       if (decision.kind === 'fire') {
-        cycles.start({ symbol, trigger, slot, deadline: until, executionOff: executionOffOf(decision), check: decider.check(symbol, slot) });
+        cycles.start({ symbol, trigger, slot, deadline: until, executionOff: executionOffOf(decision), check: decider.check(symbol, slot, trigger, until) });
         continue;
       }
       const at = new Date(slot).toISOString();
@@ -161,7 +161,9 @@ function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlac
       return read?.pauses ? stricter(copy, decideSlot(facts(symbol, at, read.pauses, overlap, read.stopping))) : copy;
     },
     /** A cycle's decisions at its sends (send-check.ts). */
-    check: (symbol: string, slot: number): SendCheck => ({
+    // A startup cycle is no moment of the pattern (keyed by the last slot on a shared database): no freshness limit.
+    check: (symbol: string, slot: number, trigger: Trigger, deadline: number): SendCheck => ({
+      maxLatenessMs: trigger === 'startup' ? undefined : maxLatenessOf(slot, deadline, config.maxLatenessMs),
       atSlot: () => decideSlot(facts(symbol, slot, upkeep.control.state.pauses, false)),
       fromDatabase: async (at, inFlight) => decideSlot({ ...facts(symbol, at, await pausesInForce(d.database.db, at, symbol), false), inFlight }),
     }),
