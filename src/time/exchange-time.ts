@@ -77,7 +77,9 @@ export const FIRE_CLOCK_UNREAD: FireClockState = { kind: 'unread', failures: 0 }
  * keeps the last good offset until FALLBACK_AFTER checks in a row have failed, then falls back to ours (`fallback`).
  */
 export function fireClockStep(state: FireClockState, reading: { floorMs: number } | undefined, now: number): { next: FireClockState; change?: 'fallback' | 'back' } {
-  if (reading !== undefined) return { next: { kind: 'exchange', floorMs: reading.floorMs, at: now, failures: 0 }, change: state.kind === 'fallback' ? 'back' : undefined };
+  // Back on it after a fallback, or after a start whose first checks failed (the slots fired on ours till now).
+  const wasOff = state.kind === 'fallback' || (state.kind === 'unread' && state.failures > 0);
+  if (reading !== undefined) return { next: { kind: 'exchange', floorMs: reading.floorMs, at: now, failures: 0 }, change: wasOff ? 'back' : undefined };
   if (state.kind !== 'exchange') return { next: state.kind === 'unread' ? { kind: 'unread', failures: state.failures + 1 } : state };
   const failures = state.failures + 1;
   if (failures < FALLBACK_AFTER) return { next: { ...state, failures } };
