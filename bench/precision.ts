@@ -16,6 +16,7 @@ import { busyCore, peakRssMiB, sleep, stopChild } from './lib/proc.ts';
 import { startReceiver, type Arrival, type Receiver } from './lib/receiver.ts';
 import { fmt, summarize, type Summary } from './lib/stats.ts';
 import { renderTable } from './lib/table.ts';
+import { exchangeCase } from './precision-exchange.ts';
 
 const PATTERN = '* * * * * *';
 /** Time a sender gets to start and warm its connection before its counted window opens. */
@@ -160,6 +161,8 @@ async function main(): Promise<void> {
       }
       process.stdout.write(`\n${condition === 'busy' ? 'One busy core' : 'Idle'}:\n${precisionTable(results.filter((r) => r.condition === condition))}\n`);
     }
+    // The exchange's clock (issue 23 §1): today's agent beside FIRE_CLOCK=exchange, idle (precision-exchange.ts).
+    if (senders.includes('agent') && conditions.includes('idle')) process.stdout.write(`\nIdle, on the exchange's clock (+700 ms):\n${(await exchangeCase(receiver, { slots: Math.min(slots, 120) })).table}\n`);
   } finally {
     await receiver.close();
     await hanging?.close();

@@ -12,6 +12,7 @@ import * as guards from './0011_a_guards.ts';
 import * as clockHold from './0012_a_clock_hold.ts';
 import * as agentNotFiring from './0013_a_agent_not_firing.ts';
 import * as attemptSentAt from './0014_attempt_sent_at.ts';
+import * as exchangeClock from './0017_exchange_clock.ts';
 
 /** Every migration, imported statically so bundles and single binaries need no directory scan. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '0012_a_clock_hold': clockHold,
   '0013_a_agent_not_firing': agentNotFiring,
   '0014_attempt_sent_at': attemptSentAt,
+  '0017_exchange_clock': exchangeClock,
 };

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli-process.ts';
 import { analysisOk } from '../helpers/diego-stub.ts';
 import { outputOf, stopReplicas } from '../helpers/replicas.ts';
 import { scene } from '../helpers/scene.ts';
@@ -21,7 +24,8 @@ test('FIRE_CLOCK=exchange: requests arrive on the exchange boundary; unreadable 
   const stub = await s.stub([{ status: 200, body: analysisOk('HOLD') }]);
   const ex = await s.exchange({ offsetMs: OFFSET_MS, jitterMs: 4 });
   ex.mode = 'garbage'; // unreadable at start
-  const agent = s.replica('exchange-1', { DATABASE_URL: t.path, DIEGO_URL: stub.url, EXCHANGE_TIME_URL: ex.url, FIRE_CLOCK: 'exchange', CLOCK_CHECK_INTERVAL_MS: '1000' });
+  const metrics = join(s.dir(), 'pmf.prom');
+  const agent = s.replica('exchange-1', { DATABASE_URL: t.path, DIEGO_URL: stub.url, EXCHANGE_TIME_URL: ex.url, FIRE_CLOCK: 'exchange', CLOCK_CHECK_INTERVAL_MS: '1000', METRICS_FILE: metrics });
   const out = () => outputOf(agent);
   await agent.line(/FIRE_CLOCK=exchange: the exchange's clock has not answered yet; slots fire on the local clock until it does/, 30_000);
   assert.match(out(), /Clock check: the exchange http:\/\/127\.0\.0\.1:\d+\/api\/v3\/time could not be read \(the answer is not JSON\); slots fire on the local clock/);
@@ -53,6 +57,16 @@ test('FIRE_CLOCK=exchange: requests arrive on the exchange boundary; unreadable 
   await until(() => stub.received.length >= from + 3, 'three requests back on the exchange clock', 10_000);
   const again = stub.received.slice(from, from + 3).map((r) => phase(r.at));
   assert.ok(again.every((p) => p < 100), `on the exchange's boundary again: ${again}\n${out()}`);
+
+  // Shown: `status`, `next` and the metrics file.
+  const status = await runCli(['status', '--db', t.path]);
+  assert.match(status.out, /agent exchange-1 .*, exchange clock \+7\d\d ms \(checked .* ago\), slots fire on it,/, status.out + status.err);
+  const next = await runCli(['next'], { DATABASE_URL: t.path, EXCHANGE_TIME_URL: ex.url, FIRE_CLOCK: 'exchange' });
+  assert.match(next.out, /FIRE_CLOCK=exchange: these are the exchange's moments/, next.out + next.err);
+  assert.match(next.out, /agent exchange-1, exchange clock \+7\d\d ms \(checked .* ago\), slots fire on it/, next.out);
+  const prom = readFileSync(metrics, 'utf8');
+  assert.match(prom, /^pmf_scheduler_exchange_clock_offset_seconds 0\.7\d*$/m, prom);
+  assert.match(prom, /^pmf_scheduler_fire_clock_exchange 1$/m, prom);
   assert.deepEqual(await stopReplicas([agent]), [0], out());
   assert.doesNotMatch(out(), /at .*\.(js|ts):\d+/, 'no stack trace');
 });

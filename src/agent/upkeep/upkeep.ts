@@ -111,6 +111,9 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     const why = k.blocking ? `clock offset ${Math.round(k.offsetMs)} ms above CLOCK_SKEW_MAX_MS` : null;
     heartbeat.registration?.notFiring(why).catch((err) => log.debug(`Could not record why the agent does not fire: ${errorLine(err)}`));
   });
+  const exchangeRow = (e: Parameters<NonNullable<typeof heartbeat.registration>['exchangeClock']>[0]) => heartbeat.registration?.exchangeClock(e).catch((err) => log.debug(`Could not record the exchange's clock: ${errorLine(err)}`));
+  events.on('clock:exchange', (e) => void exchangeRow({ at: e.at, offsetMs: e.offsetMs, rttMs: e.rttMs, fireClock: e.firing ? 'exchange' : 'local' }));
+  events.on('clock:fire', ({ firing }) => void exchangeRow({ fireClock: firing ? 'exchange' : 'fallback' }));
   events.on('clock:measured', (m) => {
     heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
   });
@@ -121,7 +124,10 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     stop,
     events: {
       read: (r) => d.events.emit('clock:exchange', { offsetMs: r.offsetMs, rttMs: r.rttMs, at: r.at, firing: r.firing }),
-      fireClock: (change, line) => notifier.notify('clock_skew', line, { severity: change === 'fallback' ? 'warning' : 'info', details: { fireClock: change === 'fallback' ? 'local' : 'exchange' } }),
+      fireClock: (change, line) => {
+        d.events.emit('clock:fire', { firing: change === 'back' });
+        notifier.notify('clock_skew', line, { severity: change === 'fallback' ? 'warning' : 'info', details: { fireClock: change === 'fallback' ? 'local' : 'exchange' } });
+      },
     },
   });
   const clockCheck = settings.clockCheck && startClockCheckFor(settings.clockCheck, d, stop, {
@@ -183,6 +189,8 @@ function subscribeMetrics(events: Pick<AgentEvents, 'on'>, metrics: Awaited<Retu
   events.on('cycle:ended', ({ ended }) => metrics.cycleEnded(ended));
   events.on('slot:skipped', ({ reason }) => metrics.slotSkipped(reason));
   events.on('clock:measured', (m) => metrics.clockChecked(m.offsetMs, m.rttMs));
+  events.on('clock:exchange', (e) => metrics.exchangeClock(e));
+  events.on('clock:fire', ({ firing }) => metrics.exchangeClock({ firing }));
   events.on('control:changed', ({ state }) =>
     metrics.paused(
       symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined }))),
