@@ -45,7 +45,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
-/** Several samples combined: the median offset and floor of those with a short round trip. */
+/** Several samples combined: the median offset of those with a short round trip, and their tightest floor. */
 export interface ExchangeReading extends ExchangeSample {
   kept: number;
   discarded: number;
@@ -54,14 +54,17 @@ export interface ExchangeReading extends ExchangeSample {
 /**
  * Combines a check's samples (pure): those with a round trip over MAX_SAMPLE_RTT_MS, or over twice the shortest one
  * (plus 2 ms, so loopback's fractions of a millisecond do not discard everything), are discarded as NTP does; the
- * median of the rest is the reading. `rttMs` is the shortest round trip kept (the reading's precision).
+ * median of the rest is the reading. `rttMs` is the shortest round trip kept (the reading's precision). The floor
+ * is the highest of the kept samples' floors (each is a lower bound of the offset, so the highest is the tightest),
+ * but never above the median offset: one answer that lies ahead cannot make the slots fire early on its word.
  */
 export function combineSamples(samples: readonly ExchangeSample[]): ExchangeReading | { error: string } {
   const usable = samples.filter((s) => s.rttMs <= MAX_SAMPLE_RTT_MS);
   if (usable.length === 0) return { error: samples.length === 0 ? 'no sample' : `every round trip took over ${MAX_SAMPLE_RTT_MS} ms` };
   const shortest = Math.min(...usable.map((s) => s.rttMs));
   const kept = usable.filter((s) => s.rttMs <= 2 * shortest + 2);
-  return { offsetMs: median(kept.map((s) => s.offsetMs)), floorMs: median(kept.map((s) => s.floorMs)), rttMs: shortest, kept: kept.length, discarded: samples.length - kept.length };
+  const offsetMs = median(kept.map((s) => s.offsetMs));
+  return { offsetMs, floorMs: Math.min(offsetMs, Math.max(...kept.map((s) => s.floorMs))), rttMs: shortest, kept: kept.length, discarded: samples.length - kept.length };
 }
 
 /** The fire clock across checks: never read yet, on the exchange's offset, or fallen back to ours. */

@@ -23,7 +23,9 @@ test('a sample: the server time against the midpoint of the round trip, its floo
 test('samples combined: long round trips discarded (over 1 s, or over twice the shortest + 2 ms), the median of the rest', () => {
   const r = combineSamples([s(700, 1), s(702, 2), s(650, 40), s(701, 1.5), s(900, 1200)]);
   assert.ok(!('error' in r));
-  assert.deepEqual([r.offsetMs, r.rttMs, r.kept, r.discarded], [701, 1, 3, 2]);
+  assert.deepEqual([r.offsetMs, r.floorMs, r.rttMs, r.kept, r.discarded], [701, 701, 1, 3, 2], 'the floor: the highest of the kept floors (702 − 2/2), at most the median');
+  const liar = combineSamples([s(700, 1), s(701, 1), s(5700, 1)]);
+  assert.ok(!('error' in liar) && liar.floorMs === 701, 'one answer far ahead cannot raise the floor above the median offset');
   assert.deepEqual(combineSamples([s(700, 1500)]), { error: 'every round trip took over 1000 ms' });
   assert.deepEqual(combineSamples([]), { error: 'no sample' });
 });

@@ -70,6 +70,8 @@ export async function sampleExchangeTime(s: Pick<ExchangeClockSettings, 'url' | 
       return { error: `HTTP ${res.status}` };
     }
     const body = await readCapped(res, MAX_TIME_BYTES);
+    // Stamped once the whole answer is in (a server may send its head before it writes the time): the floor,
+    // `server - receivedAt`, stays a lower bound of the offset whatever the server does.
     const receivedAt = clock.now();
     if (body === undefined) return { error: `an answer larger than ${MAX_TIME_BYTES} bytes` };
     const server = readServerTime(body, s.field);
