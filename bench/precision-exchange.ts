@@ -94,7 +94,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const argv = process.argv.slice(2);
   const receiver = await startReceiver();
   try {
-    const { table, results } = await exchangeCase(receiver, { slots: intFlag(argv, 'slots', 120), offsetMs: intFlag(argv, 'offset-ms', 700), jitterMs: intFlag(argv, 'jitter-ms', 2) });
+    const { table, results } = await exchangeCase(receiver, { slots: intFlag(argv, 'slots', 120), offsetMs: intFlag(argv, 'offset-ms', 700), jitterMs: Number(flag(argv, 'jitter-ms') ?? 2) });
     process.stdout.write(`Fire precision on the exchange's clock, lateness in ms (sched = slot → send, arrival = slot → arrival at Diego):\n${table}\n`);
     const out = flag(argv, 'out');
     if (out) writeFileSync(out, JSON.stringify(results, null, 2));
