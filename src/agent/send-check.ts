@@ -49,8 +49,9 @@ export function claimDecision(answer: { paused?: string; executionOff?: string }
 
 /**
  * The first request's last word, just before it leaves: later than MAX_LATENESS_MS (the freshness decision), it is
- * not sent (skip, `late`); on time, `decided` stands (no read); late by more than LATE_SEND_MS, the database is asked, and asked again while the answer itself came late (stalled again). When it
- * cannot be asked, or keeps coming late, the request is not sent (skip, `recheck_failed`).
+ * not sent (skip, `late`); on time, `decided` stands (no read); late by more than LATE_SEND_MS, the database is
+ * asked, and asked again while the answer itself came late (stalled again). When it cannot be asked, or keeps coming
+ * late, the request is not sent (skip, `recheck_failed`).
  */
 export async function checkLateSend(slot: number, decided: SlotDecision, check: SendCheck | undefined, clock: Clock): Promise<{ decision: SlotDecision; late?: number }> {
   let late = clock.now() - slot;
