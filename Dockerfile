@@ -50,12 +50,12 @@ RUN ln -s /app/dist/src/cli.js /usr/local/bin/pmf-scheduler \
 
 # The documented defaults (README, Configuration), except the database, which lives in the volume, and the settings
 # that are unset by default: DIEGO_TOKEN, ALERT_WEBHOOK_URL, HEALTHCHECK_PING_URL and TELEGRAM_BOT_TOKEN are secrets, never baked into an
-# image (pass them at run time); METRICS_FILE, when set, must point into /app/data; NTP_SERVER and CLOCK_SKEW_MAX_MS
-# are off, and so are the guard rails (docs/guards.md). CRON_PATTERN, TIMEFRAMES and TIMEFRAME are unset by default
-# (each job fires at its candle's close, 1m without TIMEFRAMES): an ENV here would be "set in the environment", so
-# CRON_PATTERN would override every candle and TIMEFRAME would clash with a TIMEFRAMES given at run time.
-# SQLITE_TMPDIR sends SQLite's temporary files (large sorts)
-# to the volume too, so a read-only root filesystem needs no tmpfs.
+# image (pass them at run time); METRICS_FILE, when set, must point into /app/data; NTP_SERVER, CLOCK_SKEW_MAX_MS and
+# EXCHANGE_TIME_URL are off, and so are the guard rails (docs/guards.md); MAX_LATENESS_MS unset is half the gap to
+# the next slot. CRON_PATTERN, TIMEFRAMES and TIMEFRAME are unset by default (each job fires at its candle's close, 1m
+# without TIMEFRAMES): an ENV here would be "set in the environment", so CRON_PATTERN would override every candle and
+# TIMEFRAME would clash with a TIMEFRAMES given at run time. SQLITE_TMPDIR sends SQLite's temporary files (large
+# sorts) to the volume too, so a read-only root filesystem needs no tmpfs.
 ENV NODE_ENV=production \
     DATABASE_URL=/app/data/pmf-scheduler.db \
     SQLITE_TMPDIR=/app/data \
@@ -84,7 +84,9 @@ ENV NODE_ENV=production \
     EXCHANGE_STATUS_OK=0 \
     EXCHANGE_STATUS_FAIL_CLOSED=false \
     CLOCK_CHECK_INTERVAL_MS=600000 \
-    CLOCK_SKEW_WARN_MS=250
+    CLOCK_SKEW_WARN_MS=250 \
+    EXCHANGE_TIME_FIELD=/serverTime \
+    FIRE_CLOCK=local
 
 # The official image's unprivileged user (uid 1000). Only /app/data is ever written.
 USER node

@@ -19,6 +19,7 @@ import { startReceiver, type Arrival, type Receiver } from './lib/receiver.ts';
 import { fmt, summarize, type Summary } from './lib/stats.ts';
 import { renderTable } from './lib/table.ts';
 import { limitTable } from './lib/limit-ratio.ts';
+import { exchangeCase } from './precision-exchange.ts';
 
 const PATTERN = '* * * * * *';
 /** Time a sender gets to start and warm its connection before its counted window opens. */
@@ -167,6 +168,8 @@ async function main(): Promise<void> {
       const ratios = limitTable(results.filter((r) => r.condition === condition));
       if (ratios) process.stdout.write(`\nArrival (slot → arrival at the receiver) against the limit:\n${ratios}\n`);
     }
+    // The exchange's clock (issue 23 §1): today's agent beside FIRE_CLOCK=exchange, idle (precision-exchange.ts).
+    if (senders.includes('agent') && conditions.includes('idle')) process.stdout.write(`\nIdle, on the exchange's clock (+700 ms):\n${(await exchangeCase(receiver, { slots: Math.min(slots, 120) })).table}\n`);
   } finally {
     await receiver.close();
     await hanging?.close();

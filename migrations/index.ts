@@ -14,6 +14,7 @@ import * as agentNotFiring from './0013_a_agent_not_firing.ts';
 import * as attemptSentAt from './0014_attempt_sent_at.ts';
 import * as candles from './0015_candles.ts';
 import * as traceId from './0016_trace_id.ts';
+import * as exchangeClock from './0017_exchange_clock.ts';
 
 /** Every migration, imported statically so bundles and single binaries need no directory scan. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '0014_attempt_sent_at': attemptSentAt,
   '0015_candles': candles,
   '0016_trace_id': traceId,
+  '0017_exchange_clock': exchangeClock,
 };

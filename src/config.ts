@@ -6,13 +6,14 @@ import { CANDLE_SETTINGS, scheduleOf, type CandleValues, type Schedule } from '.
 import type { LogFormat, LogLevel } from './log/logger.ts';
 import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import { describeGuardSetting, exchangeQuerySecrets, GUARD_SETTINGS, guardSettingsProblem, type GuardValues } from './config/guard-settings.ts';
+import { CLOCK_SETTINGS, clockSettingsProblem, describeClockSetting, timeQuerySecrets, type ClockValues } from './config/clock-settings.ts';
 import type { DatabaseTarget } from './store/port.ts';
 import { integer, boolean, oneOf, httpUrl, requiredUrl, symbols, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Parser } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
 /** What the SETTINGS table fills, one field per environment variable. */
-interface SettingValues extends GuardValues, CandleValues {
+interface SettingValues extends GuardValues, CandleValues, ClockValues {
   /** Without the user and password it may have been given with (they are in `diegoBasicAuth`). */
   diegoUrl: string;
   enableScheduler: boolean;
@@ -132,6 +133,7 @@ export const SETTINGS: { [K in keyof SettingValues]: Setting<SettingValues[K]> }
   clockCheckIntervalMs: { env: 'CLOCK_CHECK_INTERVAL_MS', default: '600000', parse: integer(1000), help: 'how often the clock is checked' },
   clockSkewWarnMs: { env: 'CLOCK_SKEW_WARN_MS', default: '250', parse: integer(1, 3_600_000), help: 'a clock offset above this is a clock_skew warning and notification' },
   clockSkewMaxMs: { env: 'CLOCK_SKEW_MAX_MS', default: '', parse: optionalInteger(1, 3_600_000), help: 'above this offset no slot fires (skipped, reason clock_skew); unset: never' },
+  ...CLOCK_SETTINGS,
   ...GUARD_SETTINGS,
 };
 
@@ -184,7 +186,7 @@ export function parseConfig(
   const diego = splitCredentials(values.diegoUrl);
   const miguel = values.miguelUrl === undefined ? { url: undefined, basicAuth: undefined } : splitCredentials(values.miguelUrl);
   // Diego takes one Authorization header: rather than pick one of two credentials silently, refuse the pair.
-  const guardProblem = guardSettingsProblem(values, names);
+  const guardProblem = guardSettingsProblem(values, names) ?? clockSettingsProblem(values, names);
   if (guardProblem) return { problems: [guardProblem] };
   const scheduled = scheduleOf(values, names);
   if ('problem' in scheduled) return { problems: [scheduled.problem] };
@@ -243,7 +245,7 @@ export function secretsOf(config: Config): string[] {
   const basic = [config.diegoBasicAuth, config.miguelBasicAuth].map((h) => h?.slice('Basic '.length));
   // Webhook and ping URLs carry their token in the path (Slack's do): the whole URL is the secret.
   const hooks = [...config.alertWebhookUrls, config.healthcheckPingUrl];
-  return [config.diegoToken, ...basic, ...hooks, config.telegramBotToken, ...exchangeQuerySecrets(config)].filter((s): s is string => s !== undefined && s !== '');
+  return [config.diegoToken, ...basic, ...hooks, config.telegramBotToken, ...exchangeQuerySecrets(config), ...timeQuerySecrets(config)].filter((s): s is string => s !== undefined && s !== '');
 }
 
 /** One line for one problem: the setting, its value, what is expected. */
@@ -258,9 +260,10 @@ export function describeConfig(config: Config): Record<string, string> {
     const v = config[key];
     let text: string;
     if (setting.secret) text = v === undefined || (Array.isArray(v) && v.length === 0) ? '(unset)' : '[redacted]';
-    else if (v === undefined) text = key === 'replicaId' ? '(host:pid)' : key === 'timeframe' || key === 'timeframes' ? '(unset)' : '(disabled)';
+    else if (v === undefined && !(key in CLOCK_SETTINGS)) text = key === 'replicaId' ? '(host:pid)' : key === 'timeframe' || key === 'timeframes' ? '(unset)' : '(disabled)';
     else if (key === 'cron') text = config.schedule.fromCronPattern ? config.cron.text : `(unset: each job at its candle close, ${config.cron.text})`;
     else if (key in GUARD_SETTINGS) text = describeGuardSetting(key as keyof GuardValues, config);
+    else if (key in CLOCK_SETTINGS) text = describeClockSetting(key as keyof ClockValues, config);
     else if (key === 'ntpServer') text = `${config.ntpServer!.host}:${config.ntpServer!.port}`;
     else if (key === 'database') text = config.database.kind === 'sqlite' ? config.database.path : redactUrlValue(config.database.url);
     else text = Array.isArray(v) ? v.join(',') : redactUrl(String(v));

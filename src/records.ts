@@ -71,6 +71,8 @@ export const SKIP_REASONS = {
   unclaimed: "the claim's answer was lost",
   /** The send was late (a stall) and the database could not be asked again before it: not sent. */
   recheck_failed: 'late, and the database could not be re-checked before sending',
+  /** The first request could not leave within MAX_LATENESS_MS of its slot (a late start, a stall, a slow claim). */
+  late: 'too late to send: past MAX_LATENESS_MS after its slot',
 } as const satisfies Record<string, string>;
 export type SkipReason = keyof typeof SKIP_REASONS;
 /** Whether a text read back from a row is one of the skip reasons. */

@@ -79,6 +79,10 @@ const DEFAULTS = {
   exchangeStatusOk: '0',
   exchangeStatusFailClosed: false,
   executionBlackout: [],
+  exchangeTimeUrl: undefined,
+  exchangeTimeField: ['serverTime'],
+  fireClock: 'local',
+  maxLatenessMs: undefined,
 };
 
 const ALL_ENV = Object.values(SETTINGS).map((s) => s.env);
@@ -109,6 +113,8 @@ const COMPANION: Record<string, Env> = {
   TELEGRAM_CHAT_ID: { TELEGRAM_BOT_TOKEN: BOT_TOKEN },
   // Fail-closed needs an endpoint to fail closed on.
   EXCHANGE_STATUS_FAIL_CLOSED: { EXCHANGE_STATUS_URL: 'https://api.binance.com/sapi/v1/system/status' },
+  // The exchange's clock is read from its time endpoint.
+  FIRE_CLOCK: { EXCHANGE_TIME_URL: 'https://api.binance.com/api/v3/time' },
 };
 
 // One valid, non-default value for every setting, with what it parses to.
@@ -157,6 +163,10 @@ const CUSTOM: [env: string, raw: string, key: keyof Config, parsed: unknown][] =
   ['EXCHANGE_STATUS_OK', 'ok', 'exchangeStatusOk', 'ok'],
   ['EXCHANGE_STATUS_FAIL_CLOSED', 'true', 'exchangeStatusFailClosed', true],
   ['EXECUTION_BLACKOUT', '0 55 7 * * 1-5 10m; 0 0 0 * * 0 30m', 'executionBlackout', ['0 55 7 * * 1-5 10m', '0 0 0 * * 0 30m']],
+  ['EXCHANGE_TIME_URL', 'https://api.binance.com/api/v3/time', 'exchangeTimeUrl', 'https://api.binance.com/api/v3/time'],
+  ['EXCHANGE_TIME_FIELD', '/result/unixtime', 'exchangeTimeField', ['result', 'unixtime']],
+  ['FIRE_CLOCK', 'Exchange', 'fireClock', 'exchange'],
+  ['MAX_LATENESS_MS', '750', 'maxLatenessMs', 750],
 ];
 
 // Settings the jobs' schedule (`cron`) is derived from (config/candle-settings.ts).
@@ -228,6 +238,10 @@ test('every setting is read from its flag, and the flag wins over the environmen
     'exchange-status-ok': 'normal',
     'exchange-status-fail-closed': 'no',
     'execution-blackout': '*/10 * * * * * 3s',
+    'exchange-time-url': 'http://127.0.0.1:9/time',
+    'exchange-time-field': '/t',
+    'fire-clock': 'local',
+    'max-lateness-ms': '40',
   };
   assert.deepEqual(Object.keys(flags).sort(), ALL_ENV.map(flagName).sort(), 'one flag per setting');
   const exclusive = EXCLUSIVE.map(flagName);
@@ -278,6 +292,10 @@ test('every setting is read from its flag, and the flag wins over the environmen
     exchangeStatusOk: 'normal',
     exchangeStatusFailClosed: false,
     executionBlackout: ['*/10 * * * * * 3s'],
+    exchangeTimeUrl: 'http://127.0.0.1:9/time',
+    exchangeTimeField: ['t'],
+    fireClock: 'local',
+    maxLatenessMs: 40,
   };
   // The exclusive ones, each alone over its own environment value (CRON_PATTERN unset for the offset).
   for (const name of EXCLUSIVE) {
@@ -412,6 +430,7 @@ const NUMERIC: [env: string, min: number, max: number][] = [
   ['CLOCK_CHECK_INTERVAL_MS', 1000, 2147483647],
   ['CLOCK_SKEW_WARN_MS', 1, 3600000],
   ['CLOCK_SKEW_MAX_MS', 1, 3600000],
+  ['MAX_LATENESS_MS', 1, 86400000],
   ['MAX_ORDERS_PER_HOUR', 1, 1000000],
   ['MAX_ORDERS_PER_HOUR_PER_SYMBOL', 1, 1000000],
   ['EXECUTION_OFF_AFTER_FAILURES', 1, 1000],
@@ -526,6 +545,10 @@ const INVALID: [env: string, raw: string, expected: RegExp][] = [
   ['EXECUTION_BLACKOUT', '0 55 7 * * 1-5', /^windows separated by ";".*does not end with a duration/],
   ['EXECUTION_BLACKOUT', '0 99 7 * * * 10m', /is not a cron pattern/],
   ['EXECUTION_BLACKOUT', '0 0 * * * 1h; nonsense 5m', /"nonsense" is not a cron pattern/],
+  ['EXCHANGE_TIME_URL', 'api.binance.com/api/v3/time', /^an http\(s\) URL such as https:\/\/api\.binance\.com\/api\/v3\/time/],
+  ['EXCHANGE_TIME_URL', 'http://exchange/time#now', /without credentials or fragment/],
+  ['EXCHANGE_TIME_FIELD', 'serverTime', /^a JSON pointer such as/],
+  ['FIRE_CLOCK', 'binance', /^one of local, exchange \(any case\)$/],
 ];
 // Every numeric setting refuses the same kinds of text.
 for (const [env, min, max] of NUMERIC) {
@@ -544,6 +567,14 @@ test('guard settings: a credential in EXCHANGE_STATUS_URL is refused without sho
   const f = onlyProblem({ EXCHANGE_STATUS_FAIL_CLOSED: 'true' });
   assert.equal(f.setting, 'EXCHANGE_STATUS_FAIL_CLOSED');
   assert.match(f.expected, /false while EXCHANGE_STATUS_URL is unset/);
+});
+
+test('clock settings: FIRE_CLOCK=exchange needs EXCHANGE_TIME_URL; its query values are hidden', () => {
+  const p = onlyProblem({ FIRE_CLOCK: 'exchange' });
+  assert.equal(formatProblem(p), 'Invalid FIRE_CLOCK="exchange": expected local while EXCHANGE_TIME_URL is unset: the exchange\'s clock is read from it');
+  const config = valid({ EXCHANGE_TIME_URL: 'https://exchange/time?apiKey=sk_live_Q8rT4wX2', FIRE_CLOCK: 'exchange' });
+  assert.equal(describeConfig(config).EXCHANGE_TIME_URL, 'https://exchange/time?apiKey=***');
+  assert.ok(secretsOf(config).includes('sk_live_Q8rT4wX2'));
 });
 
 test('every setting has invalid values in the table below', () => {
@@ -696,6 +727,10 @@ test('describeConfig lists every variable as text, with secrets redacted', () =>
     EXCHANGE_STATUS_OK: '0',
     EXCHANGE_STATUS_FAIL_CLOSED: 'false',
     EXECUTION_BLACKOUT: '(none)',
+    EXCHANGE_TIME_URL: '(disabled)',
+    EXCHANGE_TIME_FIELD: '/serverTime',
+    FIRE_CLOCK: 'local',
+    MAX_LATENESS_MS: '(half the gap to the next slot)',
   });
   const text = JSON.stringify(described);
   assert.ok(!text.includes(TOKEN) && !text.includes(PASSWORD), text);

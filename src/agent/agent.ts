@@ -14,6 +14,8 @@ import { blackoutReason } from '../time/blackout.ts';
 import { VERSION } from '../version.ts';
 import type { AgentDeps } from './deps.ts';
 import { settlesWithin } from '../time/clock.ts';
+import { shiftedClock } from '../time/exchange-time.ts';
+import { TIME_TIMEOUT_MS } from './upkeep/exchange-clock.ts';
 
 /** How long the start waits for its readiness mark to be written before arming the first slot. */
 const READY_MARK_WAIT_MS = 2000;
@@ -41,7 +43,7 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
   // marks the agent stopped.
   const { cron, symbols, historyRetentionDays, metricsFile, enableScheduler } = d.config;
   // An idle agent (ENABLE_SCHEDULER=false) fires nothing: a summary would only count its slots as missed.
-  const { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs } = d.config;
+  const { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs, exchangeTimeUrl } = d.config;
   const settings = {
     cron,
     symbols,
@@ -49,7 +51,8 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
     metricsFile,
     statsIntervalMs: enableScheduler ? d.config.statsIntervalMs : 0,
     enableScheduler,
-    clockCheck: ntpServer && { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs },
+    clockCheck: ntpServer || exchangeTimeUrl ? { ntpServer, clockCheckIntervalMs, clockSkewWarnMs, clockSkewMaxMs } : undefined,
+    exchangeClock: exchangeTimeUrl === undefined ? undefined : { url: exchangeTimeUrl, field: d.config.exchangeTimeField, fireClock: d.config.fireClock },
     ...guardSettings(d.config),
   };
   const upkeep = await startUpkeep({ database: d.database, settings, clock: d.clock, log: d.log, identity: d.identity, notifier: d.notifier, events: d.events, systemd: d.systemd, onPeers: d.peers?.seen, isAlive: d.isAlive });
@@ -63,6 +66,15 @@ export async function runAgent(d: AgentDeps): Promise<AgentExit> {
   }
 }
 
+/** How long the start waits for the exchange's first reading (FIRE_CLOCK=exchange): five samples, each bounded. */
+const FIRST_READING_WAIT_MS = 5 * TIME_TIMEOUT_MS;
+
+/** The agent's parts with the slots' clock: FIRE_CLOCK=exchange shifts ours by the exchange's measured offset. */
+function fireClockOf(d: AgentDeps, upkeep: Upkeep): AgentDeps {
+  const exchange = upkeep.exchangeClock;
+  return d.config.fireClock === 'exchange' && exchange ? { ...d, clock: shiftedClock(d.clock, exchange.fireOffset) } : d;
+}
+
 /** The guard rails' slices of the configuration (docs/guards.md). */
 function guardSettings(c: AgentDeps['config']) {
   const { maxOrdersPerHour, maxOrdersPerHourPerSymbol, executionOffAfterFailures } = c;
@@ -73,7 +85,10 @@ function guardSettings(c: AgentDeps['config']) {
   };
 }
 
-async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit> {
+async function runUntilStopped(agent: AgentDeps, upkeep: Upkeep): Promise<AgentExit> {
+  // The slots' clock: ours, or with FIRE_CLOCK=exchange the exchange's (ours plus its measured offset). Every cycle
+  // stamp and lateness is on it; the chores (heartbeat, leases, the clock check itself) stay on ours.
+  const d = fireClockOf(agent, upkeep);
   const { clock, log } = d;
   // Live control: the pattern in force is `reschedule`'s when one is set (CRON_PATTERN otherwise), read at each slot.
   const config = { ...d.config, cron: upkeep.control.cron };
@@ -107,6 +122,11 @@ async function runUntilStopped(d: AgentDeps, upkeep: Upkeep): Promise<AgentExit>
   // Recorded before the first slot is armed (bounded: a slow database must not hold the schedule up), so `status`
   // and `trigger` see the agent firing from the moment it says so.
   await settlesWithin(clock, READY_MARK_WAIT_MS, upkeep.ready());
+  if (d.config.fireClock === 'exchange') {
+    // The first slot is armed on the exchange's clock when it answers in time; otherwise on ours, said so.
+    const read = await settlesWithin(clock, FIRST_READING_WAIT_MS, upkeep.exchangeClock!.first);
+    if (!read || upkeep.exchangeClock!.state.kind !== 'exchange') log.warn(`FIRE_CLOCK=exchange: the exchange's clock has not answered yet; slots fire on the local clock until it does`);
+  }
 
   const jobs = createJobs(d.config, upkeep.control);
   const slots = createSlots(d, upkeep, config, jobs, blackoutReason(d.config.executionBlackout));

@@ -24,6 +24,7 @@ export const UNSENT: Record<Exclude<SkipReason, 'shutdown' | 'unclaimed'>, { att
   clock_skew: { attempt: 'the clock was off', cycle: 'not fired: the clock offset was above CLOCK_SKEW_MAX_MS at its slot' },
   clock_unchecked: { attempt: 'the clock was not checked yet', cycle: 'not fired: no clock check had answered yet (CLOCK_SKEW_MAX_MS set)' },
   recheck_failed: { attempt: 'late, not re-checked', cycle: 'not fired: late, and the database could not be re-checked before sending' },
+  late: { attempt: 'too late to send', cycle: 'not fired: it could not leave within MAX_LATENESS_MS of its slot' },
 };
 export const passedOver = (stop: StopReason | undefined): stop is keyof typeof UNSENT => stop !== undefined && Object.hasOwn(UNSENT, stop);
 

@@ -20,6 +20,10 @@ export interface AgentEventMap {
   'cycle:ended': { ended: EndedCycle };
   /** A clock check measured the offset (NTP_SERVER, or the database server's clock). */
   'clock:measured': ClockSample & { at: number; source: string };
+  /** The exchange's clock was read (EXCHANGE_TIME_URL): its offset, round trip, and whether slots fire on it. */
+  'clock:exchange': { offsetMs: number; rttMs: number; at: number; firing: boolean };
+  /** FIRE_CLOCK=exchange fell back to our clock (`firing` false) or is back on the exchange's. */
+  'clock:fire': { firing: boolean };
   /** The offset went above CLOCK_SKEW_WARN_MS (or CLOCK_SKEW_MAX_MS: `blocking`), or came back below it. */
   'clock:skew': { skewed: boolean; offsetMs: number; blocking: boolean };
   /** The database could not be written: an outage began, records wait in memory. */

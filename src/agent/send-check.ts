@@ -1,6 +1,6 @@
 import { errorLine } from '../log/error-line.ts';
 import type { Clock } from '../time/clock.ts';
-import { stricter, type SlotDecision } from './slot-decision.ts';
+import { freshness, stricter, type SlotDecision } from './slot-decision.ts';
 
 /**
  * How late a cycle's first request may leave after its slot and still go on the copy's word (the claim's answer
@@ -28,6 +28,16 @@ export interface SendCheck {
    * database cannot be read.
    */
   fromDatabase(at: number, inFlight?: { executionOn: boolean }): Promise<SlotDecision>;
+  /** How late after its slot the first request may still leave (MAX_LATENESS_MS); undefined: any time (startup). */
+  maxLatenessMs?: number;
+}
+
+/** The freshness check as a slot decision: a stale first request is skipped, reason `late`, with its lateness. */
+function stale(slot: number, now: number, check: SendCheck): { decision: SlotDecision } | undefined {
+  const f = freshness(slot, now, check.maxLatenessMs);
+  if (f.kind === 'fresh') return undefined;
+  // No `late` given: the cycle's "re-read from the database" line is not for a request that does not leave.
+  return { decision: { kind: 'skip', reason: 'late', why: `not sent: ${Math.round(f.lateMs)} ms late, past MAX_LATENESS_MS=${f.limitMs}` } };
 }
 
 /** The decision a claim's own statement gave (store/claims.ts): skipped under a pause, execution off, or fire. */
@@ -38,13 +48,18 @@ export function claimDecision(answer: { paused?: string; executionOff?: string }
 }
 
 /**
- * The first request's last word, just before it leaves: on time, `decided` stands (no read); late by more than
- * LATE_SEND_MS, the database is asked, and asked again while the answer itself came late (stalled again). When it
- * cannot be asked, or keeps coming late, the request is not sent (skip, `recheck_failed`).
+ * The first request's last word, just before it leaves: later than MAX_LATENESS_MS (the freshness decision), it is
+ * not sent (skip, `late`); on time, `decided` stands (no read); late by more than LATE_SEND_MS, the database is
+ * asked, and asked again while the answer itself came late (stalled again). When it cannot be asked, or keeps coming
+ * late, the request is not sent (skip, `recheck_failed`).
  */
 export async function checkLateSend(slot: number, decided: SlotDecision, check: SendCheck | undefined, clock: Clock): Promise<{ decision: SlotDecision; late?: number }> {
   let late = clock.now() - slot;
-  if (late <= LATE_SEND_MS || check === undefined || decided.kind === 'skip') return { decision: decided };
+  if (check === undefined || decided.kind === 'skip') return { decision: decided };
+  // Too late is too late whatever the database says: no read for a request that will not leave.
+  const tooLate = stale(slot, slot + late, check);
+  if (tooLate) return tooLate;
+  if (late <= LATE_SEND_MS) return { decision: decided };
   for (let tries = 0; tries < MAX_RECHECKS; tries++) {
     let fresh: SlotDecision;
     const askedAt = clock.now();
@@ -56,6 +71,9 @@ export async function checkLateSend(slot: number, decided: SlotDecision, check: 
     // One read after the wake sees every change committed before the slot's moment (the read began after it). The
     // caller sends right after this returns, in the same turn of the event loop. Answered very late (stalled again
     // mid-read), a change may have committed since the database answered: ask again.
+    // The read itself may have made it stale (a stall mid-read, a slow database): judged again when it answered.
+    const staleNow = stale(slot, clock.now(), check);
+    if (staleNow) return staleNow;
     if (clock.now() - askedAt <= SLOW_RECHECK_MS) return { decision: stricter(decided, fresh), late };
     late = clock.now() - slot;
   }

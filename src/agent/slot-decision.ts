@@ -88,3 +88,23 @@ export const CONFIGURED_OFF = 'TRIGGER_EXECUTION=false';
  * window), or undefined when it is on, or off only by TRIGGER_EXECUTION=false (the requests say false all the same).
  */
 export const executionOffOf = (d: SlotDecision): string | undefined => (d.kind === 'fire' && !d.execution && d.why !== CONFIGURED_OFF ? d.why : undefined);
+
+/**
+ * MAX_LATENESS_MS unset: half the gap from the slot to the next one (the cycle's deadline). A request later than
+ * that would reach Diego nearer the next slot's analysis than its own, about a candle that may have moved on; and it
+ * leaves the other half of the interval for the answer and its retries. Always at least 1 ms.
+ */
+export function maxLatenessOf(slot: number, next: number, configured: number | undefined): number {
+  return configured ?? Math.max(1, Math.floor((next - slot) / 2));
+}
+
+/** Whether a first request may still leave at `now`: `fresh`, or `late` by `lateMs` over `limitMs` (issue 23 §3). */
+export type Freshness = { kind: 'fresh' } | { kind: 'late'; lateMs: number; limitMs: number };
+
+/** The freshness decision (pure): `limitMs` undefined (a startup cycle, not a moment of the pattern) is always fresh. */
+export function freshness(slot: number, now: number, limitMs: number | undefined): Freshness {
+  const lateMs = now - slot;
+  return limitMs !== undefined && lateMs > limitMs ? { kind: 'late', lateMs, limitMs } : FRESH;
+}
+/** One object for every on-time send: the slot's path allocates nothing for the check. */
+const FRESH: Freshness = Object.freeze({ kind: 'fresh' });

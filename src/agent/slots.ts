@@ -7,7 +7,7 @@ import type { Gate, Release } from './cycle.ts';
 import { createCycles } from './slot-cycles.ts';
 import type { Job, Jobs } from './jobs.ts';
 import type { SendCheck } from './send-check.ts';
-import { decideSlot, executionOffOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
+import { decideSlot, executionOffOf, maxLatenessOf, NO_BLACKOUT, stricter, type ExecutionBlackout, type SlotDecision, type SlotFacts } from './slot-decision.ts';
 import type { Upkeep } from './upkeep/upkeep.ts';
 
 /**
@@ -41,7 +41,8 @@ export function createSlots(d: AgentDeps, upkeep: Upkeep, config: Config, jobs: 
       let release!: (r: Release) => void;
       const gate: Gate = new Promise<Release>((resolve) => (release = resolve));
       prepared.set(job.key, { slot, release, gate });
-      cycles.start({ job, trigger: 'schedule', slot, deadline: jobs.nextOf(job, slot), executionOff: executionOffOf(decision), check: decider.check(job, slot) }, gate);
+      const deadline = jobs.nextOf(job, slot);
+      cycles.start({ job, trigger: 'schedule', slot, deadline, executionOff: executionOffOf(decision), check: decider.check(job, slot, 'schedule', deadline) }, gate);
     }
   };
 
@@ -144,7 +145,7 @@ function launcher(d: AgentDeps, jobs: Jobs, decider: ReturnType<typeof slotDecid
       const deadline = until ?? jobs.nextOf(job, slot);
       const decision = decider.fromCopy(job, slot, cycles.busyPast(job, slot), read);
       if (decision.kind === 'fire') {
-        cycles.start({ job, trigger, slot, deadline, executionOff: executionOffOf(decision), check: decider.check(job, slot) });
+        cycles.start({ job, trigger, slot, deadline, executionOff: executionOffOf(decision), check: decider.check(job, slot, trigger, deadline) });
         continue;
       }
       const at = new Date(slot).toISOString();
@@ -198,7 +199,9 @@ function slotDecider(d: AgentDeps, upkeep: Upkeep, config: Config, executionBlac
       return read?.pauses ? stricter(copy, decideSlot(facts(job, at, read.pauses, overlap, read.stopping))) : copy;
     },
     /** A cycle's decisions at its sends (send-check.ts). */
-    check: (job: Job, slot: number): SendCheck => ({
+    // A startup cycle is no moment of the pattern (keyed by the last slot on a shared database): no freshness limit.
+    check: (job: Job, slot: number, trigger: Trigger, deadline: number): SendCheck => ({
+      maxLatenessMs: trigger === 'startup' ? undefined : maxLatenessOf(slot, deadline, config.maxLatenessMs),
       atSlot: () => decideSlot(facts(job, slot, upkeep.control.state.pauses, false)),
       fromDatabase: async (at, inFlight) => decideSlot({ ...facts(job, at, await pausesInForce(d.database.db, at, job.symbol, job.timeframe), false), inFlight }),
     }),

@@ -41,6 +41,19 @@ export type ExchangeObservation =
   | { kind: 'failed'; why: string };
 
 /**
+ * The value a JSON pointer's tokens (RFC 6901, EXCHANGE_STATUS_FIELD, EXCHANGE_TIME_FIELD) name in a parsed answer:
+ * `{ value }`, or undefined when the path leaves the document (a token under a value that is no object or array).
+ */
+export function valueAt(json: unknown, pointer: readonly string[]): { value: unknown } | undefined {
+  let v: unknown = json;
+  for (const token of pointer) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = Array.isArray(v) ? (/^\d+$/.test(token) ? v[Number(token)] : undefined) : (v as Record<string, unknown>)[token];
+  }
+  return { value: v };
+}
+
+/**
  * Reads a status answer: the value at `pointer` (JSON pointer tokens) compared as text with `ok`. A body that is not
  * JSON, or has no such field, or a value that is an object, is `failed` (unreadable), never `normal`.
  */
@@ -51,11 +64,9 @@ export function readExchangeStatus(body: string, pointer: readonly string[], ok:
   } catch {
     return { kind: 'failed', why: 'the answer is not JSON' };
   }
-  let v: unknown = json;
-  for (const token of pointer) {
-    if (v === null || typeof v !== 'object') return { kind: 'failed', why: `no field /${pointer.join('/')} in the answer` };
-    v = Array.isArray(v) ? (/^\d+$/.test(token) ? v[Number(token)] : undefined) : (v as Record<string, unknown>)[token];
-  }
+  const found = valueAt(json, pointer);
+  if (found === undefined) return { kind: 'failed', why: `no field /${pointer.join('/')} in the answer` };
+  const v = found.value;
   if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return { kind: 'failed', why: `no readable value at /${pointer.join('/')} in the answer` };
   const value = String(v);
   if (value === ok) return { kind: 'normal', value };

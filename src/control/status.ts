@@ -96,6 +96,7 @@ export function statusJson(p: StatusPicture) {
       activity: activityOf(a),
       notFiring: a.notFiring,
       clock: a.clock && { offsetMs: Math.round(a.clock.offsetMs * 10) / 10, rttMs: Math.round(a.clock.rttMs * 10) / 10, checkedAt: iso(a.clock.at) },
+      exchangeClock: a.exchange && { offsetMs: Math.round(a.exchange.offsetMs * 10) / 10, rttMs: Math.round(a.exchange.rttMs * 10) / 10, checkedAt: iso(a.exchange.at), fireClock: a.exchange.fireClock },
       notFiringUntil: iso(a.hold?.until),
       clockBackMs: a.hold?.backMs ?? null,
     })),
@@ -115,6 +116,13 @@ export function statusJson(p: StatusPicture) {
   };
 }
 
+/** `, exchange clock +700 ms (checked 3 s ago), slots on it`: the exchange's clock as an agent last read it. */
+export function exchangeLine(e: LiveAgent['exchange'], ago: (ms: number) => string): string {
+  if (e === null) return '';
+  const on = e.fireClock === 'exchange' ? ', slots fire on it' : e.fireClock === 'fallback' ? ', slots fall back to the local clock (unreadable)' : '';
+  return `, exchange clock ${e.offsetMs >= 0 ? '+' : ''}${Math.round(e.offsetMs)} ms (checked ${ago(e.at)})${on}`;
+}
+
 /** `status` as text (pure). */
 export function renderStatus(p: StatusPicture): string {
   const ago = (ms: number) => `${formatDuration(p.now - ms)} ago`;
@@ -123,7 +131,7 @@ export function renderStatus(p: StatusPicture): string {
   lines.push(state === 'clockBack' ? clockHold(p) ?? HEADLINE.clockBack : HEADLINE[state]);
   for (const a of p.agents) {
     const clock = a.clock ? `, clock ${a.clock.offsetMs >= 0 ? '+' : ''}${Math.round(a.clock.offsetMs)} ms (checked ${ago(a.clock.at)})` : '';
-    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}, ${activityLine(a)}`);
+    lines.push(`  agent ${a.owner} (${a.host}:${a.pid}, ${a.version}) started ${iso(a.startedAt)}, heartbeat ${ago(a.heartbeatAt)}${clock}${exchangeLine(a.exchange, ago)}, ${activityLine(a)}`);
   }
   const hold = p.agents.find((a) => a.hold !== null)?.hold;
   const next = state === 'clockBack' ? hold?.until : state === 'firing' || state === 'paused' ? p.next : undefined;

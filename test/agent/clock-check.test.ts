@@ -297,3 +297,36 @@ test("fail closed: the database server's clock offset counts like the SNTP one",
     await c.close();
   }
 });
+
+test('the exchange as the only clock source (EXCHANGE_TIME_URL, no NTP_SERVER): it opens the fail-closed gate, and CLOCK_SKEW_MAX_MS judges its offset', async () => {
+  const clock = steppedClock();
+  const stop = new AbortController();
+  const lines: string[] = [];
+  const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m), debug: (m: string) => lines.push(m), child: () => log } as unknown as Parameters<typeof startClockCheck>[1]['log'];
+  const answers: (number | Error)[] = [new Error('the answer is not JSON'), 700, 1500];
+  let asked = 0;
+  const measure = () => {
+    const a = answers[Math.min(asked++, answers.length - 1)]!;
+    return a instanceof Error ? Promise.reject(a) : Promise.resolve({ offsetMs: a, rttMs: 1 });
+  };
+  const check = startClockCheck({ ntpServer: undefined, clockCheckIntervalMs: 1000, clockSkewWarnMs: 250, clockSkewMaxMs: 1000 }, { clock, log, stop: stop.signal, events: { measured() {}, skew() {} }, extra: [{ name: 'the exchange http://x/api/v3/time', primary: true, measure }] });
+  const settle = async (n: number) => {
+    await until(() => asked >= n, `check ${n}`);
+    await new Promise((r) => setTimeout(r, 20));
+  };
+  try {
+    await settle(1);
+    assert.equal(check.health.verdict.blocked && check.health.verdict.reason, 'clock_unchecked', 'held until the exchange answers');
+    clock.tick();
+    await settle(2);
+    assert.deepEqual(check.health.verdict, { blocked: false }, 'its first answer (700 ms, below 1000) opens the gate');
+    assert.ok(lines.some((l) => /offset \+700 ms against the exchange http:\/\/x\/api\/v3\/time is above CLOCK_SKEW_WARN_MS=250/.test(l)), lines.join('\n'));
+    clock.tick();
+    await settle(3);
+    assert.equal(check.health.verdict.blocked && check.health.verdict.reason, 'clock_skew', 'above CLOCK_SKEW_MAX_MS: held, as for SNTP');
+  } finally {
+    stop.abort();
+    clock.tick();
+    await check.done;
+  }
+});

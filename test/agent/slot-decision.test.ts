@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideSlot, stricter, executionOffOf, type SlotFacts } from '../../src/agent/slot-decision.ts';
+import { decideSlot, stricter, executionOffOf, freshness, maxLatenessOf, type SlotFacts } from '../../src/agent/slot-decision.ts';
 import { holdsAt, type Pause } from '../../src/control/state.ts';
 
 // The one slot decision (issue 21 item 2), pure: each check in its order, at fixed times.
@@ -49,4 +49,15 @@ test('stricter: a skip over a fire, execution off over on', () => {
   assert.deepEqual(stricter(on, skip), skip);
   assert.deepEqual(stricter(skip, off), skip);
   assert.deepEqual(stricter(on, on), on);
+});
+
+test('freshness (issue 23 §3): late only past the limit; no limit, never late; the default limit is half the gap to the next slot', () => {
+  assert.deepEqual(freshness(10_000, 10_300, 300), { kind: 'fresh' }, 'exactly at the limit still leaves');
+  assert.deepEqual(freshness(10_000, 10_301, 300), { kind: 'late', lateMs: 301, limitMs: 300 });
+  assert.deepEqual(freshness(10_000, 99_000, undefined), { kind: 'fresh' }, 'a startup cycle has no limit');
+  assert.deepEqual(freshness(10_000, 9_000, 1), { kind: 'fresh' }, 'early is never late');
+  assert.equal(maxLatenessOf(60_000, 120_000, undefined), 30_000, 'every minute: 30 s');
+  assert.equal(maxLatenessOf(1000, 2000, undefined), 500, 'every second: 500 ms');
+  assert.equal(maxLatenessOf(0, 1, undefined), 1, 'never below 1 ms');
+  assert.equal(maxLatenessOf(60_000, 120_000, 250), 250, 'MAX_LATENESS_MS wins');
 });

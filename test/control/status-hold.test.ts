@@ -16,6 +16,7 @@ const agent = (hold: { until: number; backMs: number } | null, owner = 'sched-a'
   startedAt: NOW - 60_000,
   heartbeatAt: NOW - 1000,
   clock: null,
+  exchange: null,
   hold,
   readyAt: NOW - 60_000,
   notFiring: null,

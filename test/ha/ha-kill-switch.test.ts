@@ -13,7 +13,7 @@ import type { Schema } from '../../src/store/schema.ts';
 // its slot (its copy of the control state read, no pause in it), `pause --execution` (or `pause`) commits and
 // returns, then the agent is continued: late for its slot, it re-reads the database before it sends, so nothing
 // leaves with `triggerExecution: true` (nothing at all after `pause`). SQLite: two agents on one file; PostgreSQL:
-// two replicas. Slots every 5 s, so the pause commits far from any other slot's moment (no healthy agent is inside
+// two replicas (MAX_LATENESS_MS far off: a stall is no reason to skip here, freshness has its own test). Slots every 5 s, so the pause commits far from any other slot's moment (no healthy agent is inside
 // the last-look window by chance), whatever the machine's load; every wait is on an event, with generous bounds.
 
 const PATTERN = '*/5 * * * * *';
@@ -62,7 +62,7 @@ async function stalledAgainst(ctx: TestContext, backend: BackendName, command: s
   const s = scene(ctx);
   const t = await s.database(backend);
   const stub = await s.stub([{ status: 200, body: analysisOk('HOLD') }]);
-  const agents = ['agent-1', 'agent-2'].map((id) => s.replica(id, { DATABASE_URL: t.path, DIEGO_URL: stub.url, CRON_PATTERN: PATTERN, TRIGGER_EXECUTION: 'true' }));
+  const agents = ['agent-1', 'agent-2'].map((id) => s.replica(id, { DATABASE_URL: t.path, DIEGO_URL: stub.url, CRON_PATTERN: PATTERN, TRIGGER_EXECUTION: 'true', MAX_LATENESS_MS: '60000' }));
   await Promise.all(agents.map((a) => a.line(/Next fire time/, 30_000)));
   await until(() => posts(stub).some((p) => p.body.triggerExecution), 'a cycle with execution on before the kill switch', 20_000);
 

@@ -3,6 +3,7 @@ import { startAgents, type AgentSetup } from './agent-harness.ts';
 import { tempDatabaseOn, type BackendName } from './backends.ts';
 import { spawnCli, type CliProcess } from './cli-process.ts';
 import { startDiegoStub, type Reply } from './diego-stub.ts';
+import { startFakeExchange } from './fake-exchange.ts';
 import { startReceiver } from './receivers.ts';
 import { spawnReplica } from './replicas.ts';
 import { tempDir } from './temp-db.ts';
@@ -54,6 +55,12 @@ export function scene(t: TestContext) {
       const stub = await startDiegoStub(script);
       defer(() => stub.close());
       return stub;
+    },
+    /** A fake exchange time server (Binance's /api/v3/time), its clock `offsetMs` ahead of ours. */
+    async exchange(opts?: Parameters<typeof startFakeExchange>[0]) {
+      const ex = await startFakeExchange(opts);
+      defer(() => ex.close());
+      return ex;
     },
     async receiver(answer?: Parameters<typeof startReceiver>[0]) {
       const receiver = await startReceiver(answer);

@@ -19,7 +19,7 @@ import { until, within } from '../helpers/wait.ts';
 // Every test that reads a database runs against SQLite and PostgreSQL (each test in a schema of its own).
 
 const row = (over: Partial<{ started_at: number; stopped_at: number | null; heartbeat_at: number; ready_at: number | null; held_until: number | null; held_back_ms: number | null }> = {}) => ({
-  id: 1, owner: 'box:7', host: 'box', pid: 7, version: '1.0.0', cron_pattern: '0 * * * * *', symbols: 'BTC/USDT', started_at: 0, heartbeat_at: 1_000_000, stopped_at: null, ready_at: 0, clock_offset_ms: null, clock_rtt_ms: null, clock_checked_at: null, held_until: null, held_back_ms: null, not_firing: null, ...over,
+  id: 1, owner: 'box:7', host: 'box', pid: 7, version: '1.0.0', cron_pattern: '0 * * * * *', symbols: 'BTC/USDT', started_at: 0, heartbeat_at: 1_000_000, stopped_at: null, ready_at: 0, clock_offset_ms: null, clock_rtt_ms: null, clock_checked_at: null, held_until: null, held_back_ms: null, not_firing: null, exchange_offset_ms: null, exchange_rtt_ms: null, exchange_checked_at: null, fire_clock: null, ...over,
 });
 
 test('judgeHealth: fresh, stale, stopped, never ran, and too many failures in a row', () => {

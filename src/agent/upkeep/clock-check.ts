@@ -12,10 +12,18 @@ import { every } from '../../time/every.ts';
 export const NTP_TIMEOUT_MS = 2000;
 
 export interface ClockCheckSettings {
-  ntpServer: { host: string; port: number };
+  /** Undefined: the clock is checked against the other sources only (EXCHANGE_TIME_URL). */
+  ntpServer: { host: string; port: number } | undefined;
   clockCheckIntervalMs: number;
   clockSkewWarnMs: number;
   clockSkewMaxMs: number | undefined;
+}
+
+/** A source beside the SNTP server: `primary` (the exchange) opens a fail-closed gate as the SNTP server does. */
+export interface ExtraSource {
+  name: string;
+  primary?: boolean;
+  measure(): Promise<ClockSample>;
 }
 
 /** The clock's verdict for a slot (agent/slot-decision.ts): fire, or skip with a reason and its line. */
@@ -87,11 +95,14 @@ export function judgeOffset(offsetMs: number, s: Pick<ClockCheckSettings, 'clock
  */
 export function startClockCheck(
   s: ClockCheckSettings,
-  deps: { clock: Clock; log: Logger; stop: AbortSignal; events: ClockEvents; query?: () => Promise<ClockSample>; extra?: { name: string; measure(): Promise<ClockSample> }[] },
+  deps: { clock: Clock; log: Logger; stop: AbortSignal; events: ClockEvents; query?: () => Promise<ClockSample>; extra?: ExtraSource[] },
 ): { health: ClockHealth; done: Promise<void> } {
   const { clock, log, stop, events } = deps;
-  const source = `${s.ntpServer.host}:${s.ntpServer.port}`;
-  const query = deps.query ?? (() => queryNtp(s.ntpServer, clock));
+  const ntp = s.ntpServer;
+  const source = ntp ? `${ntp.host}:${ntp.port}` : undefined;
+  const query = deps.query ?? (ntp && (() => queryNtp(ntp, clock)));
+  // The sources whose first answer opens a fail-closed gate: the SNTP server and the exchange, not the database's.
+  const primaries = [source, ...(deps.extra ?? []).filter((e) => e.primary).map((e) => e.name)].filter((n): n is string => n !== undefined);
   const failClosed = s.clockSkewMaxMs !== undefined;
   let last: ClockHealth['last'];
   // The last offset each source gave: the worst of them decides (a silent source keeps its last word).
@@ -132,15 +143,17 @@ export function startClockCheck(
   };
 
   const check = async () => {
-    try {
-      const sample = await query();
-      reach.ok();
-      last = { ...sample, at: clock.now(), source };
-      events.measured(last);
-      offsets.set(source, sample.offsetMs);
-      log.info(`Clock check: clock offset ${say(sample.offsetMs)} against ${source} (round trip ${formatDuration(sample.rttMs)})`, { offsetMs: sample.offsetMs, rttMs: sample.rttMs });
-    } catch (err) {
-      reach.failed(err);
+    if (query && source) {
+      try {
+        const sample = await query();
+        reach.ok();
+        last = { ...sample, at: clock.now(), source };
+        events.measured(last);
+        offsets.set(source, sample.offsetMs);
+        log.info(`Clock check: clock offset ${say(sample.offsetMs)} against ${source} (round trip ${formatDuration(sample.rttMs)})`, { offsetMs: sample.offsetMs, rttMs: sample.rttMs });
+      } catch (err) {
+        reach.failed(err);
+      }
     }
     for (const e of deps.extra ?? []) {
       try {
@@ -151,8 +164,8 @@ export function startClockCheck(
         log.debug(`Clock check against ${e.name} failed: ${errorLine(err)}`);
       }
     }
-    // Failing closed, only the NTP server's first answer opens the gate; the other sources count from then on.
-    if (!(failClosed && !offsets.has(source))) judge();
+    // Failing closed, only a primary source's first answer opens the gate; the database's counts from then on.
+    if (!(failClosed && !primaries.some((p) => offsets.has(p)))) judge();
   };
   const unchecked = () => verdict.blocked && verdict.reason === 'clock_unchecked';
   const done = (async () => {

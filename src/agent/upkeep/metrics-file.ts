@@ -27,6 +27,8 @@ export interface MetricsState {
   heartbeatAt: number;
   /** The last clock check (NTP_SERVER); null: none yet, or no NTP_SERVER. */
   clock: { offsetMs: number; rttMs: number } | null;
+  /** The last reading of the exchange's clock (EXCHANGE_TIME_URL), and whether slots fire on it; null: none yet. */
+  exchangeClock?: { offsetMs: number; rttMs: number; firing: boolean } | null;
   /** Cumulative counts per bucket of LATENCY_BUCKETS_S, then the sum (s) and count of successful attempts. */
   latency: { buckets: number[]; sumS: number; count: number };
   /** Cycles run now (`pmf-scheduler trigger`) that ended, included in `cycles`. */
@@ -125,6 +127,11 @@ export function renderMetrics(s: MetricsState): string {
   metric('pmf_scheduler_last_success_timestamp_seconds', 'gauge', 'When the last cycle succeeded (Unix time); 0 when none has.', [['', s.lastSuccessAt === null ? 0 : seconds(s.lastSuccessAt)]]);
   if (s.lastCycleDurationMs !== null) {
     metric('pmf_scheduler_last_cycle_duration_seconds', 'gauge', 'Duration of the last cycle that ended, all attempts included.', [['', seconds(s.lastCycleDurationMs)]]);
+  }
+  if (s.exchangeClock) {
+    metric('pmf_scheduler_exchange_clock_offset_seconds', 'gauge', "How far the exchange's clock is ahead of ours (EXCHANGE_TIME_URL), at the last reading.", [['', seconds(s.exchangeClock.offsetMs)]]);
+    metric('pmf_scheduler_exchange_clock_rtt_seconds', 'gauge', "Shortest round trip to the exchange's time endpoint at the last reading.", [['', seconds(s.exchangeClock.rttMs)]]);
+    metric('pmf_scheduler_fire_clock_exchange', 'gauge', "1 while slots fire on the exchange's clock (FIRE_CLOCK=exchange), 0 on ours (local, or fallen back).", [['', s.exchangeClock.firing ? 1 : 0]]);
   }
   if (s.clock !== null) {
     metric('pmf_scheduler_clock_offset_seconds', 'gauge', 'How far the local clock is behind the NTP server (positive: late), at the last check.', [['', seconds(s.clock.offsetMs)]]);

@@ -30,6 +30,8 @@ export async function startMetrics(db: Kysely<Schema>, path: string, startedAt: 
     slotSkipped: (reason: SkipReason, job?: { symbol: string; timeframe: string }) => change((s) => addSkipped(s, reason, job)),
     beat: (at: number) => change((s) => addHeartbeat(s, at)),
     clockChecked: (offsetMs: number, rttMs: number) => change((s) => addClockCheck(s, offsetMs, rttMs)),
+    /** A reading of the exchange's clock; `firing` alone: the fire clock fell back or came back. */
+    exchangeClock: (e: { offsetMs?: number; rttMs?: number; firing: boolean }) => change((s) => ({ ...s, exchangeClock: { offsetMs: e.offsetMs ?? s.exchangeClock?.offsetMs ?? 0, rttMs: e.rttMs ?? s.exchangeClock?.rttMs ?? 0, firing: e.firing } })),
     paused: (paused: MetricsState['paused'], guards: MetricsState['guards'] = []) => change((s) => ({ ...s, paused, guards })),
     idle: () => chain,
   };

@@ -21,6 +21,7 @@ const COUNTS_AS_MISSED: Record<SkipReason, boolean> = {
   shutdown: false,
   unclaimed: false,
   recheck_failed: true,
+  late: true,
 };
 /** The reasons a `missed` notification counts: the skips above, and cycles cut at their deadline. */
 const COUNTED = new Set<string>(['deadline', ...Object.entries(COUNTS_AS_MISSED).filter(([, n]) => n).map(([r]) => r)]);

@@ -9,7 +9,8 @@ import type { CronPattern } from '../../time/cron-pattern.ts';
 import { VERSION } from '../../version.ts';
 import type { CycleResult } from '../cycle.ts';
 import { subscriptions, type AgentEvents } from '../events.ts';
-import { startClockCheck, type ClockCheckSettings, type ClockHealth } from './clock-check.ts';
+import { startClockCheck, type ClockCheckSettings, type ClockHealth, type ExtraSource } from './clock-check.ts';
+import { createExchangeClock, type ExchangeClock, type ExchangeClockSettings } from './exchange-clock.ts';
 import { PAUSE_SCOPES, pauseCovers, pauseOf, pausesAt } from '../../control/state.ts';
 import { GUARDS } from '../../control/guard-store.ts';
 import { watchControl, type ControlWatch } from '../../control/watch.ts';
@@ -34,8 +35,10 @@ export interface UpkeepSettings {
   statsIntervalMs: number;
   /** ENABLE_SCHEDULER: false records the agent as `disabled` (status, trigger); absent: true. */
   enableScheduler?: boolean;
-  /** Undefined: no NTP_SERVER, no clock check. */
+  /** Undefined: neither NTP_SERVER nor EXCHANGE_TIME_URL, no clock check. */
   clockCheck: ClockCheckSettings | undefined;
+  /** EXCHANGE_TIME_URL and its settings; undefined: the exchange's clock is not read. */
+  exchangeClock?: ExchangeClockSettings;
   /** The guard rails that look at ended cycles (docs/guards.md); absent: none. */
   guards?: CycleGuardSettings;
   /** EXCHANGE_STATUS_URL and its settings; undefined: the exchange is not watched. */
@@ -71,8 +74,10 @@ export interface Upkeep {
   cycleEnded(result: CycleResult): void;
   /** After a slot was recorded as skipped, with the reason recorded: emits `slot:skipped`. */
   slotSkipped(reason: SkipReason, job?: { symbol: string; timeframe: string }): void;
-  /** The clock's health (NTP_SERVER set): the agent fires nothing while it is `blocked`. */
+  /** The clock's health (NTP_SERVER or EXCHANGE_TIME_URL set): the agent fires nothing while it is `blocked`. */
   readonly clock: ClockHealth | undefined;
+  /** The exchange's clock (EXCHANGE_TIME_URL set): its offset, and what the fire clock adds with FIRE_CLOCK=exchange. */
+  readonly exchangeClock: ExchangeClock | undefined;
   /** The readiness wait is over (or there was none): recorded with a heartbeat at once, for `healthcheck`. */
   /** Resolves once the mark was tried (written, or left to the next beat). */
   ready(): Promise<void>;
@@ -106,14 +111,29 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     const why = k.blocking ? `clock offset ${Math.round(k.offsetMs)} ms above CLOCK_SKEW_MAX_MS` : null;
     heartbeat.registration?.notFiring(why).catch((err) => log.debug(`Could not record why the agent does not fire: ${errorLine(err)}`));
   });
+  const exchangeRow = (e: Parameters<NonNullable<typeof heartbeat.registration>['exchangeClock']>[0]) => heartbeat.registration?.exchangeClock(e).catch((err) => log.debug(`Could not record the exchange's clock: ${errorLine(err)}`));
+  events.on('clock:exchange', (e) => void exchangeRow({ at: e.at, offsetMs: e.offsetMs, rttMs: e.rttMs, fireClock: e.firing ? 'exchange' : 'local' }));
+  events.on('clock:fire', ({ firing }) => void exchangeRow({ fireClock: firing ? 'exchange' : 'fallback' }));
   events.on('clock:measured', (m) => {
     heartbeat.registration?.clockChecked(m.at, m.offsetMs, m.rttMs).catch((err) => log.debug(`Could not record the clock check: ${errorLine(err)}`));
   });
   subscribeNotifications(events, notifier, missed);
+  const exchangeClock = settings.exchangeClock && createExchangeClock(settings.exchangeClock, {
+    clock,
+    log: d.log.child('CLOCK'),
+    stop,
+    events: {
+      read: (r) => d.events.emit('clock:exchange', { offsetMs: r.offsetMs, rttMs: r.rttMs, at: r.at, firing: r.firing }),
+      fireClock: (change, line) => {
+        d.events.emit('clock:fire', { firing: change === 'back' });
+        notifier.notify('clock_skew', line, { severity: change === 'fallback' ? 'warning' : 'info', details: { fireClock: change === 'fallback' ? 'local' : 'exchange' } });
+      },
+    },
+  });
   const clockCheck = settings.clockCheck && startClockCheckFor(settings.clockCheck, d, stop, {
     measured: (m) => d.events.emit('clock:measured', m),
     skew: (k) => d.events.emit('clock:skew', k),
-  });
+  }, exchangeClock?.source);
   // Under the agent's own component: the pattern in force and the control changes are the scheduler's business.
   const control = await watchControl({
     db,
@@ -145,6 +165,7 @@ export async function startUpkeep(d: UpkeepDeps): Promise<Upkeep> {
     },
     slotSkipped: (reason, job) => d.events.emit('slot:skipped', { reason, job }),
     clock: clockCheck?.health,
+    exchangeClock,
     ready: () => heartbeat.ready(),
     holdFiring: (hold) => heartbeat.hold(hold),
     async close() {
@@ -168,6 +189,8 @@ function subscribeMetrics(events: Pick<AgentEvents, 'on'>, metrics: Awaited<Retu
   events.on('cycle:ended', ({ ended }) => metrics.cycleEnded(ended));
   events.on('slot:skipped', ({ reason, job }) => metrics.slotSkipped(reason, job));
   events.on('clock:measured', (m) => metrics.clockChecked(m.offsetMs, m.rttMs));
+  events.on('clock:exchange', (e) => metrics.exchangeClock(e));
+  events.on('clock:fire', ({ firing }) => metrics.exchangeClock({ firing }));
   events.on('control:changed', ({ state }) =>
     metrics.paused(
       symbols.flatMap((symbol) => PAUSE_SCOPES.map((scope) => ({ symbol, scope, on: pauseOf(state, symbol, scope, clock.now()) !== undefined }))),
@@ -191,11 +214,12 @@ function subscribeNotifications(events: Pick<AgentEvents, 'on'>, notifier: Notif
 }
 
 /** The clock check, measuring against the database server's clock too where it has its own (PostgreSQL). */
-function startClockCheckFor(s: ClockCheckSettings, d: UpkeepDeps, stop: AbortSignal, events: Parameters<typeof startClockCheck>[1]['events']) {
+function startClockCheckFor(s: ClockCheckSettings, d: UpkeepDeps, stop: AbortSignal, events: Parameters<typeof startClockCheck>[1]['events'], exchange?: ExtraSource) {
   const { database, clock } = d;
   const serverTime = database.traits.serverTime;
-  const extra = serverTime && [
-    {
+  const extra: ExtraSource[] = exchange ? [exchange] : [];
+  if (serverTime)
+    extra.push({
       name: 'the database server',
       async measure() {
         const sent = clock.now();
@@ -203,7 +227,6 @@ function startClockCheckFor(s: ClockCheckSettings, d: UpkeepDeps, stop: AbortSig
         const back = clock.now();
         return { offsetMs: server - (sent + back) / 2, rttMs: back - sent };
       },
-    },
-  ];
+    });
   return startClockCheck(s, { clock, log: d.log.child('CLOCK'), stop, events, extra });
 }

@@ -27,6 +27,8 @@ export interface LiveAgent {
   heartbeatAt: number;
   /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
   clock: { offsetMs: number; rttMs: number; at: number } | null;
+  /** The exchange's clock as it last read it (EXCHANGE_TIME_URL, migration 0017), and the clock its slots fire on; null: none. */
+  exchange: { offsetMs: number; rttMs: number; at: number; fireClock: string } | null;
   /** The wall clock went back: it fires nothing before `until` (migration 0012_a_clock_hold); null: none. */
   hold: { until: number; backMs: number } | null;
   /** When its readiness wait ended; null while it waits for Diego. */
@@ -48,6 +50,7 @@ export async function liveAgents(db: Kysely<Schema>, now: number, maxAgeMs: numb
     startedAt: Number(r.started_at),
     heartbeatAt: Number(r.heartbeat_at),
     clock: r.clock_checked_at === null || r.clock_offset_ms === null ? null : { offsetMs: Number(r.clock_offset_ms), rttMs: Number(r.clock_rtt_ms ?? 0), at: Number(r.clock_checked_at) },
+    exchange: r.exchange_checked_at == null || r.exchange_offset_ms == null ? null : { offsetMs: Number(r.exchange_offset_ms), rttMs: Number(r.exchange_rtt_ms ?? 0), at: Number(r.exchange_checked_at), fireClock: r.fire_clock ?? 'local' },
     hold: r.held_until === null || Number(r.held_until) < now ? null : { until: Number(r.held_until), backMs: Number(r.held_back_ms ?? 0) },
     readyAt: r.ready_at === null ? null : Number(r.ready_at),
     notFiring: r.not_firing ?? null,

@@ -29,6 +29,8 @@ export interface AgentRegistration {
   markReady(at: number): Promise<void>;
   /** The last clock check, for `stats` and `status`. */
   clockChecked(at: number, offsetMs: number, rttMs: number): Promise<void>;
+  /** The exchange's clock as last read (EXCHANGE_TIME_URL; `offsetMs` undefined: only the fire clock changed), for `status` and `next`. */
+  exchangeClock(e: { at?: number; offsetMs?: number; rttMs?: number; fireClock: 'local' | 'exchange' | 'fallback' }): Promise<void>;
   /** Why it does not fire now (its clock), or null once it fires again: what `status` shows and `trigger` checks. */
   notFiring(why: string | null): Promise<void>;
   /** The clock went back: nothing fires before `until` (undefined: firing again), for `healthcheck` and `status`. */
@@ -79,6 +81,10 @@ export async function registerAgent(db: Kysely<Schema>, a: AgentRecord): Promise
     },
     async clockChecked(at, offsetMs, rttMs) {
       await db.updateTable('agents').set({ clock_offset_ms: offsetMs, clock_rtt_ms: rttMs, clock_checked_at: at }).where('id', '=', id).execute();
+    },
+    async exchangeClock(e) {
+      const reading = e.offsetMs === undefined ? {} : { exchange_offset_ms: e.offsetMs, exchange_rtt_ms: e.rttMs ?? null, exchange_checked_at: e.at ?? null };
+      await db.updateTable('agents').set({ ...reading, fire_clock: e.fireClock }).where('id', '=', id).execute();
     },
     async holdFiring(hold) {
       await db.updateTable('agents').set({ held_until: hold?.until ?? null, held_back_ms: hold?.backMs ?? null }).where('id', '=', id).execute();
