@@ -165,14 +165,17 @@ const decisionLine = (d: SlotDecision): string => (d.kind === 'skip' ? `not sent
 
 /**
  * The on-time write, called synchronously at the boundary (Gate): the slot decision from the copy, as the async path
- * would take it, and when it fires with the body prepared, the write. Late (past LATE_SEND_MS), past the deadline,
- * stopped, or a decision that changed the body: nothing here, the async path decides (re-reading if late).
+ * would take it, and when it fires with the body prepared, the write. Late (past LATE_SEND_MS, or MAX_LATENESS_MS when
+ * tighter), past the deadline, stopped, or a decision that changed the body: nothing here, the async path decides
+ * (re-reading if late).
  */
 function writeOnTime(run: Running, d: CycleDeps, held: Prepared, abort: AbortSignal, claimed: SlotDecision): () => void {
   const { job } = run;
+  // A MAX_LATENESS_MS below LATE_SEND_MS is the tighter bound: past it the async path records the slot `late`.
+  const onTime = Math.min(LATE_SEND_MS, job.check?.maxLatenessMs ?? LATE_SEND_MS);
   return () => {
     const now = d.clock.now();
-    if (abort.aborted || now - job.slot > LATE_SEND_MS || now >= job.deadline) return;
+    if (abort.aborted || now - job.slot > onTime || now >= job.deadline) return;
     const decision = job.check ? stricter(job.check.atSlot(), claimed) : claimed;
     if (decision.kind !== 'fire' || executionOffOf(decision) !== held.executionOff) return;
     held.went = { ...held.attempt.send(), decision };
