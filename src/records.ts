@@ -107,3 +107,21 @@ export function targetParts(target: string): { symbol: string; timeframe: string
  */
 export const targetsOf = (symbol: string, timeframe?: string): string[] =>
   timeframe === undefined ? [symbol, '*'] : [targetOf(symbol, timeframe), symbol, targetOf('*', timeframe), '*'];
+
+/**
+ * A cycle's W3C trace id (https://www.w3.org/TR/trace-context/#trace-id): its Idempotency-Key, a random UUID, as 32
+ * lowercase hex digits. One identifier per cycle, already stored and logged, so Diego's and Miguel's traces join the
+ * cycle by either and no column repeats it. A key that is not a UUID (none the agent makes) is hashed (FNV-1a, twice
+ * 64 bits) to the same shape, never all zeros. Pure.
+ */
+export function traceIdOf(idempotencyKey: string): string {
+  const hex = idempotencyKey.replace(/-/g, '').toLowerCase();
+  if (/^[0-9a-f]{32}$/.test(hex) && /[^0]/.test(hex)) return hex;
+  const fnv = (seed: bigint) => {
+    let h = seed;
+    for (const ch of idempotencyKey) h = BigInt.asUintN(64, (h ^ BigInt(ch.codePointAt(0)!)) * 0x100000001b3n);
+    return h.toString(16).padStart(16, '0');
+  };
+  const id = fnv(0xcbf29ce484222325n) + fnv(0x84222325cbf29ce4n);
+  return /[^0]/.test(id) ? id : `${id.slice(0, 31)}1`;
+}

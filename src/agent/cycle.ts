@@ -1,8 +1,8 @@
 import type { AttemptResult, PreparedAttempt } from '../diego/client.ts';
-import { newTraceId, traceparent } from '../diego/trace.ts';
+import { traceparent } from '../diego/trace.ts';
 import { errorLine } from '../log/error-line.ts';
 import { nextStep } from './retry-policy.ts';
-import { recordLabel } from '../records.ts';
+import { recordLabel, traceIdOf } from '../records.ts';
 import { closingError, CUT_BY_PAUSE, cycleVerdict, passedOver, UNSENT, type Release, type StopReason } from './cycle-verdict.ts';
 import { checkLateSend, checkRetry, claimDecision, LATE_SEND_MS } from './send-check.ts';
 import { executionOffOf, stricter, type SlotDecision } from './slot-decision.ts';
@@ -26,10 +26,10 @@ import type { CycleDeps, CycleJob, CycleResult, EndedCycle, Running } from './cy
  */
 export async function runCycle(job: CycleJob, d: CycleDeps, abort: AbortSignal, release?: Gate): Promise<CycleResult> {
   const idempotencyKey = d.newId();
-  const traceId = newTraceId();
+  const traceId = traceIdOf(idempotencyKey);
   // Claimed ahead of its slot, a cycle still starts at the slot: that is when its request leaves, never before.
   const startedAt = Math.max(job.slot, d.clock.now());
-  const claimed = await claim(job, d, { idempotencyKey, traceId }, startedAt, release);
+  const claimed = await claim(job, d, idempotencyKey, startedAt, release);
   if (typeof claimed !== 'number') return claimed;
   const id = claimed;
   const fields = { cycle: id, symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, slot: new Date(job.slot).toISOString(), idempotencyKey, traceId }; // what Diego logs
@@ -58,10 +58,10 @@ async function pausedAtClaim(run: Running, d: CycleDeps, why: string, release?: 
 }
 
 /** Claims the slot: the cycle's id, or the result of a slot not fired (taken by another agent, or no claim written). */
-async function claim(job: CycleJob, d: CycleDeps, ids: { idempotencyKey: string; traceId: string }, startedAt: number, release?: Promise<Release>): Promise<number | CycleResult> {
+async function claim(job: CycleJob, d: CycleDeps, idempotencyKey: string, startedAt: number, release?: Promise<Release>): Promise<number | CycleResult> {
   let claimed: number | undefined;
   try {
-    claimed = await d.store.claimCycle({ symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, scheduledAt: job.slot, deadlineAt: job.deadline, startedAt, ...ids, owner: d.owner, executionOff: job.executionOff });
+    claimed = await d.store.claimCycle({ symbol: job.symbol, timeframe: d.timeframe, trigger: job.trigger, scheduledAt: job.slot, deadlineAt: job.deadline, startedAt, idempotencyKey, owner: d.owner, executionOff: job.executionOff });
   } catch (err) {
     // No claim, no fire (PostgreSQL shared by replicas: another replica may fire this slot, and firing without the
     // claim could make it twice). The next slot tries again, which is how firing resumes once the database is back.

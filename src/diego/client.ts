@@ -166,8 +166,11 @@ async function attempt(
   };
 }
 
-/** Reads a body up to `limit` bytes; past it, stops reading (text undefined) so memory stays bounded. */
-async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number, excerptBytes: number): Promise<{ text: string | undefined; excerpt: string }> {
+/**
+ * Reads a body up to `limit` bytes; past it, stops reading (text undefined) so memory stays bounded. Every body read
+ * from outside goes through it (Diego's answers, the exchange's time).
+ */
+export async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number, excerptBytes: number): Promise<{ text: string | undefined; excerpt: string }> {
   if (!body) return { text: '', excerpt: '' };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

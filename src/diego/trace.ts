@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
-/**
- * W3C Trace Context (https://www.w3.org/TR/trace-context/): one trace per cycle, a span per attempt, so Diego's and
- * Miguel's logs join the cycle that caused them. Random from crypto; an all-zero id is invalid, so it is drawn again.
- */
-export function newTraceId(): string {
-  return nonZeroHex(16);
-}
+// W3C Trace Context (https://www.w3.org/TR/trace-context/): one trace per cycle (its id: traceIdOf in records.ts, the
+// cycle's Idempotency-Key), a span per attempt, so Diego's and Miguel's logs join the cycle that caused them. Span ids
+// are random from crypto; an all-zero id is invalid, so it is drawn again.
 
 /** The `traceparent` header of one attempt: version 00, the cycle's trace, a new span, flags 01 (sampled). */
 export function traceparent(traceId: string): string {

@@ -157,8 +157,6 @@ export interface NewCycle {
   owner: string;
   /** Why execution is off for this cycle (a live `pause --execution`); absent: as configured. */
   executionOff?: string;
-  /** The W3C trace id its requests carry (`traceparent`); absent for a slot recorded without a request. */
-  traceId?: string;
 }
 
 /** What a claim's own statement read of the control tables: the pauses in force at the cycle's start (claims.ts). */

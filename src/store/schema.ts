@@ -35,8 +35,6 @@ export interface CyclesTable {
   execution_off: ColumnType<string | null, string | null | undefined, string | null>;
   /** 1 when Diego's answer said the order it tried failed (migration 0011): counts toward EXECUTION_OFF_AFTER_FAILURES. */
   execution_failed: ColumnType<number, number | undefined, number>;
-  /** The cycle's W3C trace id, sent in every attempt's `traceparent` (migration 0016); null before it, or unsent. */
-  trace_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One row per HTTP attempt; `outcome` is null while the attempt is in flight. */

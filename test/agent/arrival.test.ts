@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCycle, type CycleDeps, type CycleJob, type Gate, type Release } from '../../src/agent/cycle.ts';
+import { runCycle, type CycleJob, type Gate, type Release } from '../../src/agent/cycle.ts';
 import { PREPARE_LEAD_MS } from '../../src/agent/scheduler.ts';
 import { LATE_SEND_MS, type SendCheck } from '../../src/agent/send-check.ts';
 import { createDiegoClient, type DiegoClient } from '../../src/diego/client.ts';
-import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import { T0 } from '../helpers/agent-harness.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { startDiegoStub, type DiegoStub } from '../helpers/diego-stub.ts';
@@ -13,6 +11,7 @@ import { fastClock, type FastClock } from '../helpers/fast-clock.ts';
 import { attemptRows } from '../helpers/history-rows.ts';
 import { tempDatabase } from '../helpers/temp-db.ts';
 import { until } from '../helpers/wait.ts';
+import { testCycleDeps } from '../helpers/cycle-deps.ts';
 
 // The boundary itself: a prepared cycle hangs `atBoundary` on its gate, which the agent calls synchronously at the
 // slot. On time, the request is written inside that call (before any log line, row update or promise hop); late, or
@@ -46,7 +45,7 @@ async function withBoundary(check: SendCheck | undefined, body: (b: Boundary) =>
       },
       close: real.close,
     };
-    const deps: CycleDeps = { clock, client, store: createHistoryStore(db.db, (s) => s), log, retry: { attempts: 3, delayMs: 1000 }, timeframe: '1m', triggerExecution: true, diegoTimeoutMs: 20_000, owner: 'test-host:1', newId: randomUUID, label: '' };
+    const deps = testCycleDeps({ clock, db: db.db, log, diegoUrl: stub.url }, { client });
     let release!: (r: Release) => void;
     const gate: Gate = new Promise<Release>((resolve) => (release = resolve));
     const job: CycleJob = { symbol: 'BTC/USDT', trigger: 'schedule', slot: SLOT, deadline: SLOT + 1000, check };

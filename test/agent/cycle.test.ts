@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCycle, type CycleDeps, type CycleJob, type CycleResult, type EndedCycle } from '../../src/agent/cycle.ts';
-import { createDiegoClient } from '../../src/diego/client.ts';
 import { createRedactor } from '../../src/log/redact.ts';
-import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import { VERSION } from '../../src/version.ts';
 import { T0 } from '../helpers/agent-harness.ts';
 import { captureLog } from '../helpers/capture-log.ts';
@@ -13,6 +10,7 @@ import { fastClock, type FastClock } from '../helpers/fast-clock.ts';
 import { attemptRows, cycleRows } from '../helpers/history-rows.ts';
 import { tempDatabase } from '../helpers/temp-db.ts';
 import { within } from '../helpers/wait.ts';
+import { testCycleDeps } from '../helpers/cycle-deps.ts';
 
 // runCycle against a real HTTP stub on 127.0.0.1 and a real SQLite file. The fast clock makes retry delays cost
 // nothing while recording them exactly; only the timeout tests wait for real (≤ 300 ms), since a real HTTP timeout
@@ -50,19 +48,7 @@ async function withWorld(script: Reply[], opts: WorldOptions, body: (w: World) =
     const clock = fastClock(T0);
     const redact = createRedactor([opts.token]);
     const log = captureLog({ now: clock.now, redact });
-    const deps: CycleDeps = {
-      clock,
-      client: createDiegoClient({ baseUrl: opts.baseUrl ?? stub.url, token: opts.token, maxResponseBytes: 1024 * 1024, now: clock.now }),
-      store: createHistoryStore(db.db, redact),
-      log,
-      retry: { attempts: opts.attempts ?? 3, delayMs: opts.delayMs ?? 1000 },
-      timeframe: '1m',
-      triggerExecution: true,
-      diegoTimeoutMs: opts.timeoutMs ?? 20_000,
-      owner: 'test-host:1',
-      newId: randomUUID,
-      label: '',
-    };
+    const deps = testCycleDeps({ clock, db: db.db, log, diegoUrl: opts.baseUrl ?? stub.url, token: opts.token, redact }, { retry: { attempts: opts.attempts ?? 3, delayMs: opts.delayMs ?? 1000 }, diegoTimeoutMs: opts.timeoutMs ?? 20_000 });
     // The result without `ended` (what the metrics file is fed), which `ended()` gives for the last run.
     let last: EndedCycle | undefined;
     const run = async (job: Partial<CycleJob> = {}, abort = new AbortController().signal) => {

@@ -1,12 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemClock, WAKE_EARLY_MS } from '../../src/time/clock.ts';
 import { pattern } from '../helpers/cron.ts';
-import { runCycle, type CycleDeps, type CycleResult, type Release } from '../../src/agent/cycle.ts';
-import { createDiegoClient } from '../../src/diego/client.ts';
+import { runCycle, type CycleResult, type Release } from '../../src/agent/cycle.ts';
 import { PREPARE_LEAD_MS, runSchedule } from '../../src/agent/scheduler.ts';
-import { createHistoryStore } from '../../src/store/history/history-store.ts';
 import { T0 } from '../helpers/agent-harness.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { startDiegoStub } from '../helpers/diego-stub.ts';
@@ -14,6 +11,7 @@ import { fastClock } from '../helpers/fast-clock.ts';
 import { attemptRows, cycleRows } from '../helpers/history-rows.ts';
 import { tempDatabase } from '../helpers/temp-db.ts';
 import { until } from '../helpers/wait.ts';
+import { testCycleDeps } from '../helpers/cycle-deps.ts';
 
 // The precision path (docs/benchmarks.md): the real clock's waitUntil, the scheduler's prepare-then-release, and a
 // cycle prepared ahead of its slot, whose claim and first attempt row are written before the request may leave.
@@ -83,19 +81,7 @@ async function withPreparedCycle(body: (w: { release(r: Release): void; done: Pr
   try {
     const clock = fastClock(T0 + 1000 - PREPARE_LEAD_MS);
     const log = captureLog({ now: clock.now });
-    const deps: CycleDeps = {
-      clock,
-      client: createDiegoClient({ baseUrl: stub.url, maxResponseBytes: 1 << 20, now: clock.now }),
-      store: createHistoryStore(db.db, (s) => s),
-      log,
-      retry: { attempts: 3, delayMs: 1000 },
-      timeframe: '1m',
-      triggerExecution: true,
-      diegoTimeoutMs: 20_000,
-      owner: 'test-host:1',
-      newId: randomUUID,
-      label: '',
-    };
+    const deps = testCycleDeps({ clock, db: db.db, log, diegoUrl: stub.url });
     let release!: (r: Release) => void;
     const gate = new Promise<Release>((resolve) => (release = resolve));
     const done = runCycle({ symbol: 'BTC/USDT', trigger: 'schedule', slot: T0 + 1000, deadline: T0 + 2000 }, deps, new AbortController().signal, gate);

@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCycle, type CycleDeps } from '../../src/agent/cycle.ts';
-import { createDiegoClient } from '../../src/diego/client.ts';
-import { createHistoryStore } from '../../src/store/history/history-store.ts';
+import { runCycle } from '../../src/agent/cycle.ts';
 import { T0, startAgents } from '../helpers/agent-harness.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { analysisOk, startDiegoStub } from '../helpers/diego-stub.ts';
@@ -13,6 +10,7 @@ import { cycleRows } from '../helpers/history-rows.ts';
 import { runMain } from '../helpers/run-main.ts';
 import { tempDatabase, tempDir } from '../helpers/temp-db.ts';
 import { within } from '../helpers/wait.ts';
+import { testCycleDeps } from '../helpers/cycle-deps.ts';
 
 // What each request tells Diego (issue 23 §4), checked where Diego reads it: the stub's recorded headers.
 
@@ -24,19 +22,7 @@ test('every attempt carries X-Scheduled-At (the slot) and a traceparent: one tra
   try {
     const clock = fastClock(T0);
     const log = captureLog({ format: 'json', now: clock.now });
-    const deps: CycleDeps = {
-      clock,
-      client: createDiegoClient({ baseUrl: stub.url, maxResponseBytes: 1 << 20, now: clock.now }),
-      store: createHistoryStore(db.db, (s) => s),
-      log,
-      retry: { attempts: 3, delayMs: 10 },
-      timeframe: '1m',
-      triggerExecution: true,
-      diegoTimeoutMs: 5000,
-      owner: 'test-host:1',
-      newId: randomUUID,
-      label: '',
-    };
+    const deps = testCycleDeps({ clock, db: db.db, log, diegoUrl: stub.url }, { retry: { attempts: 3, delayMs: 10 }, diegoTimeoutMs: 5000 });
     const slot = T0 + 60_000;
     const first = await runCycle({ symbol: 'BTC/USDT', trigger: 'schedule', slot, deadline: slot + 60_000 }, deps, new AbortController().signal);
     const second = await runCycle({ symbol: 'BTC/USDT', trigger: 'manual', slot: slot + 1234, deadline: slot + 60_000 }, deps, new AbortController().signal);
@@ -56,7 +42,8 @@ test('every attempt carries X-Scheduled-At (the slot) and a traceparent: one tra
     assert.notEqual(traceA, '0'.repeat(32));
 
     const rows = await cycleRows(db.db);
-    assert.deepEqual(rows.map((r) => r.trace_id), [traceA, traceB]);
+    // The trace id is the cycle's Idempotency-Key as 32 hex digits: one identifier, stored once.
+    assert.deepEqual(rows.map((r) => r.idempotency_key.replace(/-/g, '')), [traceA, traceB]);
     const shown = await runMain(['history', '--cycle', String(first.id), '--db', db.path]);
     assert.equal(shown.code, 0, shown.err.join('\n'));
     assert.match(shown.text, new RegExp(`trace\\s+${traceA}`));

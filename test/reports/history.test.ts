@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { traceIdOf } from '../../src/records.ts';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -134,7 +135,7 @@ for (const backend of BACKENDS) {
         owner: 'test-host:1',
         executionOff: null,
         idempotencyKey: `key-BTC/USDT-schedule-${NOW - HOUR}`,
-        traceId: null, // seeded without one, as rows written before migration 0016
+        traceId: traceIdOf(`key-BTC/USDT-schedule-${NOW - HOUR}`), // a seeded key is no UUID: hashed to a trace id's shape
       });
       assert.equal(failed.status, 'failed');
       assert.equal(failed.reason, 'timeout');

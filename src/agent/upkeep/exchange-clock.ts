@@ -1,4 +1,5 @@
 import { valueAt } from '../../control/guard-rules.ts';
+import { readCapped } from '../../diego/client.ts';
 import type { FireClock } from '../../config/clock-settings.ts';
 import { errorLine } from '../../log/error-line.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -20,24 +21,6 @@ export const TIME_TIMEOUT_MS = 2000;
 /** Largest time answer read: Binance's is 28 bytes. More is not a time endpoint: the read stops there. */
 export const MAX_TIME_BYTES = 4096;
 
-/** The body, read up to `max` bytes (undefined beyond: the rest is not read). */
-async function readCapped(res: Response, max: number): Promise<string | undefined> {
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** The server's time in an answer: a number (or a number as text) at `field`, or why not. */
 export function readServerTime(body: string, field: readonly string[]): number | { error: string } {
@@ -69,7 +52,7 @@ export async function sampleExchangeTime(s: Pick<ExchangeClockSettings, 'url' | 
       await res.body?.cancel();
       return { error: `HTTP ${res.status}` };
     }
-    const body = await readCapped(res, MAX_TIME_BYTES);
+    const { text: body } = await readCapped(res.body, MAX_TIME_BYTES, 0);
     // Stamped once the whole answer is in (a server may send its head before it writes the time): the floor,
     // `server - receivedAt`, stays a lower bound of the offset whatever the server does.
     const receivedAt = clock.now();

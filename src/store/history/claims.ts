@@ -23,7 +23,6 @@ export const cycleRow = (c: NewCycle, status: CycleStatus) => ({
   idempotency_key: c.idempotencyKey,
   owner: c.owner,
   execution_off: c.executionOff ?? null,
-  trace_id: c.traceId ?? null,
 });
 
 /**

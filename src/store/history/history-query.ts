@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { AttemptOutcome, CycleStatus, Trigger } from '../../records.ts';
+import { traceIdOf, type AttemptOutcome, type CycleStatus, type Trigger } from '../../records.ts';
 import type { AttemptsTable, CyclesTable, Schema } from '../schema.ts';
 import { whereStatus } from './status-filter.ts';
 
@@ -40,7 +40,7 @@ export interface CycleView {
   owner: string;
   /** Why the cycle was sent with `triggerExecution: false` (a live `pause --execution`); null otherwise. */
   executionOff: string | null;
-  /** The W3C trace id its requests carried (`traceparent`); absent before migration 0016 or when nothing was sent. */
+  /** The W3C trace id its requests carried (`traceparent`): its Idempotency-Key as 32 hex digits (traceIdOf). */
   traceId?: string;
 }
 
@@ -79,7 +79,7 @@ export function cycleView(r: Selectable<CyclesTable>): CycleView {
     executed: Number(r.executed) === 1,
     owner: r.owner,
     executionOff: r.execution_off,
-    traceId: r.trace_id ?? undefined,
+    traceId: traceIdOf(r.idempotency_key),
   };
 }
 
