@@ -13,7 +13,7 @@ import * as clockHold from './0012_a_clock_hold.ts';
 import * as agentNotFiring from './0013_a_agent_not_firing.ts';
 import * as attemptSentAt from './0014_attempt_sent_at.ts';
 import * as candles from './0015_candles.ts';
-import * as exchangeClock from './0017_exchange_clock.ts';
+import * as exchangeClock from './0016_exchange_clock.ts';
 
 /** Every migration, imported statically so bundles and single binaries need no directory scan. Append, never edit. */
 export const migrations: Record<string, Migration> = {
@@ -31,5 +31,5 @@ export const migrations: Record<string, Migration> = {
   '0013_a_agent_not_firing': agentNotFiring,
   '0014_attempt_sent_at': attemptSentAt,
   '0015_candles': candles,
-  '0017_exchange_clock': exchangeClock,
+  '0016_exchange_clock': exchangeClock,
 };

@@ -84,11 +84,11 @@ export interface AgentsTable {
   held_until: ColumnType<number | null, number | null | undefined, number | null>;
   /** How far behind the last slot fired the clock went, in ms, with `held_until`. */
   held_back_ms: ColumnType<number | null, number | null | undefined, number | null>;
-  /** The exchange's clock at its last reading (EXCHANGE_TIME_URL): ms ahead of ours, round trip, when (migration 0017). */
+  /** The exchange's clock at its last reading (EXCHANGE_TIME_URL): ms ahead of ours, round trip, when (migration 0016). */
   exchange_offset_ms: ColumnType<number | null, number | null | undefined, number | null>;
   exchange_rtt_ms: ColumnType<number | null, number | null | undefined, number | null>;
   exchange_checked_at: ColumnType<number | null, number | null | undefined, number | null>;
-  /** The clock its slots fire on: `local`, `exchange`, `fallback` (FIRE_CLOCK=exchange, unreadable); null: before 0017. */
+  /** The clock its slots fire on: `local`, `exchange`, `fallback` (FIRE_CLOCK=exchange, unreadable); null: before 0016. */
   fire_clock: ColumnType<string | null, string | null | undefined, string | null>;
 }
 

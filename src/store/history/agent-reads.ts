@@ -27,7 +27,7 @@ export interface LiveAgent {
   heartbeatAt: number;
   /** Its last clock check (NTP_SERVER), or null: none, or no NTP_SERVER. */
   clock: { offsetMs: number; rttMs: number; at: number } | null;
-  /** The exchange's clock as it last read it (EXCHANGE_TIME_URL, migration 0017), and the clock its slots fire on; null: none. */
+  /** The exchange's clock as it last read it (EXCHANGE_TIME_URL, migration 0016), and the clock its slots fire on; null: none. */
   exchange: { offsetMs: number; rttMs: number; at: number; fireClock: string } | null;
   /** The wall clock went back: it fires nothing before `until` (migration 0012_a_clock_hold); null: none. */
   hold: { until: number; backMs: number } | null;
