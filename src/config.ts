@@ -8,7 +8,7 @@ import { createRedactor, redactUrl, redactUrlValue } from './log/redact.ts';
 import { describeGuardSetting, exchangeQuerySecrets, GUARD_SETTINGS, guardSettingsProblem, type GuardValues } from './config/guard-settings.ts';
 import { CLOCK_SETTINGS, clockSettingsProblem, describeClockSetting, timeQuerySecrets, type ClockValues } from './config/clock-settings.ts';
 import type { DatabaseTarget } from './store/port.ts';
-import { integer, boolean, oneOf, httpUrl, requiredUrl, symbols, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Parser } from './config/parsers.ts';
+import { integer, boolean, oneOf, httpUrl, requiredUrl, symbols, token, database, optionalInteger, webhookUrls, ntpServer, replicaId, optionalFile, botToken, botApiUrl, chatId, type Setting } from './config/parsers.ts';
 
 export type { DatabaseTarget };
 
@@ -83,17 +83,6 @@ export interface ConfigProblem {
   setting: string;
   value: string;
   expected: string;
-}
-
-interface Setting<T> {
-  env: string;
-  default: string;
-  parse: Parser<T>;
-  /** Shown in the help of `run` and in the README's table. */
-  help: string;
-  secret?: boolean;
-  /** How its value is shown where it may hold a secret other than a password (a query's key). */
-  shownAs?: (raw: string) => string;
 }
 
 /** Every setting, its environment variable, default and parser; `run --flag-name` mirrors each one. */

@@ -4,7 +4,7 @@
 // its own candle's close (src/time/candles.ts), CANDLE_OFFSET_MS after it.
 import { CANDLE_MS, candlePattern, isTimeframe, TIMEFRAMES, unionPattern, type Timeframe } from '../time/candles.ts';
 import type { CronPattern } from '../time/cron-pattern.ts';
-import { cronPattern, integer, type Parsed, type Parser } from './parsers.ts';
+import { cronPattern, integer, type Parsed, type Parser, type Setting } from './parsers.ts';
 
 /** What the schedule's settings fill. */
 export interface CandleValues {
@@ -44,16 +44,8 @@ export function timeframeList(raw: string): Parsed<Timeframe[] | undefined> {
 
 const optionalCron: Parser<CronPattern | undefined> = (raw) => (raw === '' ? { value: undefined } : cronPattern(raw));
 
-/** A row of the settings table (the shape of config.ts's Setting). */
-interface CandleSetting<T> {
-  env: string;
-  default: string;
-  parse: Parser<T>;
-  help: string;
-}
-
 /** The schedule's rows of the SETTINGS table. Unset by default, so an image's ENV never sets one of a pair for you. */
-export const CANDLE_SETTINGS: { [K in keyof CandleValues]: CandleSetting<CandleValues[K]> } = {
+export const CANDLE_SETTINGS: { [K in keyof CandleValues]: Setting<CandleValues[K]> } = {
   cron: { env: 'CRON_PATTERN', default: '', parse: optionalCron, help: '6 fields with seconds (5-field patterns also accepted); set, every job follows it; unset: each job fires at its candle close' },
   timeframe: { env: 'TIMEFRAME', default: '', parse: oneTimeframe, help: 'one timeframe: the one-timeframe form of TIMEFRAMES (not both); unset with TIMEFRAMES: 1m' },
   timeframes: { env: 'TIMEFRAMES', default: '', parse: timeframeList, help: `comma-separated (${TIMEFRAMES.join(' ')}): each symbol × timeframe is a job fired at its candle's close in UTC, sent as timeframe; unset: TIMEFRAME, else 1m` },

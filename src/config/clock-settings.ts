@@ -2,7 +2,7 @@
 // parsers, table rows and how they are shown, spread into the SETTINGS table of src/config.ts like every other one.
 import { redactUrlQuery } from '../log/redact.ts';
 import { jsonPointer, statusUrl } from './guard-settings.ts';
-import { oneOf, optionalInteger, type Parsed, type Parser } from './parsers.ts';
+import { oneOf, optionalInteger, type Parsed, type Setting } from './parsers.ts';
 
 /** Which clock the slots are the moments of: ours, or the exchange's (local time minus the measured offset). */
 export type FireClock = 'local' | 'exchange';
@@ -24,17 +24,8 @@ function timeUrl(raw: string): Parsed<string | undefined> {
   return 'expected' in r ? { expected: r.expected.replace('/sapi/v1/system/status', '/api/v3/time') } : r;
 }
 
-/** A row of the settings table (the shape of config.ts's Setting). */
-interface ClockSetting<T> {
-  env: string;
-  default: string;
-  parse: Parser<T>;
-  help: string;
-  shownAs?: (raw: string) => string;
-}
-
 /** The clock settings' rows of the SETTINGS table. */
-export const CLOCK_SETTINGS: { [K in keyof ClockValues]: ClockSetting<ClockValues[K]> } = {
+export const CLOCK_SETTINGS: { [K in keyof ClockValues]: Setting<ClockValues[K]> } = {
   exchangeTimeUrl: { env: 'EXCHANGE_TIME_URL', default: '', parse: timeUrl, help: "the exchange's time endpoint (Binance /api/v3/time); its offset is measured at every clock check; unset: not measured", shownAs: redactUrlQuery },
   exchangeTimeField: { env: 'EXCHANGE_TIME_FIELD', default: '/serverTime', parse: jsonPointer, help: "JSON pointer to the server's time (ms since the epoch) in its answer" },
   fireClock: { env: 'FIRE_CLOCK', default: 'local', parse: oneOf('local', 'exchange'), help: "exchange: each slot is the exchange's moment (needs EXCHANGE_TIME_URL); local: ours" },

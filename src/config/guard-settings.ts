@@ -2,7 +2,7 @@
 // spread into the SETTINGS table of src/config.ts like every other setting.
 import { redactUrlQuery } from '../log/redact.ts';
 import { BLACKOUT_EXPECTED, describeBlackoutSetting, parseBlackout, type BlackoutWindow } from '../time/blackout.ts';
-import { boolean, integer, optionalInteger, type Parsed, type Parser } from './parsers.ts';
+import { boolean, integer, optionalInteger, type Parsed, type Setting } from './parsers.ts';
 
 /** What the guard settings fill. */
 export interface GuardValues {
@@ -49,17 +49,8 @@ export function blackout(raw: string): Parsed<BlackoutWindow[]> {
   return 'windows' in r ? { value: r.windows } : { expected: `${BLACKOUT_EXPECTED}, or empty for none: ${r.error}` };
 }
 
-/** A row of the settings table (the shape of config.ts's Setting). */
-interface GuardSetting<T> {
-  env: string;
-  default: string;
-  parse: Parser<T>;
-  help: string;
-  shownAs?: (raw: string) => string;
-}
-
 /** The guard settings' rows of the SETTINGS table. */
-export const GUARD_SETTINGS: { [K in keyof GuardValues]: GuardSetting<GuardValues[K]> } = {
+export const GUARD_SETTINGS: { [K in keyof GuardValues]: Setting<GuardValues[K]> } = {
   maxOrdersPerHour: { env: 'MAX_ORDERS_PER_HOUR', default: '', parse: optionalInteger(1, 1_000_000), help: 'orders placed in the last 60 min (all symbols, all replicas) that turn execution off; unset: no cap' },
   maxOrdersPerHourPerSymbol: { env: 'MAX_ORDERS_PER_HOUR_PER_SYMBOL', default: '', parse: optionalInteger(1, 1_000_000), help: "the same per symbol: reaching it turns that symbol's execution off; unset: no cap" },
   executionOffAfterFailures: { env: 'EXECUTION_OFF_AFTER_FAILURES', default: '', parse: optionalInteger(1, 1000), help: 'this many failed cycles of a symbol in a row (or failed orders) turn its execution off; unset: never' },

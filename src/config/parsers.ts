@@ -8,6 +8,18 @@ import type { DatabaseTarget } from '../store/port.ts';
 export type Parsed<T> = { value: T } | { expected: string };
 export type Parser<T> = (raw: string) => Parsed<T>;
 
+/** A row of the settings table (config.ts SETTINGS, and the rows each settings module adds to it). */
+export interface Setting<T> {
+  env: string;
+  default: string;
+  parse: Parser<T>;
+  /** Shown in the help of `run` and in the README's table. */
+  help: string;
+  secret?: boolean;
+  /** How its value is shown where it may hold a secret other than a password (a query's key). */
+  shownAs?: (raw: string) => string;
+}
+
 export const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 
 export const integer =
